@@ -1,0 +1,106 @@
+/* config.h - the daemon's YAML configuration: static gateway settings and the reloadable policy. */
+#ifndef BYPASSD_POLICY_CONFIG_H
+#define BYPASSD_POLICY_CONFIG_H
+
+/*
+ * A config file has two top-level sections:
+ *   gateway:  static settings, read once at start (changing them needs a restart)
+ *   policy:   tenants and their rules, hot-reloadable (SIGHUP, admin API)
+ * EAL-free: parsed with libyaml, usable by `bypassd --check`, unit tests and the fuzzer.
+ * Addresses are host byte order.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define POL_CFG_MAX_ADDRS    16
+#define POL_CFG_MAX_EAL_ARGS 64
+
+/* One error: where and what. All strings owned by the error list. */
+struct pol_cfg_err {
+	char *file;
+	unsigned line, col; /* 1-based; 0 when unknown (e.g. file unreadable) */
+	char *path;         /* key path, e.g. "gateway.port.rx_ring" or "policy.tenants[1].ports.udp[0]" */
+	char *msg;          /* what was expected and what was found */
+};
+
+struct pol_cfg_errs {
+	struct pol_cfg_err *v;
+	unsigned n, cap;
+};
+
+struct pol_cfg_prefix {
+	uint32_t addr;
+	uint8_t len;
+};
+
+struct pol_cfg_port {
+	char *device;       /* PCI address ("0000:3b:00.0") or vdev string ("net_af_packet0,iface=x") */
+	bool is_vdev;       /* device names a vdev (starts with "net_") */
+	bool has_mac;
+	uint8_t mac[6];     /* overrides the port's MAC when has_mac */
+	uint16_t rx_ring;   /* RX descriptors per queue, power of two, 64..16384 (default 1024) */
+	uint16_t tx_ring;   /* TX descriptors per queue, power of two, 64..16384 (default 1024) */
+	uint32_t mempool;   /* mbufs in the pool, 1024..4194304; (2^n - 1 is best; default 16383) */
+	uint16_t mempool_cache; /* per-lcore mempool cache, 0..512 (default 256) */
+	uint16_t mtu;       /* 68..9000 (default 1500) */
+};
+
+struct pol_cfg_gateway {
+	struct pol_cfg_port port;
+	char **eal_args; /* extra EAL arguments, in order */
+	unsigned n_eal_args;
+	unsigned workers; /* worker lcores = RX/TX queue pairs, 1..64 (default 1) */
+	struct pol_cfg_prefix addrs[POL_CFG_MAX_ADDRS]; /* the gateway's addresses, prefix = on-link */
+	unsigned n_addrs;
+	bool has_next_hop;
+	uint32_t next_hop; /* default route; must be inside one of addrs */
+	char *control_socket; /* unix socket apps attach to (default /run/bypassd/control.sock) */
+	char *admin_addr;     /* admin API listen address (default 127.0.0.1) */
+	uint16_t admin_port;  /* default 8443 */
+	int log_level;        /* RTE_LOG_* value: emergency=1 .. debug=8 (default info=7) */
+	unsigned stats_interval_s; /* periodic DEBUG counter log, 0 = off (default 10) */
+	unsigned idle_sleep_us; /* worker naps this long after an empty poll streak, 0 = busy poll */
+	struct {
+		unsigned cache_size; /* entries, 16..65536 (default 1024) */
+		unsigned timeout_s;  /* entry lifetime, 1..86400 (default 300) */
+		unsigned pending;    /* packets held per worker awaiting resolution, 0..256 (default 64) */
+		unsigned pending_timeout_ms; /* 1..60000 (default 3000) */
+	} arp;
+	struct {
+		unsigned echo_rate;    /* echo replies per second, whole gateway, 0 = unlimited (default 1000) */
+		unsigned echo_burst;   /* default 100 */
+		unsigned unreach_rate; /* port-unreachable per second (default 100) */
+		unsigned unreach_burst; /* default 10 */
+	} icmp;
+};
+
+/* The policy section: see policy/policy_model.h for tenants. */
+struct pol_policy;
+
+struct pol_cfg {
+	char *file; /* the path it was loaded from */
+	struct pol_cfg_gateway gw;
+	struct pol_policy *policy; /* never NULL after a successful load (may have no tenants) */
+};
+
+/*
+ * Load and validate a config. Returns an owned config, or NULL when there was any error; every
+ * error found (not only the first) is appended to errs. The caller frees with pol_cfg_free and
+ * pol_cfg_errs_clear.
+ */
+struct pol_cfg *pol_cfg_load_file(const char *path, struct pol_cfg_errs *errs);
+/* Same from memory; name is used as the file name in errors. */
+struct pol_cfg *pol_cfg_load_buf(const char *name, const char *buf, size_t len,
+				 struct pol_cfg_errs *errs);
+void pol_cfg_free(struct pol_cfg *cfg);
+
+/* Print errors one per line: FILE:LINE:COL: PATH: MSG */
+void pol_cfg_errs_print(const struct pol_cfg_errs *errs, FILE *out);
+void pol_cfg_errs_clear(struct pol_cfg_errs *errs);
+
+/* Names for log levels as in the config ("info"); NULL if out of range. */
+const char *pol_cfg_log_level_name(int level);
+
+#endif

@@ -78,7 +78,7 @@ gw_iface_build(struct gw *gw)
 	ifc->n_own = g->n_addrs;
 
 	for (i = 0; pol && i < pol->n_tenants; i++)
-		n += pol->tenants[i].n_addresses;
+		n += pol->tenants[i].n_addrs;
 	if (n) {
 		ifc->tenant = calloc(n, sizeof(*ifc->tenant));
 		if (!ifc->tenant) {
@@ -86,9 +86,9 @@ gw_iface_build(struct gw *gw)
 			return -ENOMEM;
 		}
 		for (i = 0; i < pol->n_tenants; i++)
-			for (j = 0; j < pol->tenants[i].n_addresses; j++) {
-				ifc->tenant[ifc->n_tenant].addr = pol->tenants[i].addresses[j].addr;
-				ifc->tenant[ifc->n_tenant].len = pol->tenants[i].addresses[j].len;
+			for (j = 0; j < pol->tenants[i].n_addrs; j++) {
+				ifc->tenant[ifc->n_tenant].addr = pol->tenants[i].addrs[j].addr;
+				ifc->tenant[ifc->n_tenant].len = pol->tenants[i].addrs[j].len;
 				ifc->n_tenant++;
 			}
 	}

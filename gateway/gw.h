@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <rte_common.h>
+#include <rte_ether.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>

@@ -219,7 +219,7 @@ static void
 workers_free(void)
 {
 	unsigned i, j;
-	struct rte_mbuf *m;
+	struct rte_mbuf *m = NULL;
 
 	if (!gw.workers)
 		return;
@@ -323,7 +323,7 @@ main(int argc, char **argv)
 			check = true;
 			break;
 		case 'V':
-			printf("bypassd %s (DPDK %s)\n", BYPASSD_VERSION, rte_version());
+			printf("bypassd %s (%s)\n", BYPASSD_VERSION, rte_version());
 			return EXIT_OK;
 		case 'h':
 			usage(stdout);
@@ -384,7 +384,7 @@ main(int argc, char **argv)
 	}
 	rte_openlog_stream(stderr);
 	rte_log_set_level_pattern("bypassd.*", (uint32_t)gw.cfg->gw.log_level);
-	GW_LOG(INFO, "bypassd %s on DPDK %s, config %s", BYPASSD_VERSION, rte_version(), path);
+	GW_LOG(INFO, "bypassd %s on %s, config %s", BYPASSD_VERSION, rte_version(), path);
 
 	gw.tsc_hz = rte_get_tsc_hz();
 	gw.ns_mult = (uint64_t)(((unsigned __int128)1000000000ull << 32) / gw.tsc_hz);

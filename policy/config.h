@@ -25,9 +25,11 @@ struct pol_cfg_err {
 	char *msg;          /* what was expected and what was found */
 };
 
+/* Start with {0}; pol_cfg_errs_clear frees and resets. Loaders append, never clear. */
 struct pol_cfg_errs {
 	struct pol_cfg_err *v;
 	unsigned n, cap;
+	unsigned dropped; /* errors that could not be recorded (out of memory); counts as failure */
 };
 
 struct pol_cfg_prefix {
@@ -82,6 +84,11 @@ struct pol_policy;
 struct pol_cfg {
 	char *file; /* the path it was loaded from */
 	struct pol_cfg_gateway gw;
+	/*
+	 * `policy:` is either the policy mapping itself (policy_file NULL) or the path of a standalone
+	 * policy file (relative to the config file's directory), which is what SIGHUP re-reads.
+	 */
+	char *policy_file;
 	struct pol_policy *policy; /* never NULL after a successful load (may have no tenants) */
 };
 
@@ -96,11 +103,39 @@ struct pol_cfg *pol_cfg_load_buf(const char *name, const char *buf, size_t len,
 				 struct pol_cfg_errs *errs);
 void pol_cfg_free(struct pol_cfg *cfg);
 
-/* Print errors one per line: FILE:LINE:COL: PATH: MSG */
+/*
+ * The policy again, for SIGHUP and the admin API: from cur->policy_file when the config names one,
+ * else from the `policy:` section of cur->file (whose `gateway:` section must still be valid).
+ * Checked against the running gateway cur->gw (pol_policy_check_against). Returns an owned policy
+ * or NULL with every error in errs; cur is not changed. *gateway_changed (may be NULL) is set when
+ * the file's `gateway:` section differs from cur->gw: those settings need a restart.
+ */
+struct pol_policy *pol_cfg_reload_policy(const struct pol_cfg *cur, bool *gateway_changed,
+					 struct pol_cfg_errs *errs);
+/* True when two gateway sections hold the same settings. */
+bool pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gateway *b);
+
+/*
+ * Print errors one per line: FILE:LINE:COL: PATH: MSG. When the line is unknown (file unreadable)
+ * "FILE: PATH: MSG"; an error about the document as a whole has the path "(document)".
+ */
 void pol_cfg_errs_print(const struct pol_cfg_errs *errs, FILE *out);
 void pol_cfg_errs_clear(struct pol_cfg_errs *errs);
+/*
+ * Append one error (file, path: copied; line/col 1-based or 0). Never fails: when memory runs out
+ * the error is counted in errs->dropped instead. For every front end (YAML, JSON, the gateway's
+ * own checks) so all of them report the same way.
+ */
+void pol_cfg_err_add(struct pol_cfg_errs *errs, const char *file, unsigned line, unsigned col,
+		     const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Number of errors, recorded or dropped: a loader failed when this grew. */
+unsigned pol_cfg_errs_count(const struct pol_cfg_errs *errs);
+/* Sort errs->v[from..] by file (in order of first appearance), line, column; stable. */
+void pol_cfg_errs_sort(struct pol_cfg_errs *errs, unsigned from);
 
 /* Names for log levels as in the config ("info"); NULL if out of range. */
 const char *pol_cfg_log_level_name(int level);
+/* The level for a name ("debug" -> 8), or -EINVAL. */
+int pol_cfg_log_level_parse(const char *name);
 
 #endif

@@ -81,12 +81,22 @@ def cmd_exchange(a):
 
 
 def cmd_sniff(a):
-    """Print READY once bound, then collect incoming frames for --duration seconds."""
+    """Print READY once bound, then one JSON line per incoming frame, for --duration seconds."""
     s = raw_socket(a.iface)
     print("READY", flush=True)
     t0 = time.monotonic()
-    got = drain_incoming(s, t0 + a.duration)
-    print(json.dumps({"received": [{"t": g["t"] - t0, "hex": g["hex"]} for g in got]}), flush=True)
+    deadline = t0 + a.duration
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            break
+        data, addr = s.recvfrom(65535)
+        if addr[2] == PACKET_OUTGOING:
+            continue
+        print(json.dumps({"t": time.monotonic() - t0, "hex": data.hex()}), flush=True)
 
 
 def errname(e):

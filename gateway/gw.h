@@ -19,28 +19,28 @@
 #define GW_MAX_WORKERS 64
 
 extern int gw_logtype;
-#define GW_LOG(level, fmt, ...)                                                                    \
+#define GW_LOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, gw_logtype, "GATEWAY: " fmt "\n", ##__VA_ARGS__)
 
 /*
  * Gateway counters, per worker, summed by the control thread. _(ENUM, "name", "help").
  * Drop reasons of the stack are in foreach_stk_counter; these are the port-side ones.
  */
-#define foreach_gw_counter(_)                                                                      \
-	_(RX_PKTS, "rx_packets", "frames received from the port")                                 \
-	_(RX_BYTES, "rx_bytes", "bytes received from the port")                                   \
-	_(TX_PKTS, "tx_packets", "frames handed to the port")                                     \
-	_(TX_BYTES, "tx_bytes", "bytes handed to the port")                                       \
-	_(TX_DROP_FULL, "tx_full", "frames dropped: TX queue full")                               \
-	_(RX_MULTISEG, "rx_multiseg", "frames dropped: chained mbufs (jumbo) not supported")      \
-	_(CTL_TX, "ctl_tx", "frames sent for the control thread (gratuitous ARP, ARP requests)")  \
+#define foreach_gw_counter(_)                                                                    \
+	_(RX_PKTS, "rx_packets", "frames received from the port")                                \
+	_(RX_BYTES, "rx_bytes", "bytes received from the port")                                  \
+	_(TX_PKTS, "tx_packets", "frames handed to the port")                                    \
+	_(TX_BYTES, "tx_bytes", "bytes handed to the port")                                      \
+	_(TX_DROP_FULL, "tx_full", "frames dropped: TX queue full")                              \
+	_(RX_MULTISEG, "rx_multiseg", "frames dropped: chained mbufs (jumbo) not supported")     \
+	_(CTL_TX, "ctl_tx", "frames sent for the control thread (gratuitous ARP, ARP requests)") \
 	_(IDLE_SLEEPS, "idle_sleeps", "naps taken after an empty poll streak")
 
 enum gw_counter {
 #define _(e, n, h) GW_CNT_##e,
 	foreach_gw_counter(_)
 #undef _
-	GW_CNT__MAX
+	        GW_CNT__MAX
 };
 
 extern const char *const gw_counter_names[GW_CNT__MAX];
@@ -50,7 +50,7 @@ extern const char *const gw_counter_help[GW_CNT__MAX];
 struct gw;
 struct gw_worker {
 	struct gw *gw;
-	unsigned id;       /* 0..n_workers-1 = queue id */
+	unsigned id; /* 0..n_workers-1 = queue id */
 	unsigned lcore_id;
 	uint16_t port_id;
 	struct rte_ring *ctl_tx; /* control thread -> this worker: frames to transmit (SP/SC) */

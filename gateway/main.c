@@ -36,20 +36,20 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: bypassd -c FILE [--check]\n"
-		"       bypassd --version | --help\n"
-		"\n"
-		"bypassd owns a NIC through DPDK, runs the network stack and tenants' policy in a\n"
-		"protected dataplane and hands applications their traffic over shared memory.\n"
-		"\n"
-		"  -c, --config FILE  the YAML configuration (see docs/config.md)\n"
-		"      --check        validate the configuration, print every error, and exit\n"
-		"  -V, --version      print the version and exit\n"
-		"  -h, --help         print this help and exit\n"
-		"\n"
-		"Signals: SIGTERM/SIGINT stop gracefully (a second one forces exit),\n"
-		"         SIGUSR1 logs the counters now.\n"
-		"Exit status: 0 ok, 1 runtime failure, 2 invalid configuration or usage.\n");
+	        "usage: bypassd -c FILE [--check]\n"
+	        "       bypassd --version | --help\n"
+	        "\n"
+	        "bypassd owns a NIC through DPDK, runs the network stack and tenants' policy in a\n"
+	        "protected dataplane and hands applications their traffic over shared memory.\n"
+	        "\n"
+	        "  -c, --config FILE  the YAML configuration (see docs/config.md)\n"
+	        "      --check        validate the configuration, print every error, and exit\n"
+	        "  -V, --version      print the version and exit\n"
+	        "  -h, --help         print this help and exit\n"
+	        "\n"
+	        "Signals: SIGTERM/SIGINT stop gracefully (a second one forces exit),\n"
+	        "         SIGUSR1 logs the counters now.\n"
+	        "Exit status: 0 ok, 1 runtime failure, 2 invalid configuration or usage.\n");
 }
 
 /* CPUs this process may run on, as a list for --lcores; returns how many. */
@@ -103,11 +103,11 @@ build_eal_args(const struct pol_cfg *cfg, char **argv, int max, char **store, in
 		off = (size_t)snprintf(buf, sizeof(buf), "--lcores=0@(");
 		for (i = 0; i < ncpu && off < sizeof(buf) - 16; i++)
 			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%u", i ? "," : "",
-						cpus[i]);
+			                        cpus[i]);
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, ")");
 		for (i = 0; i < g->workers && off < sizeof(buf) - 16; i++)
 			off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",%u@%u", i + 1,
-						cpus[(ncpu - 1 - (i % ncpu))]);
+			                        cpus[(ncpu - 1 - (i % ncpu))]);
 		store[(*nstore)++] = strdup(buf);
 		argv[argc++] = store[*nstore - 1];
 	}
@@ -149,8 +149,8 @@ workers_start(void)
 	unsigned lcore, i = 0;
 	char name[RTE_RING_NAMESIZE];
 
-	gw.workers = rte_zmalloc("gw_workers", sizeof(*gw.workers) * gw.n_workers,
-				 RTE_CACHE_LINE_SIZE);
+	gw.workers =
+	        rte_zmalloc("gw_workers", sizeof(*gw.workers) * gw.n_workers, RTE_CACHE_LINE_SIZE);
 	if (!gw.workers)
 		return -ENOMEM;
 	uint64_t now = gw_now_ns(&gw);
@@ -167,16 +167,16 @@ workers_start(void)
 		w->port_id = gw.port_id;
 		snprintf(name, sizeof(name), "gw_ctl_tx_%u", i);
 		w->ctl_tx = rte_ring_create(name, 256, (int)rte_lcore_to_socket_id(lcore),
-					    RING_F_SP_ENQ | RING_F_SC_DEQ);
+		                            RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (!w->ctl_tx)
 			return -rte_errno;
 		stk_lcore_init(&w->stk, &gw.ifc, gw.arp, gw.cfg->gw.arp.pending,
-			       (uint64_t)gw.cfg->gw.arp.pending_timeout_ms * 1000000ull, now);
+		               (uint64_t)gw.cfg->gw.arp.pending_timeout_ms * 1000000ull, now);
 		i++;
 	}
 	for (i = 0; i < gw.n_workers; i++) {
 		int ret = rte_eal_remote_launch(gw_worker_main, &gw.workers[i],
-						gw.workers[i].lcore_id);
+		                                gw.workers[i].lcore_id);
 		if (ret) {
 			GW_LOG(ERR, "cannot launch worker %u on lcore %u: %s", i,
 			       gw.workers[i].lcore_id, rte_strerror(-ret));
@@ -251,8 +251,8 @@ log_ready(void)
 		uint32_t a = gw.cfg->gw.addrs[i].addr;
 
 		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%u.%u.%u.%u/%u",
-					i ? "," : "", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
-					a & 255, gw.cfg->gw.addrs[i].len);
+		                        i ? "," : "", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+		                        a & 255, gw.cfg->gw.addrs[i].len);
 	}
 	GW_LOG(NOTICE,
 	       "ready: port %u mac " RTE_ETHER_ADDR_PRT_FMT " workers %u addresses %s tenants %u",
@@ -303,9 +303,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"config", required_argument, NULL, 'c'},
+	        {"check", no_argument, NULL, 'k'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	bool check = false;
@@ -348,7 +350,7 @@ main(int argc, char **argv)
 	if (!gw.cfg) {
 		pol_cfg_errs_print(&errs, stderr);
 		fprintf(stderr, "bypassd: %s: %u error%s, configuration not valid\n", path, errs.n,
-			errs.n == 1 ? "" : "s");
+		        errs.n == 1 ? "" : "s");
 		pol_cfg_errs_clear(&errs);
 		return EXIT_CONFIG;
 	}
@@ -395,7 +397,7 @@ main(int argc, char **argv)
 		goto out_eal;
 	}
 	gw.arp = stk_arp_create(gw.cfg->gw.arp.cache_size,
-				(uint64_t)gw.cfg->gw.arp.timeout_s * 1000000000ull);
+	                        (uint64_t)gw.cfg->gw.arp.timeout_s * 1000000000ull);
 	if (!gw.arp) {
 		GW_LOG(ERR, "ARP table of %u entries: %s", gw.cfg->gw.arp.cache_size,
 		       strerror(errno));

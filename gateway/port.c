@@ -14,10 +14,10 @@
  * so a connection is always served by one worker (DESIGN: flows are core-local).
  */
 static uint8_t sym_rss_key[52] = {
-	0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
-	0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
-	0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
-	0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+        0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
+        0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+        0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
+        0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
 };
 
 /* The port's ethdev name: a vdev's name is its devargs up to the first comma. */
@@ -60,8 +60,8 @@ find_port(struct gw *gw)
 		{
 			gw->port_id = pid;
 			gw->have_port = true;
-			GW_LOG(WARNING, "port '%s' not found by name; using the only port, %u", name,
-			       pid);
+			GW_LOG(WARNING, "port '%s' not found by name; using the only port, %u",
+			       name, pid);
 			return 0;
 		}
 	}
@@ -87,7 +87,8 @@ gw_port_init(struct gw *gw)
 		return ret;
 	ret = rte_eth_dev_info_get(gw->port_id, &info);
 	if (ret) {
-		GW_LOG(ERR, "port %u: cannot read device info: %s", gw->port_id, rte_strerror(-ret));
+		GW_LOG(ERR, "port %u: cannot read device info: %s", gw->port_id,
+		       rte_strerror(-ret));
 		return ret;
 	}
 	if (gw->n_workers > info.max_rx_queues || gw->n_workers > info.max_tx_queues) {
@@ -104,30 +105,31 @@ gw_port_init(struct gw *gw)
 		socket = (int)rte_socket_id();
 	snprintf(pool_name, sizeof(pool_name), "gw_pool_p%u", gw->port_id);
 	gw->pool = rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache, 0,
-					   RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	                                   RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!gw->pool) {
-		GW_LOG(ERR, "mempool of %u mbufs on socket %d: %s (raise -m in eal_args or lower "
-			    "gateway.port.mempool)",
+		GW_LOG(ERR,
+		       "mempool of %u mbufs on socket %d: %s (raise -m in eal_args or lower "
+		       "gateway.port.mempool)",
 		       pc->mempool, socket, rte_strerror(rte_errno));
 		return -rte_errno;
 	}
 
 	memset(&conf, 0, sizeof(conf));
 	conf.rxmode.mtu = pc->mtu;
-	if (gw->n_workers > 1 && (info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP |
-								  RTE_ETH_RSS_UDP))) {
+	if (gw->n_workers > 1 &&
+	    (info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP))) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads &
-						   (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP |
-						    RTE_ETH_RSS_UDP);
+		conf.rx_adv_conf.rss_conf.rss_hf =
+		        info.flow_type_rss_offloads &
+		        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
 		if (info.hash_key_size == 40 || info.hash_key_size == 52) {
 			conf.rx_adv_conf.rss_conf.rss_key = sym_rss_key;
 			conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
 		}
-		GW_LOG(INFO, "port %u: RSS over IPv4/TCP/UDP (hf 0x%" PRIx64 ", %s key) on %u queues",
+		GW_LOG(INFO,
+		       "port %u: RSS over IPv4/TCP/UDP (hf 0x%" PRIx64 ", %s key) on %u queues",
 		       gw->port_id, conf.rx_adv_conf.rss_conf.rss_hf,
-		       conf.rx_adv_conf.rss_conf.rss_key ? "symmetric" : "driver's",
-		       gw->n_workers);
+		       conf.rx_adv_conf.rss_conf.rss_key ? "symmetric" : "driver's", gw->n_workers);
 	} else if (gw->n_workers > 1) {
 		GW_LOG(INFO, "port %u (%s): no RSS; the driver spreads flows over %u queues itself",
 		       gw->port_id, info.driver_name, gw->n_workers);
@@ -167,7 +169,7 @@ gw_port_init(struct gw *gw)
 	txq.offloads = conf.txmode.offloads;
 	for (q = 0; q < nrx; q++) {
 		ret = rte_eth_rx_queue_setup(gw->port_id, q, nb_rxd, (unsigned)socket, &rxq,
-					     gw->pool);
+		                             gw->pool);
 		if (ret) {
 			GW_LOG(ERR, "port %u: RX queue %u: %s", gw->port_id, q, rte_strerror(-ret));
 			return ret;
@@ -187,8 +189,8 @@ gw_port_init(struct gw *gw)
 		memcpy(a.addr_bytes, pc->mac, 6);
 		ret = rte_eth_dev_default_mac_addr_set(gw->port_id, &a);
 		if (ret) {
-			GW_LOG(ERR, "port %u: cannot set MAC from gateway.port.mac: %s", gw->port_id,
-			       rte_strerror(-ret));
+			GW_LOG(ERR, "port %u: cannot set MAC from gateway.port.mac: %s",
+			       gw->port_id, rte_strerror(-ret));
 			return ret;
 		}
 	}
@@ -206,7 +208,8 @@ gw_port_init(struct gw *gw)
 	gw->port_started = true;
 	/* We filter by MAC in software; promiscuous is not needed, but some vdevs (af_packet)
 	 * are promiscuous anyway. Multicast is dropped and counted by the stack. */
-	GW_LOG(INFO, "port %u (%s): %u RX/TX queues, %u/%u descriptors, IPv4 checksum offload rx %s tx %s",
+	GW_LOG(INFO,
+	       "port %u (%s): %u RX/TX queues, %u/%u descriptors, IPv4 checksum offload rx %s tx %s",
 	       gw->port_id, info.driver_name, nrx, nb_rxd, nb_txd,
 	       gw->rx_ipck_offload ? "on" : "off", gw->tx_ipck_offload ? "on" : "off");
 	return 0;

@@ -9,13 +9,13 @@
 
 const char *const gw_counter_names[GW_CNT__MAX] = {
 #define _(e, n, h) [GW_CNT_##e] = n,
-	foreach_gw_counter(_)
+        foreach_gw_counter(_)
 #undef _
 };
 
 const char *const gw_counter_help[GW_CNT__MAX] = {
 #define _(e, n, h) [GW_CNT_##e] = h,
-	foreach_gw_counter(_)
+        foreach_gw_counter(_)
 #undef _
 };
 
@@ -58,12 +58,12 @@ fmt_totals(char *buf, size_t len, const struct gw_totals *t)
 	unsigned i;
 	int n;
 
-#define APPEND(...)                                                                                \
-	do {                                                                                       \
-		n = snprintf(buf + off, len - off, __VA_ARGS__);                                   \
-		if (n < 0 || (size_t)n >= len - off)                                               \
-			return off;                                                                \
-		off += (size_t)n;                                                                  \
+#define APPEND(...)                                              \
+	do {                                                     \
+		n = snprintf(buf + off, len - off, __VA_ARGS__); \
+		if (n < 0 || (size_t)n >= len - off)             \
+			return off;                              \
+		off += (size_t)n;                                \
 	} while (0)
 
 	for (i = 0; i < GW_CNT__MAX; i++)
@@ -96,9 +96,9 @@ gw_stats_log(const struct gw *gw, uint32_t level)
 	}
 	if (gw->have_port && rte_eth_stats_get(gw->port_id, &ps) == 0)
 		rte_log(level, gw_logtype,
-			"GATEWAY: counters port%u: ipackets=%" PRIu64 " opackets=%" PRIu64
-			" ibytes=%" PRIu64 " obytes=%" PRIu64 " imissed=%" PRIu64 " ierrors=%" PRIu64
-			" oerrors=%" PRIu64 " rx_nombuf=%" PRIu64 "\n",
-			gw->port_id, ps.ipackets, ps.opackets, ps.ibytes, ps.obytes, ps.imissed,
-			ps.ierrors, ps.oerrors, ps.rx_nombuf);
+		        "GATEWAY: counters port%u: ipackets=%" PRIu64 " opackets=%" PRIu64
+		        " ibytes=%" PRIu64 " obytes=%" PRIu64 " imissed=%" PRIu64
+		        " ierrors=%" PRIu64 " oerrors=%" PRIu64 " rx_nombuf=%" PRIu64 "\n",
+		        gw->port_id, ps.ipackets, ps.opackets, ps.ibytes, ps.obytes, ps.imissed,
+		        ps.ierrors, ps.oerrors, ps.rx_nombuf);
 }

@@ -51,6 +51,8 @@ WORKDIR=
 GW_PID=
 MADE_NS=()
 RESULTS=()
+STOPPING=0
+INTERRUPTED=0
 SKIPPED=99 # a step returns this when it had nothing to do
 N_OK=0
 N_FAIL=0
@@ -127,7 +129,7 @@ cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	MADE_NS=()
-	if [ -n "$WORKDIR" ] && [ -d "$WORKDIR" ] && [ "$N_FAIL" -eq 0 ]; then
+	if [ -n "$WORKDIR" ] && [ -d "$WORKDIR" ] && [ "$N_FAIL" -eq 0 ] && [ "$INTERRUPTED" = 0 ]; then
 		rm -rf "$WORKDIR"
 	elif [ -n "$WORKDIR" ]; then
 		echo "quickstart: logs kept in $WORKDIR"
@@ -136,9 +138,10 @@ cleanup() {
 }
 
 on_signal() {
+	[ "$STOPPING" = 1 ] && return # --keep: Ctrl-C already asked for the stop step
 	echo
 	echo "quickstart: interrupted, cleaning up"
-	N_FAIL=$((N_FAIL + 1))
+	INTERRUPTED=1
 	summary
 	exit 130
 }
@@ -163,6 +166,7 @@ step_build() {
 			return 1
 		fi
 	fi
+	say "ninja -C ${BUILD#"$ROOT"/} (log: $log)"
 	if ! ninja -C "$BUILD" >>"$log" 2>&1; then
 		grep -E 'error|FAILED' "$log" | head -n 30 | indent
 		return 1
@@ -198,8 +202,8 @@ step_topology() {
 	ip -n "$GW_NS" link add "$GW_IF" type veth peer name "$PEER_IF" netns "$PEER_NS" || return 1
 	local f
 	for f in tx rx tso gso gro; do # the gateway must see whole frames with real checksums
-		in_gw ethtool -K "$GW_IF" "$f" off 2>/dev/null
-		in_peer ethtool -K "$PEER_IF" "$f" off 2>/dev/null
+		in_gw ethtool -K "$GW_IF" "$f" off >/dev/null 2>&1
+		in_peer ethtool -K "$PEER_IF" "$f" off >/dev/null 2>&1
 	done
 	ip -n "$PEER_NS" addr add "$PEER_IP/$PREFIX" dev "$PEER_IF" || return 1
 	ip -n "$GW_NS" link set "$GW_IF" up || return 1
@@ -219,8 +223,9 @@ step_start() {
 		return 1
 	fi
 	say "$(head -n 1 "$WORKDIR/check.out")"
-	# ip netns exec execs bypassd itself: $! is its pid
-	ip netns exec "$GW_NS" "$BYPASSD" -c "$CONFIG" >"$GW_LOG" 2>&1 &
+	# Its own session, so a Ctrl-C reaches only this script, which stops bypassd with SIGTERM.
+	# Neither setsid (not a group leader here) nor ip netns exec forks: $! is bypassd's pid.
+	setsid ip netns exec "$GW_NS" "$BYPASSD" -c "$CONFIG" >"$GW_LOG" 2>&1 </dev/null &
 	GW_PID=$!
 	say "bypassd pid $GW_PID, log $GW_LOG"
 	local i
@@ -266,7 +271,7 @@ step_arping() {
 
 step_udp_unreach() {
 	# A connected UDP socket sends one datagram; a raw ICMP socket shows what came back.
-	in_peer /usr/bin/python3 - "$GW_IP" "$CLOSED_UDP_PORT" <<'EOF'
+	(in_peer /usr/bin/python3 - "$GW_IP" "$CLOSED_UDP_PORT" <<'EOF'
 import socket, struct, sys, time
 dst, port = sys.argv[1], int(sys.argv[2])
 icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -307,6 +312,8 @@ except socket.timeout:
     ok = False
 sys.exit(0 if ok else 1)
 EOF
+	) 2>&1 | indent
+	return "${PIPESTATUS[0]}"
 }
 
 # Ask for counters (SIGUSR1) and print the non-zero ones of the new 'counters total:' line.
@@ -340,7 +347,7 @@ step_keep() {
 	say "  ip netns exec $PEER_NS arping -I $PEER_IF $GW_IP"
 	say "Ctrl-C stops it (counters every ${KEEP_INTERVAL_S}s)"
 	local stop=0
-	trap 'stop=1' INT TERM
+	trap 'stop=1; STOPPING=1' INT TERM
 	while [ "$stop" = 0 ] && kill -0 "$GW_PID" 2>/dev/null; do
 		sleep "$KEEP_INTERVAL_S" &
 		wait $! 2>/dev/null
@@ -381,7 +388,10 @@ summary() {
 	for r in "${RESULTS[@]}"; do
 		echo "  $r"
 	done
-	if [ "$N_FAIL" -eq 0 ]; then
+	if [ "$INTERRUPTED" = 1 ]; then
+		echo "${C_FAIL}${M_FAIL} quickstart: interrupted${C_0} ($N_OK ok, $N_FAIL failed," \
+			"$((total - N_OK - N_FAIL - N_SKIP)) not run)"
+	elif [ "$N_FAIL" -eq 0 ]; then
 		echo "${C_OK}${M_OK} quickstart: all $N_OK steps passed${C_0}$([ "$N_SKIP" -gt 0 ] &&
 			echo " ($N_SKIP skipped)") - bypassd boots, answers ping/ARP/UDP, stops cleanly"
 	else

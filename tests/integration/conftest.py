@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("BYPASSD_BUILD", str(REPO / "build")))
@@ -267,10 +266,15 @@ class Gateway:
         self.proc = None
         self.rc = None
 
+    def write_config(self):
+        """The config as JSON, which is YAML too: no PyYAML needed, every string quoted."""
+        self.cfg_path.write_text(json.dumps(self.config, indent=2) + "\n")
+        return self.cfg_path
+
     def start(self, wait_ready=True):
         if not BYPASSD.exists():
             pytest.fail(f"{BYPASSD} is not built (meson setup build && ninja -C build)")
-        self.cfg_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        self.write_config()
         self._log = open(self.log_path, "wb")
         # ip netns exec execs the command (no fork): proc.pid is bypassd's pid
         self.proc = subprocess.Popen(

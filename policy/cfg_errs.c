@@ -9,7 +9,7 @@
 
 void
 pol_cfg_err_add(struct pol_cfg_errs *errs, const char *file, unsigned line, unsigned col,
-		const char *path, const char *fmt, ...)
+                const char *path, const char *fmt, ...)
 {
 	struct pol_cfg_err *e;
 	va_list ap;
@@ -28,10 +28,13 @@ pol_cfg_err_add(struct pol_cfg_errs *errs, const char *file, unsigned line, unsi
 		errs->cap = cap;
 	}
 	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0 || !(msg = malloc((size_t)n + 1)))
 		goto out_drop;
+	va_start(ap, fmt);
+	vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	va_end(ap);
 	e = &errs->v[errs->n];
 	e->file = strdup(file ? file : "-");
 	e->path = strdup(path ? path : "");

@@ -10,22 +10,20 @@
 #include "policy_priv.h"
 
 static const char *const top_keys[] = {"gateway", "policy", NULL};
-static const char *const gw_keys[] = {"port",           "eal_args",      "workers",
-				      "addresses",      "next_hop",      "control_socket",
-				      "admin",          "log_level",     "stats_interval",
-				      "idle_sleep_us",  "arp",           "icmp",
-				      NULL};
-static const char *const port_keys[] = {"device", "mac",           "rx_ring", "tx_ring",
-					"mempool", "mempool_cache", "mtu",     NULL};
+static const char *const gw_keys[] = {
+        "port",  "eal_args",  "workers",        "addresses",     "next_hop", "control_socket",
+        "admin", "log_level", "stats_interval", "idle_sleep_us", "arp",      "icmp",
+        NULL};
+static const char *const port_keys[] = {"device",  "mac",           "rx_ring", "tx_ring",
+                                        "mempool", "mempool_cache", "mtu",     NULL};
 static const char *const admin_keys[] = {"address", "port", NULL};
 static const char *const arp_keys[] = {"cache_size", "timeout", "pending", "pending_timeout_ms",
-				       NULL};
-static const char *const icmp_keys[] = {"echo_rate", "echo_burst", "unreach_rate",
-					"unreach_burst", NULL};
+                                       NULL};
+static const char *const icmp_keys[] = {"echo_rate", "echo_burst", "unreach_rate", "unreach_burst",
+                                        NULL};
 /* RTE_LOG_EMERG (1) .. RTE_LOG_DEBUG (8), in order */
-static const char *const log_levels[] = {"emergency", "alert",  "critical", "error",
-					 "warning",   "notice", "info",     "debug",
-					 NULL};
+static const char *const log_levels[] = {"emergency", "alert", "critical", "error", "warning",
+                                         "notice",    "info",  "debug",    NULL};
 
 #define DEFAULT_CONTROL_SOCKET "/run/bypassd/control.sock"
 #define DEFAULT_ADMIN_ADDR     "127.0.0.1"
@@ -103,7 +101,7 @@ pol_read_file(const char *path, char **bufp, size_t *lenp, struct pol_cfg_errs *
 	if (err) {
 		if (err == EFBIG)
 			pol_cfg_err_add(errs, path, 0, 0, "", "cannot read: larger than %u MiB",
-					POL_CFG_FILE_MAX >> 20);
+			                POL_CFG_FILE_MAX >> 20);
 		else
 			pol_cfg_err_add(errs, path, 0, 0, "", "cannot read: %s", strerror(err));
 		free(buf);
@@ -173,7 +171,8 @@ pci_ok(const char *s)
 
 	if (hexn(p, 4) && p[4] == ':')
 		p += 5;
-	if (!hexn(p, 2) || p[2] != ':' || !hexn(p + 3, 2) || p[5] != '.' || p[6] < '0' || p[6] > '7')
+	if (!hexn(p, 2) || p[2] != ':' || !hexn(p + 3, 2) || p[5] != '.' || p[6] < '0' ||
+	    p[6] > '7')
 		return false;
 	if (strtoul((char[3]){p[3], p[4], 0}, NULL, 16) > 0x1f)
 		return false;
@@ -211,9 +210,9 @@ load_device(struct pol_y *y, yaml_node_t *port, struct pol_cfg_port *pc)
 	}
 	if (!strncmp(s, "net_", 4) ? !vdev_ok(s) : !pci_ok(s)) {
 		pol_y_err(y, n,
-			  "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev string "
-			  "(net_<driver><n>[,key=value...]), found '%s'",
-			  s);
+		          "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev string "
+		          "(net_<driver><n>[,key=value...]), found '%s'",
+		          s);
 		goto out;
 	}
 	pc->is_vdev = !strncmp(s, "net_", 4);
@@ -284,7 +283,8 @@ load_eal_args(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
 static bool
 load_addresses(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
 {
-	yaml_node_t *n = pol_y_need(y, gw_node, "addresses", "the gateway's own a.b.c.d/len, at least one");
+	yaml_node_t *n =
+	        pol_y_need(y, gw_node, "addresses", "the gateway's own a.b.c.d/len, at least one");
 	size_t at = pol_y_push_key(y, "addresses");
 	bool lost = false;
 	unsigned i, j;
@@ -308,15 +308,15 @@ load_addresses(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw
 			bad = "the broadcast address of its prefix";
 		if (bad) {
 			pol_y_err(y, it, "expected a unicast interface address, found %s/%u (%s)",
-				  pol_ipv4_str(p->addr, a), p->len, bad);
+			          pol_ipv4_str(p->addr, a), p->len, bad);
 			goto next;
 		}
 		lost = false;
 		for (j = 0; j < gw->n_addrs; j++) {
 			if (gw->addrs[j].addr == p->addr) {
 				pol_y_err(y, it, "duplicate address %s (addresses[%u] is %s/%u)",
-					  pol_ipv4_str(p->addr, a), j, pol_ipv4_str(gw->addrs[j].addr, b),
-					  gw->addrs[j].len);
+				          pol_ipv4_str(p->addr, a), j,
+				          pol_ipv4_str(gw->addrs[j].addr, b), gw->addrs[j].len);
 				goto next;
 			}
 		}
@@ -344,7 +344,7 @@ load_next_hop(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw,
 	for (i = 0; i < gw->n_addrs; i++) {
 		if (gw->addrs[i].addr == nh) {
 			pol_y_err(y, n, "next hop %s is the gateway's own address (addresses[%u])",
-				  pol_ipv4_str(nh, a), i);
+			          pol_ipv4_str(nh, a), i);
 			goto out;
 		}
 	}
@@ -356,8 +356,9 @@ load_next_hop(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw,
 			continue;
 		if (p->len <= 30 && (nh == (p->addr & m) || nh == (p->addr | ~m))) {
 			pol_y_err(y, n, "next hop %s is the %s address of %s/%u (addresses[%u])",
-				  pol_ipv4_str(nh, a), nh == (p->addr & m) ? "network" : "broadcast",
-				  pol_ipv4_str(p->addr & m, b), p->len, i);
+			          pol_ipv4_str(nh, a),
+			          nh == (p->addr & m) ? "network" : "broadcast",
+			          pol_ipv4_str(p->addr & m, b), p->len, i);
 			goto out;
 		}
 		gw->next_hop = nh;
@@ -365,9 +366,9 @@ load_next_hop(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw,
 		goto out;
 	}
 	pol_y_err(y, n,
-		  "next hop %s is not on-link: expected an address inside one of the gateway's "
-		  "prefixes (gateway.addresses)",
-		  pol_ipv4_str(nh, a));
+	          "next hop %s is not on-link: expected an address inside one of the gateway's "
+	          "prefixes (gateway.addresses)",
+	          pol_ipv4_str(nh, a));
 out:
 	pol_y_pop(y, at);
 }
@@ -416,8 +417,8 @@ load_control_socket(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gatewa
 
 static void
 load_sub(struct pol_y *y, yaml_node_t *gw_node, const char *key, const char *const *keys,
-	 void (*fn)(struct pol_y *, yaml_node_t *, struct pol_cfg_gateway *),
-	 struct pol_cfg_gateway *gw)
+         void (*fn)(struct pol_y *, yaml_node_t *, struct pol_cfg_gateway *),
+         struct pol_cfg_gateway *gw)
 {
 	yaml_node_t *n = pol_y_get(y, gw_node, key);
 	size_t at = pol_y_push_key(y, key);
@@ -454,7 +455,7 @@ check_mempool(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
 {
 	const struct pol_cfg_port *pc = &gw->port;
 	uint64_t need = (uint64_t)gw->workers * (pc->rx_ring + pc->tx_ring) +
-			(uint64_t)(gw->workers + 1) * pc->mempool_cache;
+	                (uint64_t)(gw->workers + 1) * pc->mempool_cache;
 	yaml_node_t *port = pol_y_get(y, gw_node, "port"), *v = pol_y_get(y, port, "mempool");
 	size_t at;
 
@@ -462,13 +463,37 @@ check_mempool(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
 		return;
 	at = pol_y_push_key(y, "port");
 	pol_y_push_key(y, "mempool");
-	pol_y_err(y, v ? v : port,
-		  "mempool of %u mbufs is too small for %u worker(s) with rx_ring %u, tx_ring %u and "
-		  "mempool_cache %u: expected at least %llu (workers x (rx_ring + tx_ring) + "
-		  "(workers + 1) x mempool_cache)",
-		  pc->mempool, gw->workers, pc->rx_ring, pc->tx_ring, pc->mempool_cache,
-		  (unsigned long long)need);
+	pol_y_err(
+	        y, v ? v : port,
+	        "mempool of %u mbufs is too small for %u worker(s) with rx_ring %u, tx_ring %u and "
+	        "mempool_cache %u: expected at least %llu (workers x (rx_ring + tx_ring) + "
+	        "(workers + 1) x mempool_cache)",
+	        pc->mempool, gw->workers, pc->rx_ring, pc->tx_ring, pc->mempool_cache,
+	        (unsigned long long)need);
 	pol_y_pop(y, at);
+}
+
+/* A PCI port with --no-pci would never be probed: the gateway would start without a port. */
+static void
+check_no_pci(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
+{
+	yaml_node_t *args = pol_y_get(y, gw_node, "eal_args");
+	unsigned i;
+
+	if (!gw->port.device || gw->port.is_vdev)
+		return;
+	for (i = 0; i < gw->n_eal_args; i++) {
+		if (!strcmp(gw->eal_args[i], "--no-pci")) {
+			size_t at = pol_y_push_key(y, "eal_args");
+
+			pol_y_push_idx(y, i);
+			pol_y_err(y, pol_y_item(y, args, i),
+			          "--no-pci with the PCI device %s: the port would never be probed",
+			          gw->port.device);
+			pol_y_pop(y, at);
+			return;
+		}
+	}
 }
 
 /* Returns true when the addresses are good enough to check a policy against. */
@@ -484,6 +509,7 @@ load_gateway(struct pol_y *y, yaml_node_t *n, struct pol_cfg_gateway *gw)
 	if (pol_y_nerr(y) == before) /* the sizes are known */
 		check_mempool(y, n, gw);
 	load_eal_args(y, n, gw);
+	check_no_pci(y, n, gw);
 	addrs_ok = load_addresses(y, n, gw);
 	load_next_hop(y, n, gw, addrs_ok);
 	load_control_socket(y, n, gw);
@@ -516,12 +542,18 @@ static char *
 relative_to(const char *file, const char *path)
 {
 	const char *slash = strrchr(file, '/');
+	size_t dir, len;
 	char *s;
 
 	if (path[0] == '/' || !slash)
 		return strdup(path);
-	if (asprintf(&s, "%.*s/%s", (int)(slash - file), file, path) < 0)
+	dir = (size_t)(slash - file) + 1;
+	len = strlen(path);
+	s = malloc(dir + len + 1);
+	if (!s)
 		return NULL;
+	memcpy(s, file, dir);
+	memcpy(s + dir, path, len + 1);
 	return s;
 }
 
@@ -572,8 +604,9 @@ load_doc(struct pol_y *y, struct pol_cfg *cfg, yaml_node_t *root)
 	at = pol_y_push_key(y, "gateway");
 	if (gw_node && pol_y_map(y, gw_node, gw_keys)) {
 		if (pol_y_is_null(gw_node))
-			pol_y_err(y, gw_node, "expected the gateway settings (port, addresses, ...), "
-					      "found an empty value");
+			pol_y_err(y, gw_node,
+			          "expected the gateway settings (port, addresses, ...), "
+			          "found an empty value");
 		else
 			gw_ok = load_gateway(y, gw_node, &cfg->gw);
 	}
@@ -618,6 +651,7 @@ pol_cfg_load_buf(const char *name, const char *buf, size_t len, struct pol_cfg_e
 
 	if (!cfg) {
 		pol_cfg_err_add(errs, name, 0, 0, "", "out of memory");
+		errno = ENOMEM;
 		return NULL;
 	}
 	if (!pol_y_load(&y, cfg->file, buf, len, errs))
@@ -636,6 +670,7 @@ pol_cfg_load_buf(const char *name, const char *buf, size_t len, struct pol_cfg_e
 	pol_cfg_errs_sort(errs, from);
 	if (pol_cfg_errs_count(errs) != start) {
 		pol_cfg_free(cfg);
+		errno = EINVAL;
 		return NULL;
 	}
 	return cfg;
@@ -647,11 +682,17 @@ pol_cfg_load_file(const char *path, struct pol_cfg_errs *errs)
 	struct pol_cfg *cfg;
 	size_t len;
 	char *buf;
+	int r;
 
-	if (pol_read_file(path, &buf, &len, errs))
+	r = pol_read_file(path, &buf, &len, errs);
+	if (r) {
+		errno = -r;
 		return NULL;
+	}
 	cfg = pol_cfg_load_buf(path, buf, len, errs);
+	r = errno;
 	free(buf);
+	errno = r;
 	return cfg;
 }
 
@@ -674,8 +715,9 @@ pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gate
 	    p->tx_ring != q->tx_ring || p->mempool != q->mempool ||
 	    p->mempool_cache != q->mempool_cache || p->mtu != q->mtu)
 		return false;
-	if (a->n_eal_args != b->n_eal_args || a->workers != b->workers || a->n_addrs != b->n_addrs ||
-	    a->has_next_hop != b->has_next_hop || (a->has_next_hop && a->next_hop != b->next_hop) ||
+	if (a->n_eal_args != b->n_eal_args || a->workers != b->workers ||
+	    a->n_addrs != b->n_addrs || a->has_next_hop != b->has_next_hop ||
+	    (a->has_next_hop && a->next_hop != b->next_hop) ||
 	    !streq(a->control_socket, b->control_socket) || !streq(a->admin_addr, b->admin_addr) ||
 	    a->admin_port != b->admin_port || a->log_level != b->log_level ||
 	    a->stats_interval_s != b->stats_interval_s || a->idle_sleep_us != b->idle_sleep_us ||
@@ -720,6 +762,7 @@ pol_cfg_reload_policy(const struct pol_cfg *cur, bool *gateway_changed, struct p
 	}
 	if (pol_cfg_errs_count(errs) != start) {
 		pol_policy_free(p);
+		errno = EINVAL;
 		return NULL;
 	}
 	return p;

@@ -21,8 +21,8 @@
 struct pol_cfg_err {
 	char *file;
 	unsigned line, col; /* 1-based; 0 when unknown (e.g. file unreadable) */
-	char *path;         /* key path, e.g. "gateway.port.rx_ring" or "policy.tenants[1].ports.udp[0]" */
-	char *msg;          /* what was expected and what was found */
+	char *path; /* key path, e.g. "gateway.port.rx_ring" or "policy.tenants[1].ports.udp[0]" */
+	char *msg;  /* what was expected and what was found */
 };
 
 /* Start with {0}; pol_cfg_errs_clear frees and resets. Loaders append, never clear. */
@@ -38,15 +38,15 @@ struct pol_cfg_prefix {
 };
 
 struct pol_cfg_port {
-	char *device;       /* PCI address ("0000:3b:00.0") or vdev string ("net_af_packet0,iface=x") */
-	bool is_vdev;       /* device names a vdev (starts with "net_") */
+	char *device; /* PCI address ("0000:3b:00.0") or vdev string ("net_af_packet0,iface=x") */
+	bool is_vdev; /* device names a vdev (starts with "net_") */
 	bool has_mac;
-	uint8_t mac[6];     /* overrides the port's MAC when has_mac */
-	uint16_t rx_ring;   /* RX descriptors per queue, power of two, 64..16384 (default 1024) */
-	uint16_t tx_ring;   /* TX descriptors per queue, power of two, 64..16384 (default 1024) */
-	uint32_t mempool;   /* mbufs in the pool, 1024..4194304; (2^n - 1 is best; default 16383) */
+	uint8_t mac[6];   /* overrides the port's MAC when has_mac */
+	uint16_t rx_ring; /* RX descriptors per queue, power of two, 64..16384 (default 1024) */
+	uint16_t tx_ring; /* TX descriptors per queue, power of two, 64..16384 (default 1024) */
+	uint32_t mempool; /* mbufs in the pool, 1024..4194304; (2^n - 1 is best; default 16383) */
 	uint16_t mempool_cache; /* per-lcore mempool cache, 0..512 (default 256) */
-	uint16_t mtu;       /* 68..9000 (default 1500) */
+	uint16_t mtu;           /* 68..9000 (default 1500) */
 };
 
 struct pol_cfg_gateway {
@@ -54,26 +54,28 @@ struct pol_cfg_gateway {
 	char **eal_args; /* extra EAL arguments, in order */
 	unsigned n_eal_args;
 	unsigned workers; /* worker lcores = RX/TX queue pairs, 1..64 (default 1) */
-	struct pol_cfg_prefix addrs[POL_CFG_MAX_ADDRS]; /* the gateway's addresses, prefix = on-link */
+	/* the gateway's addresses; each prefix is on-link */
+	struct pol_cfg_prefix addrs[POL_CFG_MAX_ADDRS];
 	unsigned n_addrs;
 	bool has_next_hop;
-	uint32_t next_hop; /* default route; must be inside one of addrs */
+	uint32_t next_hop;    /* default route; must be inside one of addrs */
 	char *control_socket; /* unix socket apps attach to (default /run/bypassd/control.sock) */
 	char *admin_addr;     /* admin API listen address (default 127.0.0.1) */
 	uint16_t admin_port;  /* default 8443 */
 	int log_level;        /* RTE_LOG_* value: emergency=1 .. debug=8 (default info=7) */
 	unsigned stats_interval_s; /* periodic DEBUG counter log, 0 = off (default 10) */
-	unsigned idle_sleep_us; /* worker naps this long after an empty poll streak, 0 = busy poll */
+	/* a worker naps this long after empty polls, 0..10000, 0 = busy poll (default) */
+	unsigned idle_sleep_us;
 	struct {
 		unsigned cache_size; /* entries, 16..65536 (default 1024) */
 		unsigned timeout_s;  /* entry lifetime, 1..86400 (default 300) */
-		unsigned pending;    /* packets held per worker awaiting resolution, 0..256 (default 64) */
+		unsigned pending;    /* held per worker awaiting resolution, 0..256 (default 64) */
 		unsigned pending_timeout_ms; /* 1..60000 (default 3000) */
 	} arp;
 	struct {
-		unsigned echo_rate;    /* echo replies per second, whole gateway, 0 = unlimited (default 1000) */
-		unsigned echo_burst;   /* default 100 */
-		unsigned unreach_rate; /* port-unreachable per second (default 100) */
+		unsigned echo_rate;     /* replies/s, whole gateway, 0 = unlimited (default 1000) */
+		unsigned echo_burst;    /* default 100 */
+		unsigned unreach_rate;  /* port-unreachable per second (default 100) */
 		unsigned unreach_burst; /* default 10 */
 	} icmp;
 };
@@ -85,22 +87,23 @@ struct pol_cfg {
 	char *file; /* the path it was loaded from */
 	struct pol_cfg_gateway gw;
 	/*
-	 * `policy:` is either the policy mapping itself (policy_file NULL) or the path of a standalone
-	 * policy file (relative to the config file's directory), which is what SIGHUP re-reads.
+	 * `policy:` is either the policy mapping itself (policy_file NULL) or the path of a
+	 * standalone policy file (relative to the config file's directory), which is what SIGHUP
+	 * re-reads.
 	 */
 	char *policy_file;
 	struct pol_policy *policy; /* never NULL after a successful load (may have no tenants) */
 };
 
 /*
- * Load and validate a config. Returns an owned config, or NULL when there was any error; every
- * error found (not only the first) is appended to errs. The caller frees with pol_cfg_free and
- * pol_cfg_errs_clear.
+ * Load and validate a config. Returns an owned config, or NULL (errno EINVAL, or the error reading
+ * the file) when there was any error; every error found (not only the first) is appended to errs.
+ * The caller frees with pol_cfg_free and pol_cfg_errs_clear.
  */
 struct pol_cfg *pol_cfg_load_file(const char *path, struct pol_cfg_errs *errs);
 /* Same from memory; name is used as the file name in errors. */
 struct pol_cfg *pol_cfg_load_buf(const char *name, const char *buf, size_t len,
-				 struct pol_cfg_errs *errs);
+                                 struct pol_cfg_errs *errs);
 void pol_cfg_free(struct pol_cfg *cfg);
 
 /*
@@ -111,7 +114,7 @@ void pol_cfg_free(struct pol_cfg *cfg);
  * the file's `gateway:` section differs from cur->gw: those settings need a restart.
  */
 struct pol_policy *pol_cfg_reload_policy(const struct pol_cfg *cur, bool *gateway_changed,
-					 struct pol_cfg_errs *errs);
+                                         struct pol_cfg_errs *errs);
 /* True when two gateway sections hold the same settings. */
 bool pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gateway *b);
 
@@ -127,7 +130,7 @@ void pol_cfg_errs_clear(struct pol_cfg_errs *errs);
  * own checks) so all of them report the same way.
  */
 void pol_cfg_err_add(struct pol_cfg_errs *errs, const char *file, unsigned line, unsigned col,
-		     const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                     const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Number of errors, recorded or dropped: a loader failed when this grew. */
 unsigned pol_cfg_errs_count(const struct pol_cfg_errs *errs);
 /* Sort errs->v[from..] by file (in order of first appearance), line, column; stable. */

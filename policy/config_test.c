@@ -227,7 +227,8 @@ test_bad_fixture(const char *dir, const char *name)
 			continue;
 		nlines++;
 		/* ":LINE:COL: PATH" so "3:5" cannot match "13:5" */
-		snprintf(want, sizeof(want), "%s%s", line[0] >= '0' && line[0] <= '9' ? ":" : "", line);
+		snprintf(want, sizeof(want), "%s%s", line[0] >= '0' && line[0] <= '9' ? ":" : "",
+		         line);
 		if (!strstr(out, want)) {
 			fprintf(stderr, "  %s: missing '%s'\n", name, line);
 			ok = false;
@@ -288,7 +289,8 @@ test_demo_example(void)
 		CHECK(!strcmp(g->control_socket, "/run/bypassd/demo.sock"));
 		CHECK(c->policy && c->policy->n_tenants == 1);
 		t = pol_policy_tenant(c->policy, "demo");
-		CHECK(t && t->n_addrs == 1 && t->addrs[0].addr == 0xc612000a && t->addrs[0].len == 32);
+		CHECK(t && t->n_addrs == 1 && t->addrs[0].addr == 0xc612000a &&
+		      t->addrs[0].len == 32);
 		CHECK(t && t->n_udp == 1 && t->udp[0].lo == 7 && t->udp[0].hi == 7);
 		CHECK(t && t->n_uids == 1 && t->uids[0] == 0);
 		CHECK(pol_policy_tenant_by_addr(c->policy, 0xc612000a) == t);
@@ -327,11 +329,13 @@ test_full_example(void)
 		      p->op.rules[0].src.n_cidrs == 2 && p->op.rules[0].src.n_except == 1);
 		CHECK(p->op.rules[1].n_sigs == 1 && p->op.rules[1].sigs[0].idx == 0 &&
 		      p->op.rules[1].offload == POL_OFFLOAD_NEVER);
-		CHECK(p->op.sigs[0].flags == POL_SIGF_CASELESS && p->op.sigs[0].action == POL_SIG_DENY);
+		CHECK(p->op.sigs[0].flags == POL_SIGF_CASELESS &&
+		      p->op.sigs[0].action == POL_SIG_DENY);
 		CHECK(web && web->n_addrs == 2 && web->addrs[1].addr == 0xc0000210 &&
 		      web->addrs[1].len == 28);
 		CHECK(web && web->n_udp == 2 && web->udp[1].lo == 5000 && web->udp[1].hi == 5099);
-		CHECK(web && web->rate.ingress.bps == 1000000000ull && web->rate.ingress.pps == 200000);
+		CHECK(web && web->rate.ingress.bps == 1000000000ull &&
+		      web->rate.ingress.pps == 200000);
 		CHECK(web && web->rate.new_conn_per_s == 5000);
 		CHECK(web && web->dflt[POL_DIR_INGRESS] == POL_ACT_DENY &&
 		      web->dflt[POL_DIR_EGRESS] == POL_ACT_ALLOW);
@@ -362,8 +366,8 @@ static void
 test_defaults(void)
 {
 	struct pol_cfg_errs errs = {0};
-	struct pol_cfg *c = load_str("gateway: {port: {device: net_null0}, addresses: [10.0.0.1/8]}",
-				     &errs);
+	struct pol_cfg *c =
+	        load_str("gateway: {port: {device: net_null0}, addresses: [10.0.0.1/8]}", &errs);
 	bool ok = true;
 
 	CHECK(c && !errs.n);
@@ -377,8 +381,8 @@ test_defaults(void)
 		CHECK(!strcmp(g->control_socket, "/run/bypassd/control.sock"));
 		CHECK(!strcmp(g->admin_addr, "127.0.0.1") && g->admin_port == 8443);
 		CHECK(g->log_level == 7 && g->stats_interval_s == 10 && g->idle_sleep_us == 0);
-		CHECK(g->arp.cache_size == 1024 && g->arp.timeout_s == 300 && g->arp.pending == 64 &&
-		      g->arp.pending_timeout_ms == 3000);
+		CHECK(g->arp.cache_size == 1024 && g->arp.timeout_s == 300 &&
+		      g->arp.pending == 64 && g->arp.pending_timeout_ms == 3000);
 		CHECK(g->icmp.echo_rate == 1000 && g->icmp.echo_burst == 100 &&
 		      g->icmp.unreach_rate == 100 && g->icmp.unreach_burst == 10);
 		CHECK(c->policy && c->policy->n_tenants == 0 && c->policy->op.n_rules == 0);
@@ -393,10 +397,10 @@ static void
 test_tenant_defaults(void)
 {
 	struct pol_cfg_errs errs = {0};
-	struct pol_policy *p =
-		load_pol_str("tenants: [{name: a, addresses: [10.0.0.1]}]\n"
-			     "operator: {rules: [{name: r, priority: 5, direction: egress, action: deny}]}\n",
-			     &errs);
+	struct pol_policy *p = load_pol_str(
+	        "tenants: [{name: a, addresses: [10.0.0.1]}]\n"
+	        "operator: {rules: [{name: r, priority: 5, direction: egress, action: deny}]}\n",
+	        &errs);
 	bool ok = true;
 
 	CHECK(p && !errs.n);
@@ -416,7 +420,8 @@ test_tenant_defaults(void)
 		CHECK(t->dflt[POL_DIR_INGRESS] == POL_ACT_DENY &&
 		      t->dflt[POL_DIR_EGRESS] == POL_ACT_ALLOW);
 		CHECK(r->proto == POL_PROTO_ANY && !r->log && !r->stateful &&
-		      r->offload == POL_OFFLOAD_AUTO && r->priority == 5 && r->dir == POL_DIR_EGRESS);
+		      r->offload == POL_OFFLOAD_AUTO && r->priority == 5 &&
+		      r->dir == POL_DIR_EGRESS);
 		CHECK(r->loc.line == 2 && r->name_loc.line == 2 && r->name_loc.col == 27);
 	}
 	report("tenant and rule defaults", ok);
@@ -430,97 +435,119 @@ static void
 test_messages(void)
 {
 	report("power of two: exact message with the nearest value",
-	       expect_errs("gateway:\n  port:\n    device: net_null0\n    rx_ring: 1000\n"
-			   "  addresses: [198.18.0.1/24]\n",
-			   false, 1,
-			   "t.yaml:4:14: gateway.port.rx_ring: expected a power of two in 64..16384, "
-			   "found 1000 (nearest: 1024)"));
+	       expect_errs(
+	               "gateway:\n  port:\n    device: net_null0\n    rx_ring: 1000\n"
+	               "  addresses: [198.18.0.1/24]\n",
+	               false, 1,
+	               "t.yaml:4:14: gateway.port.rx_ring: expected a power of two in 64..16384, "
+	               "found 1000 (nearest: 1024)"));
 	report("unknown key: suggests the closest known key",
 	       expect_errs("gateway:\n  port:\n    device: net_null0\n    rx_rnig: 1024\n"
-			   "  addresses: [198.18.0.1/24]\n",
-			   false, 1,
-			   "t.yaml:4:5: gateway.port.rx_rnig: unknown key 'rx_rnig' (did you mean "
-			   "'rx_ring'?)"));
+	                   "  addresses: [198.18.0.1/24]\n",
+	                   false, 1,
+	                   "t.yaml:4:5: gateway.port.rx_rnig: unknown key 'rx_rnig' (did you mean "
+	                   "'rx_ring'?)"));
 	report("unknown key far from any: lists the known keys",
 	       expect_errs(GW "  arp: {zzz: 1}\n", false, 1,
-			   "t.yaml:4:9: gateway.arp.zzz: unknown key 'zzz' (expected one of: "
-			   "cache_size, timeout, pending, pending_timeout_ms)"));
+	                   "t.yaml:4:9: gateway.arp.zzz: unknown key 'zzz' (expected one of: "
+	                   "cache_size, timeout, pending, pending_timeout_ms)"));
 	report("quoted number is a string",
-	       expect_errs(GW "  workers: \"4\"\n", false, 1,
-			   "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a quoted "
-			   "string ('4')"));
+	       expect_errs(
+	               GW "  workers: \"4\"\n", false, 1,
+	               "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a quoted "
+	               "string ('4')"));
 	report("negative and huge integers are out of range",
-	       expect_errs(GW "  workers: -1\n  stats_interval: 99999999999999999999999\n", false, 2,
-			   "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found -1",
-			   "t.yaml:5:19: gateway.stats_interval: expected an integer in 0..86400, found "
-			   "99999999999999999999999"));
+	       expect_errs(
+	               GW "  workers: -1\n  stats_interval: 99999999999999999999999\n", false, 2,
+	               "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found -1",
+	               "t.yaml:5:19: gateway.stats_interval: expected an integer in 0..86400, found "
+	               "99999999999999999999999"));
 	report("boolean: yes is not a boolean",
 	       expect_errs("tenants: [{name: a, addresses: [10.0.0.1], raw: yes}]", true, 1,
-			   "p.yaml:1:49: tenants[0].raw: expected true or false, found 'yes'"));
+	                   "p.yaml:1:49: tenants[0].raw: expected true or false, found 'yes'"));
 	report("enum: suggests a value and abbreviations",
-	       expect_errs(GW "  log_level: warn\n", false, 1,
-			   "t.yaml:4:14: gateway.log_level: expected one of emergency, alert, critical, "
-			   "error, warning, notice, info, debug; found 'warn' (did you mean 'warning'?)"));
+	       expect_errs(
+	               GW "  log_level: warn\n", false, 1,
+	               "t.yaml:4:14: gateway.log_level: expected one of emergency, alert, critical, "
+	               "error, warning, notice, info, debug; found 'warn' (did you mean 'warning'?)"));
 	report("prefix: host bits set, with the fix",
-	       expect_errs("tenants: [{name: a, addresses: [10.0.0.1/8]}]", true, 1,
-			   "p.yaml:1:33: tenants[0].addresses[0]: host bits set in 10.0.0.1/8 (did you "
-			   "mean 10.0.0.0/8?)"));
+	       expect_errs(
+	               "tenants: [{name: a, addresses: [10.0.0.1/8]}]", true, 1,
+	               "p.yaml:1:33: tenants[0].addresses[0]: host bits set in 10.0.0.1/8 (did you "
+	               "mean 10.0.0.0/8?)"));
 	report("port range: reversed, with the fix",
-	       expect_errs("tenants: [{name: a, addresses: [10.0.0.1], ports: {tcp: [2000-1000]}}]",
-			   true, 1,
-			   "p.yaml:1:58: tenants[0].ports.tcp[0]: reversed port range 2000-1000 (did "
-			   "you mean 1000-2000?)"));
+	       expect_errs(
+	               "tenants: [{name: a, addresses: [10.0.0.1], ports: {tcp: [2000-1000]}}]",
+	               true, 1,
+	               "p.yaml:1:58: tenants[0].ports.tcp[0]: reversed port range 2000-1000 (did "
+	               "you mean 1000-2000?)"));
 	report("mapping where a scalar belongs, list where a mapping belongs",
-	       expect_errs(GW "  workers: {a: 1}\n  admin: [1]\n", false, 2,
-			   "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a mapping",
-			   "t.yaml:5:10: gateway.admin: expected a mapping (key: value, ...), found a "
-			   "list"));
+	       expect_errs(
+	               GW "  workers: {a: 1}\n  admin: [1]\n", false, 2,
+	               "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a mapping",
+	               "t.yaml:5:10: gateway.admin: expected a mapping (key: value, ...), found a "
+	               "list"));
 	report("empty value for a required scalar",
-	       expect_errs("gateway:\n  port: {device: }\n  addresses: [198.18.0.1/24]\n", false, 1,
-			   "t.yaml:2:18: gateway.port.device: expected a string, found an empty value "
-			   "(null)"));
+	       expect_errs(
+	               "gateway:\n  port: {device: }\n  addresses: [198.18.0.1/24]\n", false, 1,
+	               "t.yaml:2:18: gateway.port.device: expected a string, found an empty value "
+	               "(null)"));
 	report("a NUL in a string",
-	       expect_errs(GW "  control_socket: \"/run/a\\0b\"\n", false, 1,
-			   "t.yaml:4:19: gateway.control_socket: expected a string, found one holding "
-			   "a NUL character"));
+	       expect_errs(
+	               GW "  control_socket: \"/run/a\\0b\"\n", false, 1,
+	               "t.yaml:4:19: gateway.control_socket: expected a string, found one holding "
+	               "a NUL character"));
 	report("control characters in a key are not printed raw",
-	       expect_errs(GW "  \"a\\tb\": 1\n", false, 1,
-			   "t.yaml:4:3: gateway.a?b: unknown key 'a?b' (expected one of: port, "
-			   "eal_args, workers, addresses, next_hop, control_socket, admin, log_level, "
-			   "stats_interval, idle_sleep_us, arp, icmp)"));
+	       expect_errs(
+	               GW "  \"a\\tb\": 1\n", false, 1,
+	               "t.yaml:4:3: gateway.a?b: unknown key 'a?b' (expected one of: port, "
+	               "eal_args, workers, addresses, next_hop, control_socket, admin, log_level, "
+	               "stats_interval, idle_sleep_us, arp, icmp)"));
 }
 
 static void
 test_document_level(void)
 {
 	report("syntax error: libyaml's position and context",
-	       expect_errs("gateway:\n  port: [a, b\n  workers: 1\n", false, 1,
-			   "t.yaml:3:10: (document): YAML syntax error: did not find expected ',' or "
-			   "']' (while parsing a flow sequence started at 2:9)"));
+	       expect_errs(
+	               "gateway:\n  port: [a, b\n  workers: 1\n", false, 1,
+	               "t.yaml:3:10: (document): YAML syntax error: did not find expected ',' or "
+	               "']' (while parsing a flow sequence started at 2:9)"));
 	report("aliases are refused (no cycles, no billion laughs)",
-	       expect_errs("a: &x [*x]\nb: *x\n", false, 2,
-			   "t.yaml:1:8: (document): YAML aliases are not supported (*x): write the value "
-			   "out",
-			   "t.yaml:2:4: (document): YAML aliases are not supported (*x): write the value "
-			   "out"));
+	       expect_errs(
+	               "a: &x [*x]\nb: *x\n", false, 2,
+	               "t.yaml:1:8: (document): YAML aliases are not supported (*x): write the value "
+	               "out",
+	               "t.yaml:2:4: (document): YAML aliases are not supported (*x): write the value "
+	               "out"));
 	report("two documents are refused",
-	       expect_errs(GW "---\n" GW, false, 1,
-			   "t.yaml:4:1: (document): a second YAML document: the file must hold exactly "
-			   "one"));
+	       expect_errs(
+	               GW "---\n" GW, false, 1,
+	               "t.yaml:4:1: (document): a second YAML document: the file must hold exactly "
+	               "one"));
 	report("an empty document is an error (config and policy)",
-	       expect_errs("# nothing\n", false, 1,
-			   "t.yaml:1:1: (document): empty document: expected the gateway: and policy: "
-			   "sections") &&
-		       expect_errs("", true, 1,
-				   "p.yaml:1:1: (document): empty document: expected a policy "
-				   "(operator:, tenants:)"));
+	       expect_errs(
+	               "# nothing\n", false, 1,
+	               "t.yaml:1:1: (document): empty document: expected the gateway: and policy: "
+	               "sections") &&
+	               expect_errs("", true, 1,
+	                           "p.yaml:1:1: (document): empty document: expected a policy "
+	                           "(operator:, tenants:)"));
 	report("top level must be a mapping",
-	       expect_errs("- a\n- b\n", false, 1,
-			   "t.yaml:1:1: (document): expected a mapping (key: value, ...), found a list"));
+	       expect_errs(
+	               "- a\n- b\n", false, 1,
+	               "t.yaml:1:1: (document): expected a mapping (key: value, ...), found a list"));
+	report("nesting deeper than 32 levels is refused early (libyaml is quadratic in depth)",
+	       expect_errs(
+	               "gateway: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	               "[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+	               "]]]]]]]]]]]]]]]]]]\n",
+	               false, 1, "t.yaml:1:41: (document): nested deeper than 32 levels"));
 	report("invalid UTF-8 is located",
-	       expect_errs("gateway:\n  x: \xff\n", false, 1,
-			   "t.yaml:2:6: (document): YAML syntax error: invalid leading UTF-8 octet (byte "
-			   "0xff at offset 14)"));
+	       expect_errs(
+	               "gateway:\n  x: \xff\n", false, 1,
+	               "t.yaml:2:6: (document): YAML syntax error: invalid leading UTF-8 octet (byte "
+	               "0xff at offset 14)"));
 }
 
 static void
@@ -534,7 +561,7 @@ test_unreadable(void)
 
 	CHECK(!c && !p && errs.n == 2);
 	CHECK(!strcmp(out, "/nonexistent/bypassd.yaml: (document): cannot open: No such file or "
-			   "directory\n/: (document): cannot read: is a directory\n"));
+	                   "directory\n/: (document): cannot read: is a directory\n"));
 	report("unreadable files: FILE: PATH: MSG without a position", ok);
 	free(out);
 	pol_cfg_errs_clear(&errs);
@@ -545,11 +572,12 @@ test_check_against(void)
 {
 	struct pol_cfg_errs errs = {0};
 	struct pol_cfg *c = load_str(GW "  next_hop: 198.18.0.254\n", &errs);
-	struct pol_policy *p = load_pol_str("tenants:\n"
-					    "  - {name: a, addresses: [198.18.0.0/30]}\n"
-					    "  - {name: b, addresses: [198.18.0.254, 198.18.0.255]}\n"
-					    "  - {name: c, addresses: [198.18.0.5, 10.0.0.0/8]}\n",
-					    &errs);
+	struct pol_policy *p =
+	        load_pol_str("tenants:\n"
+	                     "  - {name: a, addresses: [198.18.0.0/30]}\n"
+	                     "  - {name: b, addresses: [198.18.0.254, 198.18.0.255]}\n"
+	                     "  - {name: c, addresses: [198.18.0.5, 10.0.0.0/8]}\n",
+	                     &errs);
 	bool ok = true;
 	char *out;
 
@@ -557,13 +585,14 @@ test_check_against(void)
 	if (c && p) {
 		CHECK(pol_policy_check_against(p, &c->gw, &errs) == -EINVAL);
 		out = errs_text(&errs);
-		CHECK(!strcmp(out, "p.yaml:2:27: tenants[0].addresses[0]: 198.18.0.0/30 contains the "
-				   "gateway's own address 198.18.0.1 (gateway.addresses[0])\n"
-				   "p.yaml:3:27: tenants[1].addresses[0]: 198.18.0.254/32 contains "
-				   "the gateway's next hop 198.18.0.254 (gateway.next_hop)\n"
-				   "p.yaml:3:41: tenants[1].addresses[1]: 198.18.0.255/32 contains "
-				   "the broadcast address of the gateway's prefix 198.18.0.0/24 "
-				   "(gateway.addresses[0])\n"));
+		CHECK(!strcmp(out,
+		              "p.yaml:2:27: tenants[0].addresses[0]: 198.18.0.0/30 contains the "
+		              "gateway's own address 198.18.0.1 (gateway.addresses[0])\n"
+		              "p.yaml:3:27: tenants[1].addresses[0]: 198.18.0.254/32 contains "
+		              "the gateway's next hop 198.18.0.254 (gateway.next_hop)\n"
+		              "p.yaml:3:41: tenants[1].addresses[1]: 198.18.0.255/32 contains "
+		              "the broadcast address of the gateway's prefix 198.18.0.0/24 "
+		              "(gateway.addresses[0])\n"));
 		if (!ok)
 			fprintf(stderr, "%s", out);
 		free(out);
@@ -609,17 +638,20 @@ test_reload(void)
 	c = pol_cfg_load_file(cfg_path, &errs);
 	CHECK(c && !errs.n && !c->policy_file);
 	if (c) {
-		CHECK(write_file(cfg_path, GW "policy: {tenants: [{name: b, addresses: [198.18.0.8]}]}\n"));
+		CHECK(write_file(cfg_path,
+		                 GW "policy: {tenants: [{name: b, addresses: [198.18.0.8]}]}\n"));
 		p = pol_cfg_reload_policy(c, &changed, &errs);
 		CHECK(p && !changed && p->n_tenants == 1 && !strcmp(p->tenants[0].name, "b"));
 		pol_policy_free(p);
-		CHECK(write_file(cfg_path, GW "  workers: 2\npolicy: {tenants: [{name: c, addresses: "
-					      "[198.18.0.7]}]}\n"));
+		CHECK(write_file(cfg_path,
+		                 GW "  workers: 2\npolicy: {tenants: [{name: c, addresses: "
+		                    "[198.18.0.7]}]}\n"));
 		p = pol_cfg_reload_policy(c, &changed, &errs);
 		CHECK(p && changed && !strcmp(p->tenants[0].name, "c"));
 		pol_policy_free(p);
 		/* an invalid policy: NULL, errors, nothing else changes */
-		CHECK(write_file(cfg_path, GW "policy: {tenants: [{name: B, addresses: [198.18.0.1]}]}\n"));
+		CHECK(write_file(cfg_path,
+		                 GW "policy: {tenants: [{name: B, addresses: [198.18.0.1]}]}\n"));
 		p = pol_cfg_reload_policy(c, &changed, &errs);
 		CHECK(!p && errs.n == 2);
 		pol_cfg_errs_clear(&errs);
@@ -632,11 +664,12 @@ test_reload(void)
 	c = pol_cfg_load_file(cfg_path, &errs);
 	CHECK(c && !errs.n && c->policy_file && !strcmp(c->policy_file, pol_path));
 	if (c) {
-		CHECK(c->policy && !strcmp(c->policy->file, pol_path) && !strcmp(c->policy->path, ""));
+		CHECK(c->policy && !strcmp(c->policy->file, pol_path) &&
+		      !strcmp(c->policy->path, ""));
 		CHECK(write_file(pol_path, "tenants: [{name: a, addresses: [198.18.0.1]}]\n"));
 		p = pol_cfg_reload_policy(c, NULL, &errs);
-		CHECK(!p && errs.n == 1 && !strcmp(errs.v[0].file, pol_path) && errs.v[0].line == 1 &&
-		      !strcmp(errs.v[0].path, "tenants[0].addresses[0]"));
+		CHECK(!p && errs.n == 1 && !strcmp(errs.v[0].file, pol_path) &&
+		      errs.v[0].line == 1 && !strcmp(errs.v[0].path, "tenants[0].addresses[0]"));
 		pol_cfg_errs_clear(&errs);
 		CHECK(write_file(pol_path, "tenants: [{name: z, addresses: [198.18.0.3]}]\n"));
 		p = pol_cfg_reload_policy(c, &changed, &errs);
@@ -687,26 +720,28 @@ test_users(void)
 {
 	struct pol_cfg_errs errs = {0};
 	struct pol_policy *p = load_pol_str(
-		"tenants: [{name: a, addresses: [10.0.0.1], allow: {uids: [root, 7], gids: [root]}}]",
-		&errs);
+	        "tenants: [{name: a, addresses: [10.0.0.1], allow: {uids: [root, 7], gids: [root]}}]",
+	        &errs);
 	uint32_t id = 1;
 	bool ok = true;
 
 	CHECK(p && p->tenants[0].n_uids == 2 && p->tenants[0].uids[0] == 0 &&
-	      p->tenants[0].uids[1] == 7 && p->tenants[0].n_gids == 1 && p->tenants[0].gids[0] == 0);
+	      p->tenants[0].uids[1] == 7 && p->tenants[0].n_gids == 1 &&
+	      p->tenants[0].gids[0] == 0);
 	CHECK(pol_resolve_user("root", &id) == 0 && id == 0);
 	CHECK(pol_resolve_user("no-such-user-bypassd", &id) == -ENOENT);
 	CHECK(pol_resolve_group("no-such-group-bypassd", &id) == -ENOENT);
 	pol_policy_free(p);
 	report("uids and gids by number and by name", ok);
 	report("unknown user and group names are errors",
-	       expect_errs("tenants: [{name: a, addresses: [10.0.0.1], allow: {uids: [nosuchuser-x], "
-			   "gids: [nosuchgroup-x, -1]}}]",
-			   true, 3,
-			   "p.yaml:1:59: tenants[0].allow.uids[0]: unknown user 'nosuchuser-x'",
-			   "p.yaml:1:81: tenants[0].allow.gids[0]: unknown group 'nosuchgroup-x'",
-			   "p.yaml:1:96: tenants[0].allow.gids[1]: expected an integer in 0..4294967294, "
-			   "found -1"));
+	       expect_errs(
+	               "tenants: [{name: a, addresses: [10.0.0.1], allow: {uids: [nosuchuser-x], "
+	               "gids: [nosuchgroup-x, -1]}}]",
+	               true, 3,
+	               "p.yaml:1:59: tenants[0].allow.uids[0]: unknown user 'nosuchuser-x'",
+	               "p.yaml:1:81: tenants[0].allow.gids[0]: unknown group 'nosuchgroup-x'",
+	               "p.yaml:1:96: tenants[0].allow.gids[1]: expected an integer in 0..4294967294, "
+	               "found -1"));
 	pol_cfg_errs_clear(&errs);
 }
 
@@ -773,7 +808,7 @@ test_errs_list(void)
 	out = errs_text(&errs);
 	CHECK(pol_cfg_errs_count(&errs) == 4);
 	CHECK(!strcmp(out, "b.yaml:1:5: z: first 1\nb.yaml:1:5: (document): second\n"
-			   "b.yaml:3:1: x: third\na.yaml:9:9: y: fourth\n"));
+	                   "b.yaml:3:1: x: third\na.yaml:9:9: y: fourth\n"));
 	free(out);
 	pol_cfg_errs_clear(&errs);
 	CHECK(errs.n == 0 && errs.v == NULL && errs.cap == 0);
@@ -794,9 +829,10 @@ test_many_errors_and_big_lists(void)
 	/* 10,000 rules with unique priorities, then the same with every priority repeated */
 	fprintf(f, "tenants:\n  - name: big\n    addresses: [10.0.0.0/16]\n    rules:\n");
 	for (i = 0; i < 10000; i++)
-		fprintf(f, "      - {name: r%u, priority: %u, direction: ingress, action: allow, "
-			   "protocol: udp, dst: {ports: [%u]}}\n",
-			i, i + 1, i % 65536);
+		fprintf(f,
+		        "      - {name: r%u, priority: %u, direction: ingress, action: allow, "
+		        "protocol: udp, dst: {ports: [%u]}}\n",
+		        i, i + 1, i % 65536);
 	fclose(f);
 	p = pol_policy_load_buf("big.yaml", buf, len, &errs);
 	CHECK(p && !errs.n && p->tenants[0].rs.n_rules == 10000);
@@ -807,7 +843,7 @@ test_many_errors_and_big_lists(void)
 	fprintf(f, "tenants:\n  - name: big\n    addresses: [10.0.0.0/16]\n    rules:\n");
 	for (i = 0; i < 2000; i++)
 		fprintf(f, "      - {name: r%u, priority: %u, direction: ingress, action: allow}\n",
-			i % 1000, i % 1000 + 1);
+		        i % 1000, i % 1000 + 1);
 	fclose(f);
 	p = pol_policy_load_buf("dup.yaml", buf, len, &errs);
 	CHECK(!p && errs.n == 2000);
@@ -816,7 +852,33 @@ test_many_errors_and_big_lists(void)
 	      !strcmp(errs.v[1].path, "tenants[0].rules[1000].priority"));
 	pol_cfg_errs_clear(&errs);
 	free(buf);
-	report("10,000 rules load; 1,000 duplicate names and priorities all reported, in order", ok);
+	report("10,000 rules load; 1,000 duplicate names and priorities all reported, in order",
+	       ok);
+}
+
+static void
+test_wide_mapping(void)
+{
+	struct pol_cfg_errs errs = {0};
+	struct pol_cfg *c;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool ok = true;
+	unsigned i;
+
+	/* 50,000 unknown keys and 49,999 repeats: linear, every one reported */
+	fprintf(f, "gateway:\n");
+	for (i = 0; i < 50000; i++)
+		fprintf(f, "  workers: 1\n  k%u: 1\n", i);
+	fclose(f);
+	c = pol_cfg_load_buf("wide.yaml", buf, len, &errs);
+	CHECK(!c &&
+	      errs.n == 50000 + 49999 + 2); /* unknown, repeated, missing port and addresses */
+	CHECK(errs.n > 3 && !strcmp(errs.v[3].msg, "duplicate key (first at 2:3)"));
+	pol_cfg_errs_clear(&errs);
+	free(buf);
+	report("a mapping with 100,000 bad keys: every one reported, in linear time", ok);
 }
 
 static int
@@ -836,8 +898,9 @@ main(int argc, char **argv)
 	if (argc == 3 && (!strcmp(argv[1], "--check") || !strcmp(argv[1], "--policy")))
 		return check_one(argv[2], !strcmp(argv[1], "--policy"));
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s CONFIGS_DIR EXAMPLES_DIR | --check FILE | --policy FILE\n",
-			argv[0]);
+		fprintf(stderr,
+		        "usage: %s CONFIGS_DIR EXAMPLES_DIR | --check FILE | --policy FILE\n",
+		        argv[0]);
 		return 2;
 	}
 	configs_dir = argv[1];
@@ -859,6 +922,7 @@ main(int argc, char **argv)
 	test_helpers();
 	test_errs_list();
 	test_many_errors_and_big_lists();
+	test_wide_mapping();
 
 	printf("%u passed, %u failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;

@@ -1,4 +1,5 @@
-/* policy_load.c - the policy section (or a standalone policy file) from YAML into the policy model. */
+/* policy_load.c - the policy (config section or standalone file) from YAML into the policy model.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,20 +8,20 @@
 
 static const char *const policy_keys[] = {"operator", "tenants", NULL};
 static const char *const ruleset_keys[] = {"signatures", "rules", NULL};
-static const char *const tenant_keys[] = {"name",   "addresses",  "allow",   "raw",
-					  "ports",  "quotas",     "rate_limit", "default",
-					  "signatures", "rules", NULL};
+static const char *const tenant_keys[] = {"name",       "addresses", "allow",      "raw",
+                                          "ports",      "quotas",    "rate_limit", "default",
+                                          "signatures", "rules",     NULL};
 static const char *const allow_keys[] = {"uids", "gids", NULL};
 static const char *const ports_keys[] = {"udp", "tcp", NULL};
-static const char *const quota_keys[] = {"apps", "queues", "buffers", "sessions", "connections",
-					 NULL};
+static const char *const quota_keys[] = {"apps",     "queues",      "buffers",
+                                         "sessions", "connections", NULL};
 static const char *const rate_keys[] = {"ingress", "egress", "new_connections_per_s", NULL};
 static const char *const bucket_keys[] = {"pps", "bps", "burst", NULL};
 static const char *const default_keys[] = {"ingress", "egress", NULL};
 static const char *const sig_keys[] = {"name", "pattern", "flags", "action", NULL};
-static const char *const rule_keys[] = {"name",     "priority", "direction",  "action",
-					"log",      "protocol", "src",        "dst",
-					"stateful", "signatures", "offload", NULL};
+static const char *const rule_keys[] = {"name",     "priority",   "direction", "action",
+                                        "log",      "protocol",   "src",       "dst",
+                                        "stateful", "signatures", "offload",   NULL};
 static const char *const match_keys[] = {"cidrs", "except", "ports", NULL};
 
 static const char *const dir_names[] = {"ingress", "egress", NULL};
@@ -29,9 +30,9 @@ static const char *const sig_action_names[] = {"deny", "count", NULL};
 static const char *const offload_names[] = {"auto", "never", "required", NULL};
 static const char *const sig_flag_names[] = {
 #define _(e, n) n,
-	foreach_pol_sig_flag(_)
+        foreach_pol_sig_flag(_)
 #undef _
-		NULL};
+                NULL};
 static const char *const proto_names[] = {"tcp", "udp", "icmp", "any", NULL};
 static const uint16_t proto_values[] = {6, 17, 1, POL_PROTO_ANY};
 
@@ -60,7 +61,7 @@ list_alloc(struct pol_y *y, yaml_node_t *seq, unsigned min, unsigned max, size_t
 /* A list of prefixes at key; keeps the good ones. */
 static unsigned
 load_prefixes(struct pol_y *y, yaml_node_t *map, const char *key, unsigned min, unsigned flags,
-	      bool unicast, struct pol_prefix **out)
+              bool unicast, struct pol_prefix **out)
 {
 	yaml_node_t *seq = pol_y_get(y, map, key);
 	size_t at = pol_y_push_key(y, key);
@@ -79,8 +80,9 @@ load_prefixes(struct pol_y *y, yaml_node_t *map, const char *key, unsigned min, 
 			char a[16];
 
 			if (bad) {
-				pol_y_err(y, it, "expected a unicast host or prefix, found %s/%u (%s)",
-					  pol_ipv4_str(p->addr, a), p->len, bad);
+				pol_y_err(y, it,
+				          "expected a unicast host or prefix, found %s/%u (%s)",
+				          pol_ipv4_str(p->addr, a), p->len, bad);
 			} else {
 				p->loc = pol_y_loc(it);
 				good++;
@@ -95,7 +97,7 @@ load_prefixes(struct pol_y *y, yaml_node_t *map, const char *key, unsigned min, 
 /* A list of ports and port ranges at key; keeps the good ones. */
 static unsigned
 load_ports(struct pol_y *y, yaml_node_t *map, const char *key, uint16_t min,
-	   struct pol_port_range **out, struct pol_loc *loc)
+           struct pol_port_range **out, struct pol_loc *loc)
 {
 	yaml_node_t *seq = pol_y_get(y, map, key);
 	size_t at = pol_y_push_key(y, key);
@@ -146,8 +148,8 @@ load_ids(struct pol_y *y, yaml_node_t *map, const char *key, bool user, uint32_t
 			else if (r == -ENOENT)
 				pol_y_err(y, it, "unknown %s '%s'", user ? "user" : "group", name);
 			else
-				pol_y_err(y, it, "cannot look up %s '%s': %s", user ? "user" : "group",
-					  name, strerror(-r));
+				pol_y_err(y, it, "cannot look up %s '%s': %s",
+				          user ? "user" : "group", name, strerror(-r));
 		}
 		free(name);
 		pol_y_pop(y, at2);
@@ -156,11 +158,12 @@ load_ids(struct pol_y *y, yaml_node_t *map, const char *key, bool user, uint32_t
 	return good;
 }
 
-/* A name at key (required), checked with ok(); name_loc set. */
+/* The required `name` of map: a tenant name or a rule/signature name; *loc set. */
 static void
 load_name(struct pol_y *y, yaml_node_t *map, bool tenant, char **name, struct pol_loc *loc)
 {
-	yaml_node_t *n = pol_y_need(y, map, "name", tenant ? "[a-z0-9_-]{1,32}" : "[A-Za-z0-9_.-]{1,64}");
+	yaml_node_t *n =
+	        pol_y_need(y, map, "name", tenant ? "[a-z0-9_-]{1,32}" : "[A-Za-z0-9_.-]{1,64}");
 	size_t at = pol_y_push_key(y, "name");
 	char *s = NULL;
 
@@ -170,9 +173,9 @@ load_name(struct pol_y *y, yaml_node_t *map, bool tenant, char **name, struct po
 			s = NULL;
 		} else {
 			pol_y_err(y, n, "expected a name of %s, found '%s'",
-				  tenant ? "1..32 characters from a-z 0-9 _ -"
-					 : "1..64 characters from A-Z a-z 0-9 _ . -",
-				  s);
+			          tenant ? "1..32 characters from a-z 0-9 _ -"
+			                 : "1..64 characters from A-Z a-z 0-9 _ . -",
+			          s);
 		}
 	}
 	*loc = pol_y_loc(n);
@@ -186,9 +189,9 @@ static void
 load_sig(struct pol_y *y, yaml_node_t *n, struct pol_signature *s)
 {
 	yaml_node_t *v;
+	int e = POL_SIG_DENY, cnt;
 	size_t at;
-	int e = POL_SIG_DENY;
-	unsigned i, cnt;
+	unsigned i;
 
 	s->loc = pol_y_loc(n);
 	s->action = POL_SIG_DENY;
@@ -207,8 +210,8 @@ load_sig(struct pol_y *y, yaml_node_t *n, struct pol_signature *s)
 	pol_y_pop(y, at);
 	v = pol_y_get(y, n, "flags");
 	at = pol_y_push_key(y, "flags");
-	cnt = (unsigned)(v ? pol_y_seq(y, v, 0, POL_SIGF_NBITS * 2) : 0) & 0xffff;
-	for (i = 0; i < cnt; i++) {
+	cnt = pol_y_seq(y, v, 0, POL_SIGF_NBITS * 2);
+	for (i = 0; cnt > 0 && i < (unsigned)cnt; i++) {
 		size_t at2 = pol_y_push_idx(y, i);
 		int f;
 
@@ -259,8 +262,8 @@ load_protocol(struct pol_y *y, yaml_node_t *n, struct pol_rule *r)
 	}
 	sug = s && !pol_y_is_null(n) ? pol_suggest(s, proto_names) : NULL;
 	pol_y_err(y, n, "expected tcp, udp, icmp, any or a protocol number 0..255, found %s%s%s%s",
-		  pol_y_describe(n, d, sizeof(d)), sug ? " (did you mean '" : "", sug ? sug : "",
-		  sug ? "'?)" : "");
+	          pol_y_describe(n, d, sizeof(d)), sug ? " (did you mean '" : "", sug ? sug : "",
+	          sug ? "'?)" : "");
 out:
 	pol_y_pop(y, at);
 }
@@ -279,8 +282,9 @@ load_rule(struct pol_y *y, yaml_node_t *n, struct pol_rule *r)
 	if (!pol_y_map(y, n, rule_keys))
 		return;
 	if (pol_y_is_null(n)) {
-		pol_y_err(y, n, "expected a rule (name, priority, direction, action, ...), "
-				"found an empty value");
+		pol_y_err(y, n,
+		          "expected a rule (name, priority, direction, action, ...), "
+		          "found an empty value");
 		return;
 	}
 	load_name(y, n, false, &r->name, &r->name_loc);
@@ -426,8 +430,8 @@ load_tenant(struct pol_y *y, yaml_node_t *n, struct pol_tenant *t)
 
 			w = pol_y_get(y, v, "queues");
 			pol_y_err(y, w ? w : v,
-				  "queues (%u) is less than apps (%u): every app needs a queue",
-				  t->quota.queues, t->quota.apps);
+			          "queues (%u) is less than apps (%u): every app needs a queue",
+			          t->quota.queues, t->quota.apps);
 			pol_y_pop(y, at2);
 		}
 	}
@@ -439,7 +443,7 @@ load_tenant(struct pol_y *y, yaml_node_t *n, struct pol_tenant *t)
 		load_bucket(y, v, "ingress", &t->rate.ingress);
 		load_bucket(y, v, "egress", &t->rate.egress);
 		pol_y_k_u32(y, v, "new_connections_per_s", 0, 10000000, POL_Y_SI,
-			    &t->rate.new_conn_per_s);
+		            &t->rate.new_conn_per_s);
 	}
 	pol_y_pop(y, at);
 
@@ -499,8 +503,8 @@ pol_policy_parse(struct pol_y *y, yaml_node_t *n)
 
 	v = pol_y_get(y, n, "tenants");
 	at = pol_y_push_key(y, "tenants");
-	p->n_tenants = list_alloc(y, v, 0, POL_MAX_TENANTS, sizeof(*p->tenants),
-				  (void **)&p->tenants);
+	p->n_tenants =
+	        list_alloc(y, v, 0, POL_MAX_TENANTS, sizeof(*p->tenants), (void **)&p->tenants);
 	for (i = 0; i < p->n_tenants; i++) {
 		size_t at2 = pol_y_push_idx(y, i);
 
@@ -516,7 +520,7 @@ out:
 
 struct pol_policy *
 pol_policy_read(const char *name, const char *buf, size_t len, struct pol_cfg_errs *errs,
-		bool *failed)
+                bool *failed)
 {
 	unsigned from = errs->n;
 	struct pol_policy *p = NULL;
@@ -526,7 +530,8 @@ pol_policy_read(const char *name, const char *buf, size_t len, struct pol_cfg_er
 		yaml_node_t *root = pol_y_root(&y);
 
 		if (!root)
-			pol_y_err(&y, NULL, "empty document: expected a policy (operator:, tenants:)");
+			pol_y_err(&y, NULL,
+			          "empty document: expected a policy (operator:, tenants:)");
 		else
 			p = pol_policy_parse(&y, root);
 	}
@@ -559,6 +564,7 @@ pol_policy_load_buf(const char *name, const char *buf, size_t len, struct pol_cf
 
 	if (failed) {
 		pol_policy_free(p);
+		errno = EINVAL;
 		return NULL;
 	}
 	return p;
@@ -572,6 +578,7 @@ pol_policy_load_file(const char *path, struct pol_cfg_errs *errs)
 
 	if (failed) {
 		pol_policy_free(p);
+		errno = EINVAL;
 		return NULL;
 	}
 	return p;

@@ -1,4 +1,5 @@
-/* policy_model.c - the policy model: free, cross-item validation, checks against the gateway, helpers. */
+/* policy_model.c - the policy model: free, cross-item validation, checks against the gateway,
+ * helpers. */
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -19,7 +20,7 @@ static const char *const action_names[] = {"allow", "deny"};
 static const char *const offload_names[] = {"auto", "never", "required"};
 static const char *const sig_flag_names[] = {
 #define _(e, n) n,
-	foreach_pol_sig_flag(_)
+        foreach_pol_sig_flag(_)
 #undef _
 };
 
@@ -151,14 +152,16 @@ pol_edit_distance(const char *a, const char *b)
 	for (i = 1; i <= la; i++) {
 		for (j = 1; j <= lb; j++) {
 			unsigned cost = tolower((unsigned char)a[i - 1]) !=
-					tolower((unsigned char)b[j - 1]);
+			                tolower((unsigned char)b[j - 1]);
 			unsigned v = d[i - 1][j] + 1;
 
 			if (d[i][j - 1] + 1 < v)
 				v = d[i][j - 1] + 1;
 			if (d[i - 1][j - 1] + cost < v)
 				v = d[i - 1][j - 1] + cost;
-			if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
+			if (i > 1 && j > 1 &&
+			    tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
 			    d[i - 2][j - 2] + 1 < v)
 				v = d[i - 2][j - 2] + 1;
 			d[i][j] = v;
@@ -241,10 +244,9 @@ char *
 pol_ipv4_str(uint32_t addr, char *buf)
 {
 	snprintf(buf, 16, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
-		 addr & 0xff);
+	         addr & 0xff);
 	return buf;
 }
-
 
 /* ---- free ---- */
 
@@ -327,7 +329,7 @@ verr(struct vctx *v, struct pol_loc loc, const char *path, const char *fmt, ...)
 }
 
 /* base path + suffix: "policy" + "tenants[1]" -> "policy.tenants[1]"; "" + x -> x */
-static const char * __attribute__((format(printf, 4, 5)))
+static const char *__attribute__((format(printf, 4, 5)))
 mkpath(char *buf, size_t size, const char *base, const char *fmt, ...)
 {
 	size_t n = 0;
@@ -398,8 +400,8 @@ dups(struct vctx *v, struct key_ent *e, unsigned n, bool str, const char *base, 
 		fl = loc_of(arr, e[g].idx);
 		if (!str)
 			snprintf(val, sizeof(val), "%llu", (unsigned long long)e[i].k);
-		verr(v, *loc_of(arr, e[i].idx), path, "duplicate %s '%s' (first in %s at %u:%u)", what,
-		     str ? e[i].s : val, first, fl->line, fl->col);
+		verr(v, *loc_of(arr, e[i].idx), path, "duplicate %s '%s' (first in %s at %u:%u)",
+		     what, str ? e[i].s : val, first, fl->line, fl->col);
 	}
 }
 
@@ -435,7 +437,7 @@ is_l4(uint16_t proto)
 
 static void
 check_match(struct vctx *v, const struct pol_rule *r, const struct pol_match *m, const char *rpath,
-	    const char *side)
+            const char *side)
 {
 	char path[POL_PATH_MAX], a[16], b[16];
 	unsigned i, j;
@@ -456,7 +458,7 @@ check_match(struct vctx *v, const struct pol_rule *r, const struct pol_match *m,
 
 		for (j = 0; j < m->n_cidrs && !inside; j++)
 			inside = m->cidrs[j].len <= e->len &&
-				 pol_prefix_contains(m->cidrs[j].addr, m->cidrs[j].len, e->addr);
+			         pol_prefix_contains(m->cidrs[j].addr, m->cidrs[j].len, e->addr);
 		if (!inside) {
 			mkpath(path, sizeof(path), rpath, "%s.except[%u]", side, i);
 			verr(v, e->loc, path, "%s/%u is not inside any of %s.cidrs",
@@ -465,7 +467,8 @@ check_match(struct vctx *v, const struct pol_rule *r, const struct pol_match *m,
 	}
 	for (i = 0; i < m->n_cidrs; i++) {
 		for (j = 0; j < i; j++) {
-			if (m->cidrs[i].addr == m->cidrs[j].addr && m->cidrs[i].len == m->cidrs[j].len) {
+			if (m->cidrs[i].addr == m->cidrs[j].addr &&
+			    m->cidrs[i].len == m->cidrs[j].len) {
 				mkpath(path, sizeof(path), rpath, "%s.cidrs[%u]", side, i);
 				verr(v, m->cidrs[i].loc, path, "%s/%u is listed twice (cidrs[%u])",
 				     pol_ipv4_str(m->cidrs[i].addr, b), m->cidrs[i].len, j);
@@ -478,7 +481,7 @@ check_match(struct vctx *v, const struct pol_rule *r, const struct pol_match *m,
 /* other: the operator tier when checking a tenant's (for a hint), else NULL */
 static void
 check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *other,
-	      const char *tier)
+              const char *tier)
 {
 	char base[POL_PATH_MAX], rpath[POL_PATH_MAX], path[POL_PATH_MAX];
 	struct key_ent *e;
@@ -494,7 +497,8 @@ check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *
 	for (i = n = 0; i < rs->n_sigs; i++)
 		if (rs->sigs[i].name)
 			e[n++] = (struct key_ent){.s = rs->sigs[i].name, .idx = i};
-	dups(v, e, n, true, base, "signatures[%u]", "name", "signature name", sig_name_loc, rs->sigs);
+	dups(v, e, n, true, base, "signatures[%u]", "name", "signature name", sig_name_loc,
+	     rs->sigs);
 	/* rule names and priorities */
 	for (i = n = 0; i < rs->n_rules; i++)
 		if (rs->rules[i].name)
@@ -554,12 +558,13 @@ check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *
 					     ref->name);
 				else if (sug)
 					verr(v, ref->loc, path,
-					     "unknown signature '%s' (did you mean '%s'?)", ref->name,
-					     sug);
+					     "unknown signature '%s' (did you mean '%s'?)",
+					     ref->name, sug);
 				else
-					verr(v, ref->loc, path,
-					     "unknown signature '%s': %s has %s", ref->name,
-					     strcmp(tier, "operator") ? "this tenant" : "the operator tier",
+					verr(v, ref->loc, path, "unknown signature '%s': %s has %s",
+					     ref->name,
+					     strcmp(tier, "operator") ? "this tenant"
+					                              : "the operator tier",
 					     n ? "no signature of that name" : "no signatures");
 				free(names);
 			} else {
@@ -616,7 +621,8 @@ check_tenant_addrs(struct vctx *v)
 		for (j = 0; j < p->tenants[i].n_addrs; j++) {
 			const struct pol_prefix *x = &p->tenants[i].addrs[j];
 
-			e[n++] = (struct addr_ent){x->addr, x->addr | ~pol_prefix_mask(x->len), i, j};
+			e[n++] = (struct addr_ent){x->addr, x->addr | ~pol_prefix_mask(x->len), i,
+			                           j};
 		}
 	}
 	qsort(e, n, sizeof(*e), cmp_addr_ent);
@@ -625,13 +631,15 @@ check_tenant_addrs(struct vctx *v)
 		if (max && e[i].lo <= max->hi) {
 			const struct addr_ent *rep = later(&e[i], max) ? &e[i] : max;
 			const struct addr_ent *oth = rep == max ? &e[i] : max;
-			const struct pol_tenant *rt = &p->tenants[rep->t], *ot = &p->tenants[oth->t];
+			const struct pol_tenant *rt = &p->tenants[rep->t],
+			                        *ot = &p->tenants[oth->t];
 			const struct pol_prefix *rx = &rt->addrs[rep->a], *ox = &ot->addrs[oth->a];
 
 			mkpath(path, sizeof(path), p->path, "tenants[%u].addresses[%u]", rep->t,
 			       rep->a);
 			if (rep->t == oth->t)
-				verr(v, rx->loc, path, "%s/%u overlaps %s/%u (addresses[%u]) of the same tenant",
+				verr(v, rx->loc, path,
+				     "%s/%u overlaps %s/%u (addresses[%u]) of the same tenant",
 				     pol_ipv4_str(rx->addr, a), rx->len, pol_ipv4_str(ox->addr, b),
 				     ox->len, oth->a);
 			else
@@ -658,7 +666,7 @@ cmp_range_idx(const void *pa, const void *pb)
 
 static void
 check_ports(struct vctx *v, unsigned ti, const struct pol_port_range *r, unsigned n,
-	    const char *proto)
+            const char *proto)
 {
 	char path[POL_PATH_MAX];
 	struct key_ent *e;
@@ -679,8 +687,8 @@ check_ports(struct vctx *v, unsigned ti, const struct pol_port_range *r, unsigne
 			unsigned rep = e[i].idx > e[max].idx ? e[i].idx : e[max].idx;
 			unsigned oth = rep == e[i].idx ? e[max].idx : e[i].idx;
 
-			mkpath(path, sizeof(path), v->p->path, "tenants[%u].ports.%s[%u]", ti, proto,
-			       rep);
+			mkpath(path, sizeof(path), v->p->path, "tenants[%u].ports.%s[%u]", ti,
+			       proto, rep);
 			verr(v, r[rep].loc, path, "%u-%u overlaps %u-%u (ports.%s[%u])", r[rep].lo,
 			     r[rep].hi, r[oth].lo, r[oth].hi, proto, oth);
 		}
@@ -722,7 +730,7 @@ pol_policy_validate(struct pol_policy *p, struct pol_cfg_errs *errs)
 
 int
 pol_policy_check_against(const struct pol_policy *p, const struct pol_cfg_gateway *gw,
-			 struct pol_cfg_errs *errs)
+                         struct pol_cfg_errs *errs)
 {
 	struct vctx v = {.p = p, .errs = errs};
 	char path[POL_PATH_MAX], a[16], b[16];
@@ -749,15 +757,15 @@ pol_policy_check_against(const struct pol_policy *p, const struct pol_cfg_gatewa
 					break;
 				}
 				if (g->len <= 30 && (pol_prefix_contains(x->addr, x->len, net) ||
-						     pol_prefix_contains(x->addr, x->len, bcast))) {
+				                     pol_prefix_contains(x->addr, x->len, bcast))) {
 					bool is_net = pol_prefix_contains(x->addr, x->len, net);
 
 					verr(&v, x->loc, path,
 					     "%s/%u contains the %s address of the gateway's "
 					     "prefix %s/%u (gateway.addresses[%u])",
 					     pol_ipv4_str(x->addr, a), x->len,
-					     is_net ? "network" : "broadcast",
-					     pol_ipv4_str(net, b), g->len, k);
+					     is_net ? "network" : "broadcast", pol_ipv4_str(net, b),
+					     g->len, k);
 					break;
 				}
 			}
@@ -765,7 +773,8 @@ pol_policy_check_against(const struct pol_policy *p, const struct pol_cfg_gatewa
 			    pol_prefix_contains(x->addr, x->len, gw->next_hop))
 				verr(&v, x->loc, path,
 				     "%s/%u contains the gateway's next hop %s (gateway.next_hop)",
-				     pol_ipv4_str(x->addr, a), x->len, pol_ipv4_str(gw->next_hop, b));
+				     pol_ipv4_str(x->addr, a), x->len,
+				     pol_ipv4_str(gw->next_hop, b));
 		}
 	}
 	return v.nerr ? -EINVAL : 0;
@@ -791,8 +800,8 @@ pol_policy_tenant_by_addr(const struct pol_policy *p, uint32_t addr)
 
 	for (i = 0; p && i < p->n_tenants; i++)
 		for (j = 0; j < p->tenants[i].n_addrs; j++)
-			if (pol_prefix_contains(p->tenants[i].addrs[j].addr, p->tenants[i].addrs[j].len,
-						addr))
+			if (pol_prefix_contains(p->tenants[i].addrs[j].addr,
+			                        p->tenants[i].addrs[j].len, addr))
 				return &p->tenants[i];
 	return NULL;
 }

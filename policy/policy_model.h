@@ -27,9 +27,10 @@
 #define POL_PROTO_ANY       256     /* pol_rule.proto: any protocol */
 /*
  * A front end leaves a field it could not parse at a value pol_policy_validate skips, so one
- * mistake is reported once: name NULL, priority 0, proto POL_PROTO_BAD; bad list items are left out.
+ * mistake is reported once: name NULL, priority 0, proto POL_PROTO_BAD; bad list items are left
+ * out.
  */
-#define POL_PROTO_BAD 0xffff
+#define POL_PROTO_BAD       0xffff
 
 /* 1-based source position; {0, 0} when unknown. */
 struct pol_loc {
@@ -53,21 +54,21 @@ enum pol_sig_action { POL_SIG_DENY, POL_SIG_COUNT };
 enum pol_offload { POL_OFFLOAD_AUTO, POL_OFFLOAD_NEVER, POL_OFFLOAD_REQUIRED };
 
 /* Signature flags: _(ENUM, "name"); the compiler maps each to the HS_FLAG_ of the same name. */
-#define foreach_pol_sig_flag(_)                                                                    \
-	_(CASELESS, "caseless")                                                                    \
-	_(DOTALL, "dotall")                                                                        \
-	_(MULTILINE, "multiline")                                                                  \
-	_(SINGLEMATCH, "singlematch")                                                              \
-	_(ALLOWEMPTY, "allowempty")                                                                \
-	_(UTF8, "utf8")                                                                            \
-	_(UCP, "ucp")                                                                              \
+#define foreach_pol_sig_flag(_)       \
+	_(CASELESS, "caseless")       \
+	_(DOTALL, "dotall")           \
+	_(MULTILINE, "multiline")     \
+	_(SINGLEMATCH, "singlematch") \
+	_(ALLOWEMPTY, "allowempty")   \
+	_(UTF8, "utf8")               \
+	_(UCP, "ucp")                 \
 	_(SOM_LEFTMOST, "som_leftmost")
 
 enum {
 #define _(e, n) POL_SIGF_BIT_##e,
 	foreach_pol_sig_flag(_)
 #undef _
-		POL_SIGF_NBITS
+	        POL_SIGF_NBITS
 };
 #define _(e, n) POL_SIGF_##e = 1u << POL_SIGF_BIT_##e,
 enum pol_sig_flag { foreach_pol_sig_flag(_) };
@@ -131,14 +132,14 @@ struct pol_rate {
 };
 
 struct pol_tenant {
-	char *name; /* unique, [a-z0-9_-]{1,32} */
+	char *name;               /* unique, [a-z0-9_-]{1,32} */
 	struct pol_prefix *addrs; /* hosts (/32) or prefixes; disjoint from every other tenant's */
 	unsigned n_addrs;
 	uint32_t *uids; /* local users that may attach (SO_PEERCRED); names resolved at load */
 	unsigned n_uids;
 	uint32_t *gids;
 	unsigned n_gids;
-	bool raw; /* may use the raw-frame channel */
+	bool raw;                         /* may use the raw-frame channel */
 	struct pol_port_range *udp, *tcp; /* ports it may bind, disjoint within each list */
 	unsigned n_udp, n_tcp;
 	struct {
@@ -154,10 +155,10 @@ struct pol_tenant {
 };
 
 /* List size limits: sanity bounds on what one policy may hold. */
-#define POL_MAX_TENANTS      4096
-#define POL_MAX_RULES        65536 /* per tier */
-#define POL_MAX_SIGS         4096  /* per tier */
-#define POL_MAX_LIST         1024  /* addresses, cidrs, excepts, ports, uids, gids, refs */
+#define POL_MAX_TENANTS 4096
+#define POL_MAX_RULES   65536 /* per tier */
+#define POL_MAX_SIGS    4096  /* per tier */
+#define POL_MAX_LIST    1024  /* addresses, cidrs, excepts, ports, uids, gids, refs */
 
 /* Quota defaults (docs/policy.md). */
 #define POL_QUOTA_APPS_DEFAULT        16
@@ -182,7 +183,7 @@ struct pol_policy {
  */
 struct pol_policy *pol_policy_load_file(const char *path, struct pol_cfg_errs *errs);
 struct pol_policy *pol_policy_load_buf(const char *name, const char *buf, size_t len,
-				       struct pol_cfg_errs *errs);
+                                       struct pol_cfg_errs *errs);
 void pol_policy_free(struct pol_policy *p);
 
 /*
@@ -199,7 +200,7 @@ unsigned pol_policy_validate(struct pol_policy *p, struct pol_cfg_errs *errs);
  * prefixes. 0 or -EINVAL with the errors appended.
  */
 int pol_policy_check_against(const struct pol_policy *p, const struct pol_cfg_gateway *gw,
-			     struct pol_cfg_errs *errs);
+                             struct pol_cfg_errs *errs);
 
 /* Lookups (linear; for the control path). */
 const struct pol_tenant *pol_policy_tenant(const struct pol_policy *p, const char *name);

@@ -20,7 +20,7 @@ struct pol_policy *pol_policy_parse(struct pol_y *y, yaml_node_t *n);
  * checks that should still run (against the gateway). The caller frees it.
  */
 struct pol_policy *pol_policy_read(const char *name, const char *buf, size_t len,
-				   struct pol_cfg_errs *errs, bool *failed);
+                                   struct pol_cfg_errs *errs, bool *failed);
 struct pol_policy *pol_policy_read_file(const char *path, struct pol_cfg_errs *errs, bool *failed);
 /* An empty policy naming file and path (both copied); NULL when out of memory. */
 struct pol_policy *pol_policy_new(const char *file, const char *path);

@@ -1,4 +1,5 @@
-/* yaml_util.c - schema walking over a libyaml document: typed getters that record errors with paths. */
+/* yaml_util.c - schema walking over a libyaml document: typed getters that record errors with
+ * paths. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -167,8 +168,8 @@ syntax_error(struct pol_y *y, const yaml_parser_t *p, const char *buf, size_t le
 	case YAML_READER_ERROR:
 		offset_to_loc(buf, len, p->problem_offset, &line, &col);
 		err_at(y, line, col, "YAML syntax error: %s (byte 0x%02x at offset %zu)",
-		       p->problem ? p->problem : "unreadable input", (unsigned)(p->problem_value & 0xff),
-		       p->problem_offset);
+		       p->problem ? p->problem : "unreadable input",
+		       (unsigned)(p->problem_value & 0xff), p->problem_offset);
 		return;
 	default:
 		line = (uint32_t)p->problem_mark.line + 1;
@@ -176,7 +177,8 @@ syntax_error(struct pol_y *y, const yaml_parser_t *p, const char *buf, size_t le
 		if (p->context)
 			err_at(y, line, col, "YAML syntax error: %s (%s started at %u:%u)",
 			       p->problem ? p->problem : "invalid YAML", p->context,
-			       (unsigned)p->context_mark.line + 1, (unsigned)p->context_mark.column + 1);
+			       (unsigned)p->context_mark.line + 1,
+			       (unsigned)p->context_mark.column + 1);
 		else
 			err_at(y, line, col, "YAML syntax error: %s",
 			       p->problem ? p->problem : "invalid YAML");
@@ -194,7 +196,7 @@ scan_events(struct pol_y *y, const char *buf, size_t len)
 {
 	yaml_parser_t p;
 	yaml_event_t ev;
-	unsigned docs = 0, before = pol_y_nerr(y);
+	unsigned docs = 0, depth = 0, nodes = 0, before = pol_y_nerr(y);
 	bool done = false;
 
 	if (!yaml_parser_initialize(&p)) {
@@ -211,16 +213,40 @@ scan_events(struct pol_y *y, const char *buf, size_t len)
 		}
 		switch (ev.type) {
 		case YAML_ALIAS_EVENT:
-			err_at(y, (uint32_t)ev.start_mark.line + 1, (uint32_t)ev.start_mark.column + 1,
+			err_at(y, (uint32_t)ev.start_mark.line + 1,
+			       (uint32_t)ev.start_mark.column + 1,
 			       "YAML aliases are not supported (*%s): write the value out",
 			       clip((const char *)ev.data.alias.anchor,
-				    strlen((const char *)ev.data.alias.anchor), a, sizeof(a)));
+			            strlen((const char *)ev.data.alias.anchor), a, sizeof(a)));
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs == 2)
 				err_at(y, (uint32_t)ev.start_mark.line + 1,
 				       (uint32_t)ev.start_mark.column + 1,
 				       "a second YAML document: the file must hold exactly one");
+			break;
+		case YAML_SCALAR_EVENT:
+			/* libyaml's document model costs ~160 bytes a node */
+			if (++nodes > POL_Y_MAX_NODES) {
+				err_at(y, (uint32_t)ev.start_mark.line + 1,
+				       (uint32_t)ev.start_mark.column + 1,
+				       "more than %u values in one document", POL_Y_MAX_NODES);
+				done = true;
+			}
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			/* libyaml's scanner is quadratic in the nesting depth: stop early */
+			if (++depth > POL_Y_MAX_DEPTH) {
+				err_at(y, (uint32_t)ev.start_mark.line + 1,
+				       (uint32_t)ev.start_mark.column + 1,
+				       "nested deeper than %u levels", POL_Y_MAX_DEPTH);
+				done = true;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
 			break;
 		case YAML_STREAM_END_EVENT:
 			done = true;
@@ -236,7 +262,7 @@ scan_events(struct pol_y *y, const char *buf, size_t len)
 
 int
 pol_y_load(struct pol_y *y, const char *file, const char *buf, size_t len,
-	   struct pol_cfg_errs *errs)
+           struct pol_cfg_errs *errs)
 {
 	yaml_parser_t p;
 	int ret;
@@ -297,13 +323,14 @@ pol_y_is_null(const yaml_node_t *n)
 	const char *s = pol_y_text(n);
 
 	return plain(n) && (!s[0] || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-			    !strcmp(s, "NULL"));
+	                    !strcmp(s, "NULL"));
 }
 
 static int
 bool_value(const yaml_node_t *n)
 {
-	static const char *const t[] = {"true", "True", "TRUE"}, *const f[] = {"false", "False", "FALSE"};
+	static const char *const t[] = {"true", "True", "TRUE"}, *const f[] = {"false", "False",
+	                                                                       "FALSE"};
 	const char *s = pol_y_text(n);
 	unsigned i;
 
@@ -450,46 +477,43 @@ node(struct pol_y *y, int idx)
 bool
 pol_y_map(struct pol_y *y, yaml_node_t *n, const char *const *known)
 {
-	yaml_node_pair_t *p, *q;
+	yaml_node_pair_t *p, *first[POL_Y_MAX_KEYS] = {NULL};
 	char d[96];
 
 	if (!n || pol_y_is_null(n))
 		return true;
 	if (n->type != YAML_MAPPING_NODE) {
 		pol_y_err(y, n, "expected a mapping (key: value, ...), found %s",
-			  pol_y_describe(n, d, sizeof(d)));
+		          pol_y_describe(n, d, sizeof(d)));
 		return false;
 	}
+	/* each key once against the known ones (few): linear in the mapping's size */
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = node(y, p->key);
 		const char *ks = pol_y_text(k);
 		size_t at;
 		unsigned i;
-		bool ok = false;
 
 		if (!ks || k->data.scalar.length != strlen(ks)) {
-			pol_y_err(y, k, "expected a key name, found %s", pol_y_describe(k, d, sizeof(d)));
+			pol_y_err(y, k, "expected a key name, found %s",
+			          pol_y_describe(k, d, sizeof(d)));
 			continue;
 		}
 		at = pol_y_push_key(y, ks);
-		for (i = 0; known[i]; i++)
-			ok = ok || !strcmp(ks, known[i]);
-		if (!ok) {
+		for (i = 0; known[i] && i < POL_Y_MAX_KEYS; i++)
+			if (!strcmp(ks, known[i]))
+				break;
+		if (!known[i] || i == POL_Y_MAX_KEYS) {
 			char h[512], c[64];
 
 			pol_y_err(y, k, "unknown key '%s'%s", clip(ks, strlen(ks), c, sizeof(c)),
-				  hint(ks, known, h, sizeof(h)));
-		}
-		for (q = n->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *k2 = node(y, q->key);
-			const char *ks2 = pol_y_text(k2);
+			          hint(ks, known, h, sizeof(h)));
+		} else if (first[i]) {
+			struct pol_loc l = pol_y_loc(node(y, first[i]->key));
 
-			if (ks2 && !strcmp(ks, ks2)) {
-				struct pol_loc l = pol_y_loc(k2);
-
-				pol_y_err(y, k, "duplicate key (first at %u:%u)", l.line, l.col);
-				break;
-			}
+			pol_y_err(y, k, "duplicate key (first at %u:%u)", l.line, l.col);
+		} else {
+			first[i] = p;
 		}
 		pol_y_pop(y, at);
 	}
@@ -545,7 +569,7 @@ pol_y_seq(struct pol_y *y, yaml_node_t *n, unsigned min, unsigned max)
 			pol_y_err(y, n, "expected a list of %u items, found %zu", min, cnt);
 		else if (cnt < min)
 			pol_y_err(y, n, "expected a list of at least %u item%s, found %zu", min,
-				  min == 1 ? "" : "s", cnt);
+			          min == 1 ? "" : "s", cnt);
 		else
 			pol_y_err(y, n, "expected a list of at most %u items, found %zu", max, cnt);
 		return -EINVAL;
@@ -572,7 +596,7 @@ is_pow2(uint64_t v)
 
 int
 pol_y_uint(struct pol_y *y, yaml_node_t *n, uint64_t min, uint64_t max, unsigned flags,
-	   uint64_t *out)
+           uint64_t *out)
 {
 	const char *pow2 = flags & POL_Y_POW2 ? "a power of two" : "an integer";
 	char d[96];
@@ -582,14 +606,14 @@ pol_y_uint(struct pol_y *y, yaml_node_t *n, uint64_t min, uint64_t max, unsigned
 
 	if (!plain(n) || pol_y_is_null(n) ||
 	    (r = parse_int(pol_y_text(n), flags & POL_Y_SI, &v, &neg)) == -EINVAL) {
-		pol_y_err(y, n, "expected %s in %" PRIu64 "..%" PRIu64 "%s, found %s", pow2, min, max,
-			  flags & POL_Y_SI ? " (k, M, G suffixes allowed)" : "",
-			  pol_y_describe(n, d, sizeof(d)));
+		pol_y_err(y, n, "expected %s in %" PRIu64 "..%" PRIu64 "%s, found %s", pow2, min,
+		          max, flags & POL_Y_SI ? " (k, M, G suffixes allowed)" : "",
+		          pol_y_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	if (r == -ERANGE || (neg && v) || v < min || v > max) {
 		pol_y_err(y, n, "expected %s in %" PRIu64 "..%" PRIu64 ", found %s", pow2, min, max,
-			  pol_y_describe(n, d, sizeof(d)));
+		          pol_y_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	if ((flags & POL_Y_POW2) && !is_pow2(v)) {
@@ -598,9 +622,10 @@ pol_y_uint(struct pol_y *y, yaml_node_t *n, uint64_t min, uint64_t max, unsigned
 		while (lo <= v / 2)
 			lo <<= 1;
 		hi = lo << 1;
-		pol_y_err(y, n, "expected a power of two in %" PRIu64 "..%" PRIu64 ", found %" PRIu64
-			  " (nearest: %" PRIu64 ")", min, max, v,
-			  (v - lo <= hi - v && lo >= min) || hi > max ? lo : hi);
+		pol_y_err(y, n,
+		          "expected a power of two in %" PRIu64 "..%" PRIu64 ", found %" PRIu64
+		          " (nearest: %" PRIu64 ")",
+		          min, max, v, (v - lo <= hi - v && lo >= min) || hi > max ? lo : hi);
 		return -EINVAL;
 	}
 	*out = v;
@@ -614,7 +639,8 @@ pol_y_bool(struct pol_y *y, yaml_node_t *n, bool *out)
 	char d[96];
 
 	if (b < 0) {
-		pol_y_err(y, n, "expected true or false, found %s", pol_y_describe(n, d, sizeof(d)));
+		pol_y_err(y, n, "expected true or false, found %s",
+		          pol_y_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	*out = b;
@@ -640,8 +666,8 @@ pol_y_str(struct pol_y *y, yaml_node_t *n, size_t minlen, size_t maxlen, char **
 		if (minlen == 1 && !len)
 			pol_y_err(y, n, "expected a non-empty string, found ''");
 		else
-			pol_y_err(y, n, "expected a string of %zu..%zu bytes, found %zu bytes", minlen,
-				  maxlen, len);
+			pol_y_err(y, n, "expected a string of %zu..%zu bytes, found %zu bytes",
+			          minlen, maxlen, len);
 		return -EINVAL;
 	}
 	s = strdup((const char *)n->data.scalar.value);
@@ -691,7 +717,7 @@ pol_y_ipv4(struct pol_y *y, yaml_node_t *n, uint32_t *out)
 
 	if (!s || pol_y_is_null(n) || !pol_parse_ipv4(s, out)) {
 		pol_y_err(y, n, "expected an IPv4 address (a.b.c.d), found %s",
-			  pol_y_describe(n, d, sizeof(d)));
+		          pol_y_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	return 0;
@@ -701,9 +727,10 @@ int
 pol_y_prefix(struct pol_y *y, yaml_node_t *n, unsigned flags, uint32_t *addr, uint8_t *len)
 {
 	const char *s = pol_y_text(n), *slash;
-	const char *want = flags & POL_Y_PFX_IFADDR ? "an address with its prefix length (a.b.c.d/len)"
-			   : flags & POL_Y_PFX_HOST ? "an IPv4 address or prefix (a.b.c.d or a.b.c.d/len)"
-						    : "an IPv4 prefix (a.b.c.d/len)";
+	const char *want =
+	        flags & POL_Y_PFX_IFADDR ? "an address with its prefix length (a.b.c.d/len)"
+	        : flags & POL_Y_PFX_HOST ? "an IPv4 address or prefix (a.b.c.d or a.b.c.d/len)"
+	                                 : "an IPv4 prefix (a.b.c.d/len)";
 	char d[96], ip[64], a1[16], a2[16];
 	unsigned l = 32;
 	uint32_t a;
@@ -730,8 +757,8 @@ pol_y_prefix(struct pol_y *y, yaml_node_t *n, unsigned flags, uint32_t *addr, ui
 		goto bad;
 	}
 	if (!(flags & POL_Y_PFX_IFADDR) && (a & ~pol_prefix_mask((uint8_t)l))) {
-		pol_y_err(y, n, "host bits set in %s/%u (did you mean %s/%u?)", pol_ipv4_str(a, a1), l,
-			  pol_ipv4_str(a & pol_prefix_mask((uint8_t)l), a2), l);
+		pol_y_err(y, n, "host bits set in %s/%u (did you mean %s/%u?)", pol_ipv4_str(a, a1),
+		          l, pol_ipv4_str(a & pol_prefix_mask((uint8_t)l), a2), l);
 		return -EINVAL;
 	}
 	*addr = a;
@@ -772,7 +799,7 @@ pol_y_mac(struct pol_y *y, yaml_node_t *n, uint8_t mac[6])
 	return 0;
 bad:
 	pol_y_err(y, n, "expected a MAC address (xx:xx:xx:xx:xx:xx), found %s",
-		  pol_y_describe(n, d, sizeof(d)));
+	          pol_y_describe(n, d, sizeof(d)));
 	return -EINVAL;
 }
 
@@ -819,7 +846,8 @@ pol_y_port_range(struct pol_y *y, yaml_node_t *n, uint16_t min, uint16_t *lo, ui
 		goto bad;
 	}
 	if (a < min || a > 65535 || b < min || b > 65535) {
-		pol_y_err(y, n, "port %u out of range %u..65535", a < min || a > 65535 ? a : b, min);
+		pol_y_err(y, n, "port %u out of range %u..65535", a < min || a > 65535 ? a : b,
+		          min);
 		return -EINVAL;
 	}
 	if (a > b) {
@@ -831,7 +859,7 @@ pol_y_port_range(struct pol_y *y, yaml_node_t *n, uint16_t min, uint16_t *lo, ui
 	return 0;
 bad:
 	pol_y_err(y, n, "expected a port (%u..65535) or a port range (lo-hi), found %s", min,
-		  pol_y_describe(n, d, sizeof(d)));
+	          pol_y_describe(n, d, sizeof(d)));
 	return -EINVAL;
 }
 
@@ -839,7 +867,7 @@ bad:
 
 int
 pol_y_k_u64(struct pol_y *y, yaml_node_t *map, const char *key, uint64_t min, uint64_t max,
-	    unsigned flags, uint64_t *out)
+            unsigned flags, uint64_t *out)
 {
 	yaml_node_t *v = pol_y_get(y, map, key);
 	size_t at;
@@ -855,7 +883,7 @@ pol_y_k_u64(struct pol_y *y, yaml_node_t *map, const char *key, uint64_t min, ui
 
 int
 pol_y_k_u32(struct pol_y *y, yaml_node_t *map, const char *key, uint32_t min, uint32_t max,
-	    unsigned flags, uint32_t *out)
+            unsigned flags, uint32_t *out)
 {
 	uint64_t v = *out;
 	int r = pol_y_k_u64(y, map, key, min, max, flags, &v);
@@ -866,7 +894,7 @@ pol_y_k_u32(struct pol_y *y, yaml_node_t *map, const char *key, uint32_t min, ui
 
 int
 pol_y_k_uns(struct pol_y *y, yaml_node_t *map, const char *key, unsigned min, unsigned max,
-	    unsigned flags, unsigned *out)
+            unsigned flags, unsigned *out)
 {
 	uint64_t v = *out;
 	int r = pol_y_k_u64(y, map, key, min, max, flags, &v);
@@ -877,7 +905,7 @@ pol_y_k_uns(struct pol_y *y, yaml_node_t *map, const char *key, unsigned min, un
 
 int
 pol_y_k_u16(struct pol_y *y, yaml_node_t *map, const char *key, uint16_t min, uint16_t max,
-	    unsigned flags, uint16_t *out)
+            unsigned flags, uint16_t *out)
 {
 	uint64_t v = *out;
 	int r = pol_y_k_u64(y, map, key, min, max, flags, &v);
@@ -903,7 +931,7 @@ pol_y_k_bool(struct pol_y *y, yaml_node_t *map, const char *key, bool *out)
 
 int
 pol_y_k_str(struct pol_y *y, yaml_node_t *map, const char *key, size_t minlen, size_t maxlen,
-	    char **out)
+            char **out)
 {
 	yaml_node_t *v = pol_y_get(y, map, key);
 	size_t at;
@@ -918,8 +946,7 @@ pol_y_k_str(struct pol_y *y, yaml_node_t *map, const char *key, size_t minlen, s
 }
 
 int
-pol_y_k_enum(struct pol_y *y, yaml_node_t *map, const char *key, const char *const *names,
-	     int *out)
+pol_y_k_enum(struct pol_y *y, yaml_node_t *map, const char *key, const char *const *names, int *out)
 {
 	yaml_node_t *v = pol_y_get(y, map, key);
 	size_t at;

@@ -1,4 +1,5 @@
-/* yaml_util.h - schema walking over a libyaml document: typed getters that record every error with its path. */
+/* yaml_util.h - schema walking over a libyaml document: typed getters that record every error with
+ * its path. */
 #ifndef BYPASSD_POLICY_YAML_UTIL_H
 #define BYPASSD_POLICY_YAML_UTIL_H
 
@@ -33,6 +34,10 @@
 #include "config.h"
 #include "policy_model.h"
 
+#define POL_Y_MAX_DEPTH 32         /* mappings and lists nested deeper are refused */
+#define POL_Y_MAX_KEYS  32         /* known keys of one mapping */
+#define POL_Y_MAX_NODES (2u << 20) /* scalars in a document: bounds libyaml's memory (~300 MB) */
+
 struct pol_y {
 	yaml_document_t doc;
 	bool have_doc;
@@ -45,11 +50,12 @@ struct pol_y {
 
 /*
  * Parse buf (one YAML document) into y. Returns 0, or -EINVAL after recording the syntax error
- * (with libyaml's line and column), or an error for aliases or a second document in the stream.
+ * (with libyaml's line and column), or an error for aliases, nesting deeper than
+ * POL_Y_MAX_DEPTH, more than POL_Y_MAX_NODES scalars or a second document in the stream.
  * Call pol_y_fini in every case.
  */
 int pol_y_load(struct pol_y *y, const char *file, const char *buf, size_t len,
-	       struct pol_cfg_errs *errs);
+               struct pol_cfg_errs *errs);
 void pol_y_fini(struct pol_y *y);
 /* The root node; NULL for an empty document. */
 yaml_node_t *pol_y_root(struct pol_y *y);
@@ -66,7 +72,7 @@ const char *pol_y_path(const struct pol_y *y);
 
 /* Record an error at node n (or at the top of the file when n is NULL) with the current path. */
 void pol_y_err(struct pol_y *y, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Source position of a node, 1-based ({0, 0} for NULL). */
 struct pol_loc pol_y_loc(const yaml_node_t *n);
@@ -80,7 +86,6 @@ bool pol_y_is_null(const yaml_node_t *n);
 bool pol_y_is_int(const yaml_node_t *n);
 /* Text of a scalar node (NUL-terminated by libyaml), or NULL for any other node. */
 const char *pol_y_text(const yaml_node_t *n);
-
 
 /*
  * Mappings. pol_y_map checks that n is a mapping (null counts as an empty one) whose keys are
@@ -110,7 +115,7 @@ yaml_node_t *pol_y_item(struct pol_y *y, yaml_node_t *seq, unsigned i);
  * *out untouched).
  */
 int pol_y_uint(struct pol_y *y, yaml_node_t *n, uint64_t min, uint64_t max, unsigned flags,
-	       uint64_t *out);
+               uint64_t *out);
 int pol_y_bool(struct pol_y *y, yaml_node_t *n, bool *out);
 /* Any non-null scalar, maxlen bytes at most, no NUL bytes; returns an owned copy in *out (the old
  * value is freed). */
@@ -120,8 +125,8 @@ int pol_y_enum(struct pol_y *y, yaml_node_t *n, const char *const *names, int *o
 int pol_y_ipv4(struct pol_y *y, yaml_node_t *n, uint32_t *out);
 
 /* Flags for pol_y_prefix. */
-#define POL_Y_PFX_HOST     0x1 /* a bare address "a.b.c.d" is accepted as a /32 */
-#define POL_Y_PFX_IFADDR   0x2 /* interface form: host bits are the address, "/len" required */
+#define POL_Y_PFX_HOST   0x1 /* a bare address "a.b.c.d" is accepted as a /32 */
+#define POL_Y_PFX_IFADDR 0x2 /* interface form: host bits are the address, "/len" required */
 int pol_y_prefix(struct pol_y *y, yaml_node_t *n, unsigned flags, uint32_t *addr, uint8_t *len);
 int pol_y_mac(struct pol_y *y, yaml_node_t *n, uint8_t mac[6]);
 /* A port min..65535. */
@@ -134,17 +139,17 @@ int pol_y_port_range(struct pol_y *y, yaml_node_t *n, uint16_t min, uint16_t *lo
  * it is (the default) and returns 0.
  */
 int pol_y_k_u64(struct pol_y *y, yaml_node_t *map, const char *key, uint64_t min, uint64_t max,
-		unsigned flags, uint64_t *out);
+                unsigned flags, uint64_t *out);
 int pol_y_k_u32(struct pol_y *y, yaml_node_t *map, const char *key, uint32_t min, uint32_t max,
-		unsigned flags, uint32_t *out);
+                unsigned flags, uint32_t *out);
 int pol_y_k_uns(struct pol_y *y, yaml_node_t *map, const char *key, unsigned min, unsigned max,
-		unsigned flags, unsigned *out);
+                unsigned flags, unsigned *out);
 int pol_y_k_u16(struct pol_y *y, yaml_node_t *map, const char *key, uint16_t min, uint16_t max,
-		unsigned flags, uint16_t *out);
+                unsigned flags, uint16_t *out);
 int pol_y_k_bool(struct pol_y *y, yaml_node_t *map, const char *key, bool *out);
 int pol_y_k_str(struct pol_y *y, yaml_node_t *map, const char *key, size_t minlen, size_t maxlen,
-		char **out);
+                char **out);
 int pol_y_k_enum(struct pol_y *y, yaml_node_t *map, const char *key, const char *const *names,
-		 int *out);
+                 int *out);
 
 #endif

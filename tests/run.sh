@@ -38,7 +38,7 @@ count_meson() {
 import json, sys
 for line in open(sys.argv[1]):
     t = json.loads(line)
-    print(t["name"] + "\t" + t["result"])' "$json")
+    print(t["name"].split(" / ")[-1] + "\t" + t["result"])' "$json")
 }
 
 log "dependencies"
@@ -89,7 +89,7 @@ if want fuzz; then
 	fi
 	if ninja -C build-fuzz; then
 		for f in build-fuzz/tests/fuzz/fuzz_*; do
-			[ -x "$f" ] || continue
+			[ -f "$f" ] && [ -x "$f" ] || continue
 			name="$(basename "$f")"
 			corpus="$ROOT/build-fuzz/corpus/$name"
 			mkdir -p "$corpus"

@@ -13,19 +13,19 @@
 
 const char *const bp_desc_err_names[BP_DESC_ERR__MAX] = {
 #define _(e, n, h) [BP_DESC_ERR_##e] = n,
-	foreach_bp_desc_err(_)
+        foreach_bp_desc_err(_)
 #undef _
 };
 
 const char *const bp_desc_err_help[BP_DESC_ERR__MAX] = {
 #define _(e, n, h) [BP_DESC_ERR_##e] = h,
-	foreach_bp_desc_err(_)
+        foreach_bp_desc_err(_)
 #undef _
 };
 
 const char *const bp_chan_counter_names[BP_CHAN_CNT__MAX] = {
 #define _(e, n, h) [BP_CHAN_CNT_##e] = n,
-	foreach_bp_chan_counter(_)
+        foreach_bp_chan_counter(_)
 #undef _
 };
 
@@ -87,7 +87,7 @@ pool_free(struct bp_bufpool *p)
 
 int
 bp_chan_create(struct bp_chan *c, const struct bp_geom *g, const struct bp_chan_limits *lim,
-	       uint32_t queue, uint64_t epoch)
+               uint32_t queue, uint64_t epoch)
 {
 	struct bp_ring_shm *shm[BP_RING__MAX];
 	void *rx = NULL, *tx = NULL;
@@ -140,11 +140,11 @@ bp_chan_create(struct bp_chan *c, const struct bp_geom *g, const struct bp_chan_
 	if (ret)
 		goto fail;
 	c->tx_lim = (struct bp_desc_limits){
-		.nbufs = g->tx_bufs,
-		.buf_size = g->tx_buf_size,
-		.max_udp = lim->max_udp_payload,
-		.max_frame = lim->max_frame,
-		.raw = lim->raw,
+	        .nbufs = g->tx_bufs,
+	        .buf_size = g->tx_buf_size,
+	        .max_udp = lim->max_udp_payload,
+	        .max_frame = lim->max_frame,
+	        .raw = lim->raw,
 	};
 	c->done_lim = (struct bp_desc_limits){.nbufs = g->rx_bufs, .buf_size = g->rx_buf_size};
 

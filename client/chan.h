@@ -25,47 +25,48 @@
  * Why a descriptor from the app was refused: _(ENUM, "counter_name", "help"). Each is its own
  * per-channel drop counter; the value travels back to the app in a TX_DONE `status`.
  */
-#define foreach_bp_desc_err(_)                                                                     \
-	_(OK, "ok", "valid")                                                                       \
-	_(TYPE, "desc_bad_type", "type unknown, reserved (TCP) or not allowed on this ring")       \
-	_(FLAGS, "desc_bad_flags", "unknown flag bits set")                                        \
-	_(RESERVED, "desc_bad_reserved", "a field this type does not use is not zero")             \
-	_(BUF, "desc_bad_buf", "buffer index out of range")                                        \
-	_(OFFSET, "desc_bad_offset", "offset at or beyond the end of the buffer")                  \
-	_(LENGTH, "desc_bad_length", "offset + length beyond the end of the buffer")               \
-	_(TOO_BIG, "desc_too_big", "payload or frame larger than the MTU allows")                  \
-	_(TOO_SHORT, "desc_too_short", "raw frame shorter than an Ethernet header")                \
-	_(SOCK, "desc_bad_sock", "socket id out of range, not bound on this queue, wrong protocol") \
-	_(ADDR, "desc_bad_addr", "destination 0, broadcast, multicast, loopback or reserved")      \
-	_(PORT, "desc_bad_port", "destination port 0")                                             \
-	_(NOT_OWNED, "desc_not_owned", "RX buffer returned that the app does not hold")            \
-	_(IN_FLIGHT, "desc_in_flight", "TX buffer posted again before its completion")             \
+#define foreach_bp_desc_err(_)                                                                \
+	_(OK, "ok", "valid")                                                                  \
+	_(TYPE, "desc_bad_type", "type unknown, reserved (TCP) or not allowed on this ring")  \
+	_(FLAGS, "desc_bad_flags", "unknown flag bits set")                                   \
+	_(RESERVED, "desc_bad_reserved", "a field this type does not use is not zero")        \
+	_(BUF, "desc_bad_buf", "buffer index out of range")                                   \
+	_(OFFSET, "desc_bad_offset", "offset at or beyond the end of the buffer")             \
+	_(LENGTH, "desc_bad_length", "offset + length beyond the end of the buffer")          \
+	_(TOO_BIG, "desc_too_big", "payload or frame larger than the MTU allows")             \
+	_(TOO_SHORT, "desc_too_short", "raw frame shorter than an Ethernet header")           \
+	_(SOCK, "desc_bad_sock",                                                              \
+	  "socket id out of range, not bound on this queue, wrong protocol")                  \
+	_(ADDR, "desc_bad_addr", "destination 0, broadcast, multicast, loopback or reserved") \
+	_(PORT, "desc_bad_port", "destination port 0")                                        \
+	_(NOT_OWNED, "desc_not_owned", "RX buffer returned that the app does not hold")       \
+	_(IN_FLIGHT, "desc_in_flight", "TX buffer posted again before its completion")        \
 	_(RING, "ring_bad_index", "the app moved a ring index out of range")
 
 enum bp_desc_err {
 #define _(e, n, h) BP_DESC_ERR_##e,
 	foreach_bp_desc_err(_)
 #undef _
-	BP_DESC_ERR__MAX
+	        BP_DESC_ERR__MAX
 };
 extern const char *const bp_desc_err_names[BP_DESC_ERR__MAX];
 extern const char *const bp_desc_err_help[BP_DESC_ERR__MAX];
 
 /* Other per-channel counters, worker-written: _(ENUM, "name", "help"). */
-#define foreach_bp_chan_counter(_)                                                                 \
-	_(RX_POSTED, "rx_posted", "descriptors delivered on the RX ring")                         \
-	_(RX_DONE, "rx_done", "RX buffers the app handed back")                                    \
-	_(TX_FETCHED, "tx_fetched", "valid TX descriptors taken from the TX ring")                \
-	_(TX_COMPLETED, "tx_completed", "TX buffers handed back (sent or refused)")               \
-	_(COMP_FULL, "comp_full", "completions lost: app's COMP ring full (app not reaping)")     \
-	_(DOORBELLS, "doorbells", "doorbells rung (app was asleep)")                               \
+#define foreach_bp_chan_counter(_)                                                            \
+	_(RX_POSTED, "rx_posted", "descriptors delivered on the RX ring")                     \
+	_(RX_DONE, "rx_done", "RX buffers the app handed back")                               \
+	_(TX_FETCHED, "tx_fetched", "valid TX descriptors taken from the TX ring")            \
+	_(TX_COMPLETED, "tx_completed", "TX buffers handed back (sent or refused)")           \
+	_(COMP_FULL, "comp_full", "completions lost: app's COMP ring full (app not reaping)") \
+	_(DOORBELLS, "doorbells", "doorbells rung (app was asleep)")                          \
 	_(DOORBELL_FAIL, "doorbell_fail", "doorbells not delivered (app not draining, or gone)")
 
 enum bp_chan_counter {
 #define _(e, n, h) BP_CHAN_CNT_##e,
 	foreach_bp_chan_counter(_)
 #undef _
-	BP_CHAN_CNT__MAX
+	        BP_CHAN_CNT__MAX
 };
 extern const char *const bp_chan_counter_names[BP_CHAN_CNT__MAX];
 
@@ -129,7 +130,7 @@ struct bp_chan {
  * complete and valid. Returns 0 or -errno (-EINVAL bad geometry); on error nothing is left.
  */
 int bp_chan_create(struct bp_chan *c, const struct bp_geom *g, const struct bp_chan_limits *lim,
-		   uint32_t queue, uint64_t epoch);
+                   uint32_t queue, uint64_t epoch);
 
 /*
  * Send the BP_CTL_QUEUE message with the app's four fds on the attach socket, then close the

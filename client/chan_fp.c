@@ -128,13 +128,14 @@ bp_chan_tx_complete(struct bp_chan *c, const struct bp_desc *d, unsigned n)
 		k = 0;
 		for (i = 0; i < m; i++) {
 			if (d[i].buf >= c->txpool.n || !bp_bufpool_held(&c->txpool, d[i].buf))
-				continue; /* not ours to complete: a caller bug, never a duplicate */
+				continue; /* not ours to complete: a caller bug, never a duplicate
+				           */
 			bp_bufpool_unhold(&c->txpool, d[i].buf);
 			out[k] = (struct bp_desc){
-				.buf = d[i].buf,
-				.type = BP_DESC_TX_DONE,
-				.status = d[i].status,
-				.user = d[i].user,
+			        .buf = d[i].buf,
+			        .type = BP_DESC_TX_DONE,
+			        .status = d[i].status,
+			        .user = d[i].user,
 			};
 			k++;
 		}

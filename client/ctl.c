@@ -8,13 +8,13 @@
 
 static const char *const err_str[BP_CTL_ERR__MAX] = {
 #define _(e, c, s) [BP_CTL_ERR_##e] = s,
-	foreach_bp_ctl_err(_)
+        foreach_bp_ctl_err(_)
 #undef _
 };
 
 static const int err_code[BP_CTL_ERR__MAX] = {
 #define _(e, c, s) [BP_CTL_ERR_##e] = c,
-	foreach_bp_ctl_err(_)
+        foreach_bp_ctl_err(_)
 #undef _
 };
 

@@ -32,7 +32,8 @@
 	_(NAME_CHARS, BP_ETENANT, "tenant name: only [A-Za-z0-9._-], starting alphanumeric")       \
 	_(APP_NAME, BP_EPROTO, "app name: printable ASCII only")                                   \
 	_(COUNT, BP_ESIZES, "queue count out of range (1..64)")                                    \
-	_(GEOM, BP_ESIZES, "ring or buffer size not a power of two within limits, or more buffers than ring slots") \
+	_(GEOM, BP_ESIZES,                                                                         \
+	  "ring or buffer size not a power of two within limits, or more buffers than ring slots") \
 	_(PROTO, BP_ENOTSUP, "unknown or unsupported protocol")                                    \
 	_(ADDR, BP_EADDRNOTAVAIL, "address 0, broadcast, multicast, loopback or reserved")         \
 	_(PORT, BP_EPORT, "UDP port 0, or a port on a raw bind")                                   \
@@ -47,7 +48,7 @@ enum bp_ctl_err {
 #define _(e, c, s) BP_CTL_ERR_##e,
 	foreach_bp_ctl_err(_)
 #undef _
-	BP_CTL_ERR__MAX
+	        BP_CTL_ERR__MAX
 };
 
 /* Which side's messages a decoder accepts. */
@@ -75,7 +76,7 @@ union bp_ctl_msg {
  * report hello.abi_major. Returns BP_CTL_ERR_OK or the reason.
  */
 enum bp_ctl_err bp_ctl_decode(const void *buf, size_t len, enum bp_ctl_from from,
-			      union bp_ctl_msg *out);
+                              union bp_ctl_msg *out);
 
 /* The message and the BP_E code for a decode error. */
 const char *bp_ctl_err_str(enum bp_ctl_err e);
@@ -99,7 +100,7 @@ int bp_ctl_set_tenant(char *field, size_t size, const char *name);
 
 /* Fill an ERROR reply: printable, truncated to fit, NUL-padded. */
 void bp_ctl_error_init(struct bp_ctl_error *m, uint32_t seq, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 
 /*
  * Complete a HELLO's wanted geometry with the gateway's defaults (zero fields). The result still
@@ -127,7 +128,8 @@ int bp_sock_send_fds(int sock, const void *buf, size_t len, const int *fds, unsi
  */
 ssize_t bp_sock_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds, int flags);
 
-/* Listening SOCK_SEQPACKET socket at path (an old socket file is replaced). Returns fd or -errno. */
+/* Listening SOCK_SEQPACKET socket at path (an old socket file is replaced). Returns fd or -errno.
+ */
 int bp_sock_listen(const char *path, int backlog);
 
 /* Connect a SOCK_SEQPACKET socket to path. Returns fd or -errno (-ENAMETOOLONG, -ENOENT, ...). */

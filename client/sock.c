@@ -1,4 +1,5 @@
-/* sock.c - unix SOCK_SEQPACKET helpers: listen, connect, peer credentials, SCM_RIGHTS fd passing. */
+/* sock.c - unix SOCK_SEQPACKET helpers: listen, connect, peer credentials, SCM_RIGHTS fd passing.
+ */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -83,7 +84,8 @@ bp_sock_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds, int 
 		}
 		k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 		if (k > sizeof(got) / sizeof(got[0]) - n)
-			k = sizeof(got) / sizeof(got[0]) - n; /* cannot happen: the buffer bounds it */
+			k = sizeof(got) / sizeof(got[0]) -
+			    n; /* cannot happen: the buffer bounds it */
 		memcpy(&got[n], CMSG_DATA(cm), k * sizeof(int));
 		n += k;
 	}

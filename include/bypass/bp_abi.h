@@ -16,9 +16,9 @@
  *
  * | memfd | gateway maps | app maps | holds |
  * |---|---|---|---|
- * | ring region | read-write | read-write | struct bp_qhdr, then four rings (below) |
- * | RX area | read-write | **read-only** (sealed: F_SEAL_FUTURE_WRITE) | rx_bufs buffers of rx_buf_size bytes |
- * | TX area | read-only | read-write | tx_bufs buffers of tx_buf_size bytes |
+ * | ring region | read-write | read-write | struct bp_qhdr, then the four rings |
+ * | RX area | read-write | read-only (F_SEAL_FUTURE_WRITE) | rx_bufs x rx_buf_size bytes |
+ * | TX area | read-only | read-write | tx_bufs x tx_buf_size bytes |
  *
  * plus a doorbell: one end of a SOCK_SEQPACKET socket pair each (see "Doorbells").
  * Every memfd is sealed against shrinking and growing (so the app cannot make the gateway fault).
@@ -92,18 +92,18 @@ extern "C" {
  */
 #define BP_RING_ALIGN 128
 /** Alignment of every ring and buffer area inside its memfd. */
-#define BP_PAGE_SIZE 4096
+#define BP_PAGE_SIZE  4096
 
-#define BP_MAX_QUEUES    64      /**< queues per attachment */
-#define BP_RING_MIN      16      /**< fewest slots in a ring */
-#define BP_RING_MAX      65536   /**< most slots in a ring */
-#define BP_BUF_SIZE_MIN  512     /**< smallest buffer (power of two) */
-#define BP_BUF_SIZE_MAX  65536   /**< largest buffer (power of two; offset/length are 16-bit) */
-#define BP_MAX_SOCKS     1024    /**< socket ids are 0..BP_MAX_SOCKS-1, unique per attachment */
-#define BP_NAME_MAX      64      /**< tenant and app names, including the terminating NUL */
-#define BP_ERRMSG_MAX    128     /**< error message in struct bp_ctl_error, including NUL */
-#define BP_HEARTBEAT_MS  100     /**< the gateway bumps bp_qhdr.heartbeat at least this often */
-#define BP_BUF_NONE      UINT32_MAX /**< bp_desc.buf of a descriptor that carries no buffer */
+#define BP_MAX_QUEUES   64         /**< queues per attachment */
+#define BP_RING_MIN     16         /**< fewest slots in a ring */
+#define BP_RING_MAX     65536      /**< most slots in a ring */
+#define BP_BUF_SIZE_MIN 512        /**< smallest buffer (power of two) */
+#define BP_BUF_SIZE_MAX 65536      /**< largest buffer (power of two; offset/length are 16-bit) */
+#define BP_MAX_SOCKS    1024       /**< socket ids are 0..BP_MAX_SOCKS-1, unique per attachment */
+#define BP_NAME_MAX     64         /**< tenant and app names, including the terminating NUL */
+#define BP_ERRMSG_MAX   128        /**< error message in struct bp_ctl_error, including NUL */
+#define BP_HEARTBEAT_MS 100        /**< the gateway bumps bp_qhdr.heartbeat at least this often */
+#define BP_BUF_NONE     UINT32_MAX /**< bp_desc.buf of a descriptor that carries no buffer */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Descriptors                                                                                */
@@ -129,16 +129,17 @@ enum bp_desc_type {
 	BP_DESC_RX_DONE = 32, /**< buf: an RX buffer the app hands back; every other field zero */
 
 	/* RX ring, gateway -> app */
-	BP_DESC_UDP_RECV = 64, /**< buf/off/len: payload; addr/port: source; sock: UDP socket */
-	BP_DESC_RAW_RECV = 65, /**< buf/off/len: a whole Ethernet frame; sock: raw socket */
-	BP_DESC_TCP_ACCEPTED = 66,  /**< reserved for TCP */
+	BP_DESC_UDP_RECV = 64,     /**< buf/off/len: payload; addr/port: source; sock: UDP socket */
+	BP_DESC_RAW_RECV = 65,     /**< buf/off/len: a whole Ethernet frame; sock: raw socket */
+	BP_DESC_TCP_ACCEPTED = 66, /**< reserved for TCP */
 	BP_DESC_TCP_CONNECTED = 67, /**< reserved for TCP */
 	BP_DESC_TCP_RECV = 68,      /**< reserved for TCP */
 	BP_DESC_TCP_CLOSED = 69,    /**< reserved for TCP */
 	BP_DESC_TCP_RESET = 70,     /**< reserved for TCP */
 
 	/* COMP ring, gateway -> app */
-	BP_DESC_TX_DONE = 96,  /**< buf: TX buffer back; status: 0 sent, else why dropped; user echoed */
+	BP_DESC_TX_DONE =
+	        96, /**< buf: TX buffer back; status: 0 sent, else why dropped; user echoed */
 	BP_DESC_TCP_SENT = 97, /**< reserved for TCP: bytes acknowledged */
 };
 
@@ -186,13 +187,14 @@ struct bp_ring_shm {
 	uint8_t pad0[BP_RING_ALIGN - 4];
 	BP_ATOMIC(uint32_t) cons; /**< next index the consumer reads; consumer-owned */
 	uint8_t pad1[BP_RING_ALIGN - 4];
-	BP_ATOMIC(uint32_t) need_wakeup; /**< set by a consumer about to sleep, cleared by producer */
+	BP_ATOMIC(uint32_t)
+	need_wakeup; /**< set by a consumer about to sleep, cleared by producer */
 	uint8_t pad2[BP_RING_ALIGN - 4];
 };
 BP_STATIC_ASSERT(sizeof(struct bp_ring_shm) == 3 * BP_RING_ALIGN, "bp ABI: bp_ring_shm");
 BP_STATIC_ASSERT(offsetof(struct bp_ring_shm, cons) == BP_RING_ALIGN, "bp ABI: ring cons");
 BP_STATIC_ASSERT(offsetof(struct bp_ring_shm, need_wakeup) == 2 * BP_RING_ALIGN,
-		 "bp ABI: ring need_wakeup");
+                 "bp ABI: ring need_wakeup");
 
 /** The four rings of a queue, in the order they sit in the ring region. */
 enum bp_ring_id {
@@ -246,7 +248,7 @@ struct bp_qhdr {
 	uint8_t pad0[BP_RING_ALIGN - 96];
 
 	/* gateway-written, polled by the app */
-	BP_ATOMIC(uint32_t) state;     /**< enum bp_qstate */
+	BP_ATOMIC(uint32_t) state; /**< enum bp_qstate */
 	uint32_t pad1;
 	BP_ATOMIC(uint64_t) heartbeat; /**< incremented every <= #BP_HEARTBEAT_MS while alive */
 	uint8_t pad2[BP_RING_ALIGN - 16];
@@ -261,11 +263,11 @@ BP_STATIC_ASSERT(offsetof(struct bp_qhdr, heartbeat) == BP_RING_ALIGN + 8, "bp A
 
 /** Where things are in a queue's memfds; computed by bp_layout() from the geometry. */
 struct bp_layout {
-	uint64_t ring_off[BP_RING__MAX]; /**< offset of each ring in the ring region */
+	uint64_t ring_off[BP_RING__MAX];  /**< offset of each ring in the ring region */
 	uint32_t ring_size[BP_RING__MAX]; /**< slots of each ring */
-	uint64_t region_size;            /**< ring region bytes (multiple of #BP_PAGE_SIZE) */
-	uint64_t rx_area_size;           /**< RX area bytes (multiple of #BP_PAGE_SIZE) */
-	uint64_t tx_area_size;           /**< TX area bytes (multiple of #BP_PAGE_SIZE) */
+	uint64_t region_size;             /**< ring region bytes (multiple of #BP_PAGE_SIZE) */
+	uint64_t rx_area_size;            /**< RX area bytes (multiple of #BP_PAGE_SIZE) */
+	uint64_t tx_area_size;            /**< TX area bytes (multiple of #BP_PAGE_SIZE) */
 };
 
 /** True when x is a power of two in [lo, hi]. */
@@ -284,8 +286,8 @@ bp_geom_valid(const struct bp_geom *g)
 	       bp_pow2_in(g->rx_buf_size, BP_BUF_SIZE_MIN, BP_BUF_SIZE_MAX) &&
 	       bp_pow2_in(g->tx_ring, BP_RING_MIN, BP_RING_MAX) && g->tx_bufs >= 1 &&
 	       g->tx_bufs <= g->tx_ring &&
-	       bp_pow2_in(g->tx_buf_size, BP_BUF_SIZE_MIN, BP_BUF_SIZE_MAX) && g->reserved[0] == 0 &&
-	       g->reserved[1] == 0;
+	       bp_pow2_in(g->tx_buf_size, BP_BUF_SIZE_MIN, BP_BUF_SIZE_MAX) &&
+	       g->reserved[0] == 0 && g->reserved[1] == 0;
 }
 
 static inline uint64_t
@@ -315,7 +317,7 @@ bp_layout(const struct bp_geom *g, struct bp_layout *l)
 	for (i = 0; i < BP_RING__MAX; i++) {
 		l->ring_off[i] = off;
 		off += bp_page_round(sizeof(struct bp_ring_shm) +
-				     (uint64_t)l->ring_size[i] * sizeof(struct bp_desc));
+		                     (uint64_t)l->ring_size[i] * sizeof(struct bp_desc));
 	}
 	l->region_size = off;
 	l->rx_area_size = bp_page_round((uint64_t)g->rx_bufs * g->rx_buf_size);
@@ -345,7 +347,7 @@ bp_layout(const struct bp_geom *g, struct bp_layout *l)
  */
 
 /** First word of every control message ("bpct" little-endian). */
-#define BP_CTL_MAGIC 0x74637062u
+#define BP_CTL_MAGIC   0x74637062u
 /** Control protocol version: equal to BP_ABI_MAJOR (the HELLO after the header is stable). */
 #define BP_CTL_VERSION BP_ABI_MAJOR
 
@@ -380,14 +382,14 @@ BP_STATIC_ASSERT(sizeof(struct bp_ctl_hdr) == 16, "bp ABI: bp_ctl_hdr");
 /** app -> gateway: attach. abi_major/abi_minor stay first in every future version. */
 struct bp_ctl_hello {
 	struct bp_ctl_hdr hdr;
-	uint16_t abi_major;          /**< #BP_ABI_MAJOR of the app */
-	uint16_t abi_minor;          /**< #BP_ABI_MINOR of the app */
-	uint32_t nqueues;            /**< 1..#BP_MAX_QUEUES */
-	uint32_t flags;              /**< BP_HELLO_F_* */
-	uint32_t reserved;           /**< zero */
-	struct bp_geom geom;         /**< wanted sizes; zero fields: gateway default */
-	char tenant[BP_NAME_MAX];    /**< tenant name: [A-Za-z0-9._-], starts alphanumeric */
-	char app_name[BP_NAME_MAX];  /**< free text for logs (printable ASCII), may be empty */
+	uint16_t abi_major;         /**< #BP_ABI_MAJOR of the app */
+	uint16_t abi_minor;         /**< #BP_ABI_MINOR of the app */
+	uint32_t nqueues;           /**< 1..#BP_MAX_QUEUES */
+	uint32_t flags;             /**< BP_HELLO_F_* */
+	uint32_t reserved;          /**< zero */
+	struct bp_geom geom;        /**< wanted sizes; zero fields: gateway default */
+	char tenant[BP_NAME_MAX];   /**< tenant name: [A-Za-z0-9._-], starts alphanumeric */
+	char app_name[BP_NAME_MAX]; /**< free text for logs (printable ASCII), may be empty */
 };
 BP_STATIC_ASSERT(sizeof(struct bp_ctl_hello) == 192, "bp ABI: bp_ctl_hello");
 BP_STATIC_ASSERT(offsetof(struct bp_ctl_hello, abi_major) == 16, "bp ABI: hello.abi_major");
@@ -406,16 +408,16 @@ struct bp_ctl_hello_ok {
 	uint32_t max_frame;       /**< largest raw frame, Ethernet header included (MTU + 14) */
 	uint32_t reserved[2];     /**< zero */
 };
-BP_STATIC_ASSERT(sizeof(struct bp_ctl_hello_ok) == 88, "bp ABI: bp_ctl_hello_ok");
+BP_STATIC_ASSERT(sizeof(struct bp_ctl_hello_ok) == 80, "bp ABI: bp_ctl_hello_ok");
 BP_STATIC_ASSERT(offsetof(struct bp_ctl_hello_ok, geom) == 32, "bp ABI: hello_ok.geom");
 
 /** Number of fds a QUEUE message carries. */
 #define BP_QUEUE_NFDS 4
 /** Order of the fds of a QUEUE message. */
 enum bp_queue_fd {
-	BP_QFD_RING, /**< ring region memfd (read-write) */
-	BP_QFD_RX,   /**< RX area memfd (sealed: map read-only) */
-	BP_QFD_TX,   /**< TX area memfd (read-write) */
+	BP_QFD_RING,     /**< ring region memfd (read-write) */
+	BP_QFD_RX,       /**< RX area memfd (sealed: map read-only) */
+	BP_QFD_TX,       /**< TX area memfd (read-write) */
 	BP_QFD_DOORBELL, /**< the app's end of the doorbell socket pair (SOCK_SEQPACKET) */
 };
 
@@ -435,9 +437,9 @@ BP_STATIC_ASSERT(sizeof(struct bp_ctl_queue) == 56, "bp ABI: bp_ctl_queue");
 /** gateway -> app: refused. The attach handshake ends; a request just failed. */
 struct bp_ctl_error {
 	struct bp_ctl_hdr hdr;
-	int32_t code;               /**< a BP_E* value (bp_error.h) */
-	uint32_t reserved;          /**< zero */
-	char msg[BP_ERRMSG_MAX];    /**< what and why, printable ASCII, NUL-terminated */
+	int32_t code;            /**< a BP_E* value (bp_error.h) */
+	uint32_t reserved;       /**< zero */
+	char msg[BP_ERRMSG_MAX]; /**< what and why, printable ASCII, NUL-terminated */
 };
 BP_STATIC_ASSERT(sizeof(struct bp_ctl_error) == 152, "bp ABI: bp_ctl_error");
 
@@ -467,10 +469,10 @@ BP_STATIC_ASSERT(sizeof(struct bp_ctl_bind) == 32, "bp ABI: bp_ctl_bind");
 /** gateway -> app: bound. */
 struct bp_ctl_bind_ok {
 	struct bp_ctl_hdr hdr;
-	uint32_t sock;    /**< socket id, < #BP_MAX_SOCKS: in descriptors from now on */
-	uint16_t proto;   /**< as bound */
-	uint16_t port_be; /**< as bound */
-	uint32_t addr_be; /**< as bound */
+	uint32_t sock;     /**< socket id, < #BP_MAX_SOCKS: in descriptors from now on */
+	uint16_t proto;    /**< as bound */
+	uint16_t port_be;  /**< as bound */
+	uint32_t addr_be;  /**< as bound */
 	uint32_t reserved; /**< zero */
 };
 BP_STATIC_ASSERT(sizeof(struct bp_ctl_bind_ok) == 32, "bp ABI: bp_ctl_bind_ok");

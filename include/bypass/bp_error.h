@@ -26,20 +26,20 @@ extern "C" {
  * The bypassd error codes: _(NAME, value, "message"). The enum gets BP_E##NAME.
  * Values are part of the ABI: append only, never renumber.
  */
-#define foreach_bp_error(_)                                                                        \
-	_(SHUTDOWN, 1000, "the gateway is gone: it stopped, crashed or closed this queue")         \
-	_(ABI, 1001, "the gateway does not speak this ABI version")                                \
-	_(TENANT, 1002, "unknown tenant")                                                          \
-	_(DENIED, 1003, "permission denied: the tenant does not admit this uid/gid")               \
-	_(QUOTA, 1004, "tenant quota exceeded (apps, queues, buffers or ports)")                  \
-	_(SIZES, 1005, "ring or buffer sizes not acceptable")                                      \
-	_(PROTO, 1006, "malformed or unexpected control message")                                  \
-	_(ADDRINUSE, 1007, "address and port already bound by another app")                        \
-	_(ADDRNOTAVAIL, 1008, "address is not one of the tenant's addresses")                      \
-	_(PORT, 1009, "port not given to this tenant")                                             \
-	_(NOTSUP, 1010, "not supported by this gateway or by the tenant's policy")                 \
-	_(INTERNAL, 1011, "gateway internal error")                                                \
-	_(BUSY, 1012, "gateway busy, try again later")                                             \
+#define foreach_bp_error(_)                                                                \
+	_(SHUTDOWN, 1000, "the gateway is gone: it stopped, crashed or closed this queue") \
+	_(ABI, 1001, "the gateway does not speak this ABI version")                        \
+	_(TENANT, 1002, "unknown tenant")                                                  \
+	_(DENIED, 1003, "permission denied: the tenant does not admit this uid/gid")       \
+	_(QUOTA, 1004, "tenant quota exceeded (apps, queues, buffers or ports)")           \
+	_(SIZES, 1005, "ring or buffer sizes not acceptable")                              \
+	_(PROTO, 1006, "malformed or unexpected control message")                          \
+	_(ADDRINUSE, 1007, "address and port already bound by another app")                \
+	_(ADDRNOTAVAIL, 1008, "address is not one of the tenant's addresses")              \
+	_(PORT, 1009, "port not given to this tenant")                                     \
+	_(NOTSUP, 1010, "not supported by this gateway or by the tenant's policy")         \
+	_(INTERNAL, 1011, "gateway internal error")                                        \
+	_(BUSY, 1012, "gateway busy, try again later")                                     \
 	_(BADSOCK, 1013, "no such socket on this queue")
 
 /** bypassd-specific error codes (returned negated). */
@@ -47,7 +47,7 @@ enum bp_error {
 #define _(n, v, s) BP_E##n = v,
 	foreach_bp_error(_)
 #undef _
-	BP_ERR_END /**< one past the last code */
+	        BP_ERR_END /**< one past the last code */
 };
 
 #ifdef __cplusplus

@@ -78,7 +78,8 @@ bp_ring_attach_(struct bp_ring *r, struct bp_ring_shm *shm, uint32_t size, bool 
 	r->mask = size - 1;
 	r->head = producer ? p : c;
 	r->other = producer ? c : p;
-	/* nonsense indexes (only a peer that moved them first): producer sees full, consumer empty */
+	/* nonsense indexes (only a peer that moved them first): producer sees full, consumer empty
+	 */
 	if (producer && r->head - r->other > size)
 		r->other = r->head - size;
 	else if (!producer && r->other - r->head > size)

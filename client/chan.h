@@ -41,7 +41,9 @@
 	_(PORT, "desc_bad_port", "destination port 0")                                        \
 	_(NOT_OWNED, "desc_not_owned", "RX buffer returned that the app does not hold")       \
 	_(IN_FLIGHT, "desc_in_flight", "TX buffer posted again before its completion")        \
-	_(RING, "ring_bad_index", "the app moved a ring index out of range")
+	_(RING, "ring_bad_index", "the app moved a ring index out of range")                  \
+	_(NOMEM, "tx_no_mbuf", "gateway out of packet buffers: not sent")                     \
+	_(SPOOF, "raw_spoofed", "raw frame's source MAC, IP or port not the tenant's: not sent")
 
 enum bp_desc_err {
 #define _(e, n, h) BP_DESC_ERR_##e,

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
 
 #include <rte_common.h>
 #include <rte_ether.h>
@@ -12,6 +13,9 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <rte_rcu_qsbr.h>
+
+#include "chan.h"
 #include "config.h"
 #include "stk.h"
 
@@ -26,15 +30,29 @@ extern int gw_logtype;
  * Gateway counters, per worker, summed by the control thread. _(ENUM, "name", "help").
  * Drop reasons of the stack are in foreach_stk_counter; these are the port-side ones.
  */
-#define foreach_gw_counter(_)                                                                    \
-	_(RX_PKTS, "rx_packets", "frames received from the port")                                \
-	_(RX_BYTES, "rx_bytes", "bytes received from the port")                                  \
-	_(TX_PKTS, "tx_packets", "frames handed to the port")                                    \
-	_(TX_BYTES, "tx_bytes", "bytes handed to the port")                                      \
-	_(TX_DROP_FULL, "tx_full", "frames dropped: TX queue full")                              \
-	_(RX_MULTISEG, "rx_multiseg", "frames dropped: chained mbufs (jumbo) not supported")     \
-	_(CTL_TX, "ctl_tx", "frames sent for the control thread (gratuitous ARP, ARP requests)") \
-	_(IDLE_SLEEPS, "idle_sleeps", "naps taken after an empty poll streak")
+#define foreach_gw_counter(_)                                                                     \
+	_(RX_PKTS, "rx_packets", "frames received from the port")                                 \
+	_(RX_BYTES, "rx_bytes", "bytes received from the port")                                   \
+	_(TX_PKTS, "tx_packets", "frames handed to the port")                                     \
+	_(TX_BYTES, "tx_bytes", "bytes handed to the port")                                       \
+	_(TX_DROP_FULL, "tx_full", "frames dropped: TX queue full")                               \
+	_(RX_MULTISEG, "rx_multiseg", "frames dropped: chained mbufs (jumbo) not supported")      \
+	_(CTL_TX, "ctl_tx", "frames sent for the control thread (gratuitous ARP, ARP requests)")  \
+	_(IDLE_SLEEPS, "idle_sleeps", "naps taken after an empty poll streak")                    \
+	_(UDP_RX_DELIVERED, "udp_rx_delivered", "datagrams delivered to apps")                    \
+	_(UDP_RX_NO_ROOM, "udp_rx_no_room", "datagrams dropped: app RX ring or buffers full")     \
+	_(UDP_RX_TOO_BIG, "udp_rx_too_big", "datagrams dropped: larger than the app's RX buffer") \
+	_(UDP_TX, "udp_tx", "datagrams apps sent")                                                \
+	_(RAW_RX_DELIVERED, "raw_rx_delivered", "frames delivered to raw apps")                   \
+	_(RAW_TX, "raw_tx", "frames raw apps sent")                                               \
+	_(RAW_TX_SPOOFED, "raw_tx_spoofed",                                                       \
+	  "raw frames dropped: source MAC, IP or port not the tenant's")                          \
+	_(TX_NO_MBUF, "tx_no_mbuf", "app sends dropped: no mbuf")                                 \
+	_(TX_NO_ROUTE, "tx_no_route", "app sends dropped: destination unroutable")                \
+	_(TX_ARP_HELD, "tx_arp_held", "app sends held for ARP resolution")                        \
+	_(CHAN_HANDOFF, "chan_handoff", "datagrams passed to the worker that serves their queue") \
+	_(CHAN_HANDOFF_DROP, "chan_handoff_drop",                                                 \
+	  "datagrams dropped: handoff ring full or queue gone")
 
 enum gw_counter {
 #define _(e, n, h) GW_CNT_##e,
@@ -46,6 +64,34 @@ enum gw_counter {
 extern const char *const gw_counter_names[GW_CNT__MAX];
 extern const char *const gw_counter_help[GW_CNT__MAX];
 
+struct gw_chan;
+
+/* Published list of the channel queues a worker serves (immutable; RCU-replaced). */
+struct gw_qlist {
+	unsigned n;
+	struct gw_chan *q[];
+};
+
+/* Published demultiplexer: (protocol, address, port) -> channel queue + socket (immutable). */
+struct gw_demux_ent {
+	uint32_t addr;  /* host order; 0 = empty slot */
+	uint16_t port;  /* host order; 0 for raw */
+	uint16_t proto; /* BP_PROTO_* */
+	uint32_t sock;
+	struct gw_chan *ch;
+};
+struct gw_demux {
+	uint32_t mask; /* slots - 1 */
+	uint32_t n;
+	struct gw_demux_ent e[];
+};
+
+/* mbuf private area: what one worker hands another with a datagram. */
+struct gw_mbuf_priv {
+	struct stk_pkt_info info;
+	uint8_t verdict;
+};
+
 /* One worker lcore: one RX/TX queue pair, shares nothing writable with other workers. */
 struct gw;
 struct gw_worker {
@@ -53,10 +99,16 @@ struct gw_worker {
 	unsigned id; /* 0..n_workers-1 = queue id */
 	unsigned lcore_id;
 	uint16_t port_id;
-	struct rte_ring *ctl_tx; /* control thread -> this worker: frames to transmit (SP/SC) */
-	atomic_bool done;        /* set by the worker when its loop has returned */
+	struct rte_ring *ctl_tx;  /* control thread -> this worker: frames to transmit (SP/SC) */
+	struct rte_ring *handoff; /* other workers -> this one: datagrams for its queues (MP/SC) */
+	struct gw_qlist *_Atomic qlist; /* queues this worker serves (RCU) */
+	atomic_bool done;               /* set by the worker when its loop has returned */
 	uint64_t cnt[GW_CNT__MAX];
 	struct stk_lcore stk;
+	/* RX deliveries staged for one channel, posted together (gw_chan_flush) */
+	struct gw_chan *stage_ch;
+	unsigned stage_n;
+	struct bp_desc stage[GW_BURST];
 } __rte_cache_aligned;
 
 /* The whole daemon. One instance, owned by main.c. */
@@ -73,6 +125,9 @@ struct gw {
 	struct gw_worker *workers; /* n_workers, cache-aligned */
 	struct stk_iface ifc;
 	struct stk_arp_table *arp;
+	struct rte_rcu_qsbr *rcu;       /* workers report quiescent once per loop */
+	struct gw_demux *_Atomic demux; /* published demux table (RCU) */
+	struct gw_apps *apps;           /* attached apps: control thread only (chan.c) */
 	atomic_bool stop;
 	uint64_t tsc_hz;
 	uint64_t ns_mult; /* ns = tsc * ns_mult >> 32 */
@@ -84,6 +139,8 @@ void gw_port_fini(struct gw *gw);
 
 /* worker_fp.c */
 int gw_worker_main(void *arg);
+/* Transmit tx[0..n-1] on the worker's queue; frees and counts what the queue refuses. */
+void gw_tx_burst(struct gw_worker *w, struct rte_mbuf **tx, uint16_t n);
 /* Fill mbuf fields for a frame the stack wrote (len, TX checksum offload). */
 void gw_mbuf_from_stk(struct rte_mbuf *m, const struct stk_buf *b);
 
@@ -97,6 +154,28 @@ void gw_stats_sum(const struct gw *gw, struct gw_totals *t);
 void gw_stats_sum_worker(const struct gw_worker *w, struct gw_totals *t);
 /* Log counters: the total line and one per worker. level is an RTE_LOG_* value. */
 void gw_stats_log(const struct gw *gw, uint32_t level);
+
+/* chan.c: attach socket, apps, queues (control thread) */
+int gw_chan_init(struct gw *gw);
+/* Add the control socket and every attached app's fd to pfd[]; returns how many. */
+unsigned gw_chan_pollfds(struct gw *gw, struct pollfd *pfd, unsigned max);
+/* Handle what poll reported for the fds gw_chan_pollfds filled. */
+void gw_chan_events(struct gw *gw, const struct pollfd *pfd, unsigned n);
+void gw_chan_heartbeat(struct gw *gw);
+void gw_chan_log_stats(struct gw *gw, uint32_t level);
+/* Close every app (they see BP_ESHUTDOWN), before workers stop. */
+void gw_chan_shutdown(struct gw *gw);
+/* Free everything, after workers stopped. */
+void gw_chan_fini(struct gw *gw);
+
+/* chan_fp.c: worker side */
+/* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */
+bool gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
+                   const struct stk_pkt_info *info, enum stk_verdict v);
+/* Serve this worker's queues (DONE, TX) and its handoff ring; returns work done. */
+unsigned gw_chan_poll(struct gw_worker *w);
+/* End of an RX burst: post staged descriptors. */
+void gw_chan_flush(struct gw_worker *w);
 
 /* control.c: control-thread work (ARP aging, gratuitous ARP, ARP requests via workers) */
 int gw_send_ctl_frame(struct gw *gw, unsigned worker, const uint8_t *frame, uint32_t len);

@@ -4,7 +4,9 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_version.h>
 
@@ -170,6 +173,11 @@ workers_start(void)
 		                            RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (!w->ctl_tx)
 			return -rte_errno;
+		snprintf(name, sizeof(name), "gw_handoff_%u", i);
+		w->handoff = rte_ring_create(name, 1024, (int)rte_lcore_to_socket_id(lcore),
+		                             RING_F_SC_DEQ);
+		if (!w->handoff)
+			return -rte_errno;
 		stk_lcore_init(&w->stk, &gw.ifc, gw.arp, gw.cfg->gw.arp.pending,
 		               (uint64_t)gw.cfg->gw.arp.pending_timeout_ms * 1000000ull, now);
 		i++;
@@ -231,6 +239,11 @@ workers_free(void)
 				rte_pktmbuf_free(m);
 			rte_ring_free(w->ctl_tx);
 		}
+		if (w->handoff) {
+			while (rte_ring_sc_dequeue(w->handoff, (void **)&m) == 0)
+				rte_pktmbuf_free(m);
+			rte_ring_free(w->handoff);
+		}
 		for (j = 0; j < w->stk.pending.n; j++)
 			rte_pktmbuf_free(w->stk.pending.slot[j].pkt);
 		w->stk.pending.n = 0;
@@ -260,26 +273,45 @@ log_ready(void)
 	       gw.cfg->policy ? gw.cfg->policy->n_tenants : 0);
 }
 
-/* The control loop: signals, ARP aging, periodic counters. Returns at SIGTERM/SIGINT. */
+/* The control loop: signals, app sockets, heartbeats, ARP aging, counters. Returns at
+ * SIGTERM/SIGINT. Signals arrive through a signalfd, so they wake the same poll as the apps. */
 static void
-control_loop(const sigset_t *set)
+control_loop(int sfd)
 {
-	uint64_t last_age = gw_now_ns(&gw), last_stats = last_age, now;
+	uint64_t last_age = gw_now_ns(&gw), last_stats = last_age, last_hb = last_age, now;
 	const uint64_t stats_ns = (uint64_t)gw.cfg->gw.stats_interval_s * 1000000000ull;
-	unsigned garps = 1;
+	struct pollfd pfd[1 + 1025];
+	unsigned garps = 1, n;
 
 	for (;;) {
-		int sig = wait_signal(set, 100);
+		pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		n = gw_chan_pollfds(&gw, pfd + 1, RTE_DIM(pfd) - 1);
+		if (poll(pfd, n + 1, BP_HEARTBEAT_MS / 2) > 0) {
+			if (pfd[0].revents & POLLIN) {
+				struct signalfd_siginfo si;
 
-		if (sig == SIGTERM || sig == SIGINT) {
-			GW_LOG(NOTICE, "signal %d: stopping", sig);
-			return;
+				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+						GW_LOG(NOTICE, "signal %u: stopping", si.ssi_signo);
+						return;
+					}
+					if (si.ssi_signo == SIGUSR1) {
+						gw_stats_log(&gw, RTE_LOG_NOTICE);
+						gw_chan_log_stats(&gw, RTE_LOG_NOTICE);
+					}
+					if (si.ssi_signo == SIGHUP)
+						GW_LOG(WARNING,
+						       "SIGHUP: policy reload is not available "
+						       "in this version");
+				}
+			}
+			gw_chan_events(&gw, pfd + 1, n);
 		}
-		if (sig == SIGUSR1)
-			gw_stats_log(&gw, RTE_LOG_NOTICE);
-		if (sig == SIGHUP)
-			GW_LOG(WARNING, "SIGHUP: policy reload is not available in this version");
 		now = gw_now_ns(&gw);
+		if (now - last_hb >= BP_HEARTBEAT_MS / 2 * 1000000ull) {
+			gw_chan_heartbeat(&gw);
+			last_hb = now;
+		}
 		if (now - last_age >= 1000000000ull) {
 			unsigned aged = stk_arp_age(gw.arp, now);
 
@@ -294,6 +326,7 @@ control_loop(const sigset_t *set)
 		}
 		if (stats_ns && now - last_stats >= stats_ns) {
 			gw_stats_log(&gw, RTE_LOG_DEBUG);
+			gw_chan_log_stats(&gw, RTE_LOG_DEBUG);
 			last_stats = now;
 		}
 	}
@@ -315,6 +348,7 @@ main(int argc, char **argv)
 	char *eal_argv[POL_CFG_MAX_EAL_ARGS + 16], *store[8] = {0};
 	int eal_argc, nstore = 0, opt, ret, rc = EXIT_RUNTIME, i;
 	sigset_t set;
+	int sfd = -1;
 
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -370,6 +404,11 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		fprintf(stderr, "bypassd: signalfd: %s\n", strerror(errno));
+		goto out_cfg;
+	}
 
 	eal_argc = build_eal_args(gw.cfg, eal_argv, (int)RTE_DIM(eal_argv), store, &nstore);
 	if (eal_argc < 0) {
@@ -396,6 +435,15 @@ main(int argc, char **argv)
 		       gw.n_workers, gw.n_workers + 1, rte_lcore_count());
 		goto out_eal;
 	}
+	{
+		size_t sz = rte_rcu_qsbr_get_memsize(gw.n_workers);
+
+		gw.rcu = rte_zmalloc("gw_rcu", sz, RTE_CACHE_LINE_SIZE);
+		if (!gw.rcu || rte_rcu_qsbr_init(gw.rcu, gw.n_workers)) {
+			GW_LOG(ERR, "RCU state for %u workers: out of memory", gw.n_workers);
+			goto out_eal;
+		}
+	}
 	gw.arp = stk_arp_create(gw.cfg->gw.arp.cache_size,
 	                        (uint64_t)gw.cfg->gw.arp.timeout_s * 1000000000ull);
 	if (!gw.arp) {
@@ -416,25 +464,35 @@ main(int argc, char **argv)
 		GW_LOG(ERR, "workers: %s", rte_strerror(-ret));
 		goto out_workers;
 	}
+	ret = gw_chan_init(&gw);
+	if (ret)
+		goto out_workers;
 	gw_send_garp(&gw);
 	log_ready();
 
-	control_loop(&set);
+	control_loop(sfd);
 	rc = EXIT_OK;
 
 out_workers:
+	/* apps first: they see BP_ESHUTDOWN at once, and teardown needs live workers (RCU) */
+	gw_chan_shutdown(&gw);
 	workers_stop(&set);
 	gw_stats_log(&gw, RTE_LOG_NOTICE);
+	gw_chan_fini(&gw);
 	workers_free();
 out_port:
 	gw_port_fini(&gw);
 	stk_iface_release(&gw.ifc);
 	stk_arp_destroy(gw.arp);
 	gw.arp = NULL;
+	rte_free(gw.rcu);
+	gw.rcu = NULL;
 out_eal:
 	GW_LOG(NOTICE, "stopped (exit %d)", rc);
 	rte_eal_cleanup();
 out_cfg:
+	if (sfd >= 0)
+		close(sfd);
 	for (i = 0; i < nstore; i++)
 		free(store[i]);
 	pol_cfg_free(gw.cfg);

@@ -104,7 +104,8 @@ gw_port_init(struct gw *gw)
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 	snprintf(pool_name, sizeof(pool_name), "gw_pool_p%u", gw->port_id);
-	gw->pool = rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache, 0,
+	gw->pool = rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache,
+					   RTE_ALIGN(sizeof(struct gw_mbuf_priv), RTE_MBUF_PRIV_ALIGN),
 	                                   RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!gw->pool) {
 		GW_LOG(ERR,

@@ -39,6 +39,32 @@ stk_buf_from_mbuf(struct stk_buf *b, struct rte_mbuf *m)
 		b->flags |= STK_BUF_RX_IPCK_GOOD;
 	else if (f == RTE_MBUF_F_RX_IP_CKSUM_BAD)
 		b->flags |= STK_BUF_RX_IPCK_BAD;
+	f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	if (f == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		b->flags |= STK_BUF_RX_L4CK_GOOD;
+	else if (f == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		b->flags |= STK_BUF_RX_L4CK_BAD;
+}
+
+void
+gw_tx_burst(struct gw_worker *w, struct rte_mbuf **tx, uint16_t n)
+{
+	uint16_t sent, i;
+	uint64_t bytes = 0;
+
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++)
+		bytes += tx[i]->pkt_len;
+	sent = rte_eth_tx_burst(w->port_id, (uint16_t)w->id, tx, n);
+	if (unlikely(sent < n)) {
+		for (i = sent; i < n; i++)
+			bytes -= tx[i]->pkt_len;
+		w->cnt[GW_CNT_TX_DROP_FULL] += (uint64_t)(n - sent);
+		rte_pktmbuf_free_bulk(&tx[sent], (unsigned)(n - sent));
+	}
+	w->cnt[GW_CNT_TX_PKTS] += sent;
+	w->cnt[GW_CNT_TX_BYTES] += bytes;
 }
 
 /* Send tx[0..n-1]; frees and counts what the queue did not take. */
@@ -90,10 +116,15 @@ rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 		}
 		stk_buf_from_mbuf(&b, m);
 		v = stk_input(&w->stk, &b, &info);
-		if (v == STK_V_UDP)
-			v = stk_udp_unreach(&w->stk, &b, &info);
-		else if (v == STK_V_TCP)
-			v = stk_tcp_reset(&w->stk, &b, &info);
+		if (v == STK_V_UDP || v == STK_V_TCP) {
+			/* bound: delivered (or handed to the worker serving it), m taken */
+			if (gw_chan_input(w, m, &b, &info, v))
+				continue;
+			if (v == STK_V_UDP)
+				v = stk_udp_unreach(&w->stk, &b, &info);
+			else
+				v = stk_tcp_reset(&w->stk, &b, &info);
+		}
 
 		if (v == STK_V_TX) {
 			gw_mbuf_from_stk(m, &b);
@@ -104,6 +135,7 @@ rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	}
 	w->cnt[GW_CNT_RX_PKTS] += n;
 	w->cnt[GW_CNT_RX_BYTES] += bytes;
+	gw_chan_flush(w);
 	tx_flush(w, tx, ntx);
 	if (ndrop)
 		rte_pktmbuf_free_bulk(drop, ndrop);
@@ -153,24 +185,35 @@ gw_worker_main(void *arg)
 
 	GW_LOG(INFO, "worker %u: lcore %u serving port %u queue %u", w->id, w->lcore_id, w->port_id,
 	       w->id);
+	rte_rcu_qsbr_thread_register(gw->rcu, w->id);
+	rte_rcu_qsbr_thread_online(gw->rcu, w->id);
 	while (!atomic_load_explicit(&gw->stop, memory_order_relaxed)) {
 		uint16_t n;
 
+		/* nothing published is held across this point: the control thread may free */
+		rte_rcu_qsbr_quiescent(gw->rcu, w->id);
+
 		w->stk.now_ns = gw_now_ns(gw);
 		n = rte_eth_rx_burst(w->port_id, (uint16_t)w->id, pkts, GW_BURST);
-		if (n) {
-			idle = 0;
+		if (n)
 			rx_burst(w, pkts, n);
+		if (n + gw_chan_poll(w)) {
+			idle = 0;
 		} else if (sleep_us && ++idle >= IDLE_POLLS_BEFORE_SLEEP) {
 			/* idle: not per packet. Lets a shared box breathe (tests, demo) */
 			w->cnt[GW_CNT_IDLE_SLEEPS]++;
+			rte_rcu_qsbr_thread_offline(gw->rcu,
+			                            w->id); /* no grace period waits on a nap */
 			usleep(sleep_us);
+			rte_rcu_qsbr_thread_online(gw->rcu, w->id);
 		}
 		if (unlikely(!rte_ring_empty(w->ctl_tx)))
 			ctl_drain(w);
 		if (unlikely(w->stk.pending.n))
 			pending_drain(w);
 	}
+	rte_rcu_qsbr_thread_offline(gw->rcu, w->id);
+	rte_rcu_qsbr_thread_unregister(gw->rcu, w->id);
 	atomic_store_explicit(&w->done, true, memory_order_release);
 	return 0;
 }

@@ -264,6 +264,20 @@ enum stk_verdict stk_udp_unreach(struct stk_lcore *lc, struct stk_buf *b,
 enum stk_verdict stk_tcp_reset(struct stk_lcore *lc, struct stk_buf *b,
                                const struct stk_pkt_info *info);
 
+/* Bytes of Ethernet + IPv4 + UDP headers in front of a datagram's payload. */
+#define STK_UDP_HDRS 42
+
+/*
+ * Write Ethernet (source = our MAC, destination zero until the next hop resolves), IPv4 (DF, TTL
+ * 64) and UDP headers (checksum over the payload) in front of the pay_len payload bytes already
+ * at frame + STK_UDP_HDRS. *flags gets STK_BUF_TX_IPCK when the port fills the IPv4 checksum.
+ * Returns the frame length. Addresses and ports host order.
+ */
+uint32_t stk_udp_build(struct stk_lcore *lc, uint8_t *frame, uint32_t src_ip, uint16_t sport,
+		       uint32_t dst_ip, uint16_t dport, uint16_t pay_len, uint32_t *flags);
+/* The gateway address to speak from towards next_hop (the own prefix holding it, else the first). */
+uint32_t stk_iface_src_for(const struct stk_iface *ifc, uint32_t next_hop);
+
 /* Write an ARP request (who-has target, from src) into buf (room >= 60). Returns the frame
  * length (60), or 0 when room is too small. */
 uint32_t stk_arp_build_request(const struct stk_iface *ifc, uint32_t src_ip, uint32_t target_ip,

@@ -1,0 +1,788 @@
+/* chan.c - the attach socket and attached apps: admission, queues, binds, teardown (control). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include "chan_priv.h"
+#include "ctl.h"
+
+/* Geometry an app gets for what it leaves zero in HELLO. */
+static const struct bp_geom geom_default = {
+        .rx_ring = 1024,
+        .rx_bufs = 1024,
+        .rx_buf_size = 2048,
+        .tx_ring = 1024,
+        .tx_bufs = 1024,
+        .tx_buf_size = 2048,
+};
+
+/* Apps waiting in HELLO or attached at once, over all tenants (each tenant has its own quota). */
+#define GW_MAX_CONNS 1024
+
+static const char *const chan_cnt_names[GW_CHAN_CNT__MAX] = {
+#define _(e, n, h) [GW_CHAN_CNT_##e] = n,
+        foreach_gw_chan_counter(_)
+#undef _
+};
+
+static void
+ipstr(uint32_t a, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
+/* mkdir -p of the socket's directory */
+static int
+make_parent(const char *path)
+{
+	char *dup = strdup(path), *dir, *p;
+	int ret = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	dir = dirname(dup);
+	for (p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			ret = -errno;
+		*p = '/';
+	}
+	if (!ret && mkdir(dir, 0755) && errno != EEXIST)
+		ret = -errno;
+	free(dup);
+	return ret;
+}
+
+int
+gw_chan_init(struct gw *gw)
+{
+	struct gw_apps *a;
+	const char *path = gw->cfg->gw.control_socket;
+	int ret;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->lfd = -1;
+	a->path = strdup(path);
+	a->ntenants = gw->cfg->policy ? gw->cfg->policy->n_tenants : 0;
+	a->use = calloc(a->ntenants + 1, sizeof(*a->use));
+	if (!a->path || !a->use) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	if (getrandom(&a->epoch, sizeof(a->epoch), 0) != sizeof(a->epoch))
+		a->epoch = (uint64_t)getpid() << 32 ^ (uint64_t)rte_get_tsc_cycles();
+	a->next_id = 1;
+	if (path[0] != '@') {
+		ret = make_parent(path);
+		if (ret) {
+			GW_LOG(ERR, "control socket %s: cannot create its directory: %s", path,
+			       strerror(-ret));
+			goto out_free;
+		}
+	}
+	ret = bp_sock_listen(path, 64);
+	if (ret < 0) {
+		GW_LOG(ERR, "control socket %s: %s", path, strerror(-ret));
+		goto out_free;
+	}
+	a->lfd = ret;
+	/* Any local user may connect; admission is the tenant's uid/gid list (SO_PEERCRED). */
+	if (path[0] != '@' && chmod(path, 0666))
+		GW_LOG(WARNING, "control socket %s: chmod: %s", path, strerror(errno));
+	fcntl(a->lfd, F_SETFL, fcntl(a->lfd, F_GETFL) | O_NONBLOCK);
+	gw->apps = a;
+	GW_LOG(INFO, "control socket %s: apps attach here", path);
+	return 0;
+
+out_free:
+	free(a->use);
+	free(a->path);
+	free(a);
+	return ret;
+}
+
+/* ---- publishing tables to workers (RCU) ---- */
+
+static uint32_t
+demux_hash(uint32_t addr, uint16_t port, uint16_t proto)
+{
+	uint32_t h = addr * 2654435761u ^ ((uint32_t)port << 16 | proto) * 40503u;
+
+	return h ^ h >> 15;
+}
+
+/* Rebuild the demux from every valid socket of every attached app; publish; wait; free old. */
+static int
+demux_publish(struct gw *gw)
+{
+	struct gw_app *app;
+	struct gw_demux *d, *old;
+	uint32_t n = 0, slots = 16, i, h;
+
+	for (app = gw->apps->head; app; app = app->next)
+		for (i = 0; i < BP_MAX_SOCKS; i++)
+			n += atomic_load_explicit(&app->socks[i].valid, memory_order_relaxed);
+	while (slots < 2 * n)
+		slots <<= 1;
+	d = rte_zmalloc("gw_demux", sizeof(*d) + slots * sizeof(d->e[0]), RTE_CACHE_LINE_SIZE);
+	if (!d)
+		return -ENOMEM;
+	d->mask = slots - 1;
+	for (app = gw->apps->head; app; app = app->next)
+		for (i = 0; i < BP_MAX_SOCKS; i++) {
+			struct gw_sock *s = &app->socks[i];
+
+			if (!atomic_load_explicit(&s->valid, memory_order_relaxed))
+				continue;
+			h = demux_hash(s->addr, s->port, s->proto) & d->mask;
+			while (d->e[h].addr)
+				h = (h + 1) & d->mask;
+			d->e[h] = (struct gw_demux_ent){.addr = s->addr,
+			                                .port = s->port,
+			                                .proto = s->proto,
+			                                .sock = i,
+			                                .ch = &app->q[s->queue]};
+			d->n++;
+		}
+	old = atomic_exchange_explicit(&gw->demux, d, memory_order_acq_rel);
+	rte_rcu_qsbr_synchronize(gw->rcu, RTE_QSBR_THRID_INVALID);
+	rte_free(old);
+	return 0;
+}
+
+const struct gw_demux_ent *gw_demux_find(const struct gw_demux *d, uint32_t addr, uint16_t port,
+                                         uint16_t proto);
+
+/* Give worker wi the list of queues in apps that say so; publish; wait; free the old list. */
+static int
+qlists_publish(struct gw *gw)
+{
+	struct gw_qlist *nl[GW_MAX_WORKERS] = {0}, *old;
+	unsigned cnt[GW_MAX_WORKERS] = {0}, wi, i;
+	struct gw_app *app;
+
+	for (app = gw->apps->head; app; app = app->next)
+		for (i = 0; app->state == GW_APP_ATTACHED && i < app->nqueues; i++)
+			cnt[app->q[i].worker]++;
+	for (wi = 0; wi < gw->n_workers; wi++) {
+		nl[wi] = rte_zmalloc("gw_qlist", sizeof(*nl[wi]) + cnt[wi] * sizeof(nl[wi]->q[0]),
+		                     RTE_CACHE_LINE_SIZE);
+		if (!nl[wi]) {
+			while (wi--)
+				rte_free(nl[wi]);
+			return -ENOMEM;
+		}
+	}
+	for (app = gw->apps->head; app; app = app->next)
+		for (i = 0; app->state == GW_APP_ATTACHED && i < app->nqueues; i++) {
+			struct gw_qlist *l = nl[app->q[i].worker];
+
+			l->q[l->n++] = &app->q[i];
+		}
+	for (wi = 0; wi < gw->n_workers; wi++)
+		nl[wi] = atomic_exchange_explicit(&gw->workers[wi].qlist, nl[wi],
+		                                  memory_order_acq_rel);
+	rte_rcu_qsbr_synchronize(gw->rcu, RTE_QSBR_THRID_INVALID);
+	for (wi = 0; wi < gw->n_workers; wi++) {
+		old = nl[wi];
+		rte_free(old);
+	}
+	return 0;
+}
+
+/* ---- replies ---- */
+
+static void reply_error(struct gw_app *app, uint32_t seq, int code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+reply_error(struct gw_app *app, uint32_t seq, int code, const char *fmt, ...)
+{
+	struct bp_ctl_error e;
+	char msg[BP_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bp_ctl_error_init(&e, seq, code, "%s", msg);
+	(void)bp_sock_send_fds(app->fd, &e, sizeof(e), NULL, 0);
+	if (app->state == GW_APP_HELLO)
+		GW_LOG(NOTICE, "channel %u refused: pid %d uid %u: %s", app->id, (int)app->pid,
+		       (unsigned)app->uid, msg);
+	else
+		GW_LOG(INFO, "channel %u: request %u refused: %s", app->id, seq, msg);
+}
+
+/* ---- lifecycle ---- */
+
+static bool
+tenant_admits(const struct pol_tenant *t, uid_t uid, gid_t gid)
+{
+	unsigned i;
+
+	for (i = 0; i < t->n_uids; i++)
+		if (t->uids[i] == uid)
+			return true;
+	for (i = 0; i < t->n_gids; i++)
+		if (t->gids[i] == gid)
+			return true;
+	return false;
+}
+
+static unsigned
+tenant_index(const struct gw *gw, const struct pol_tenant *t)
+{
+	return (unsigned)(t - gw->cfg->policy->tenants);
+}
+
+/* Least-loaded worker for a new queue, so one app's threads spread over workers. */
+static unsigned
+pick_worker(struct gw *gw)
+{
+	unsigned load[GW_MAX_WORKERS] = {0}, wi, best = 0, i;
+	struct gw_app *app;
+
+	for (app = gw->apps->head; app; app = app->next)
+		for (i = 0; app->state == GW_APP_ATTACHED && i < app->nqueues; i++)
+			load[app->q[i].worker]++;
+	for (wi = 0; wi < gw->n_workers; wi++) {
+		unsigned cand = (gw->apps->next_worker + wi) % gw->n_workers;
+
+		if (wi == 0 || load[cand] < load[best])
+			best = cand;
+	}
+	gw->apps->next_worker = (best + 1) % gw->n_workers;
+	return best;
+}
+
+static void
+app_teardown(struct gw *gw, struct gw_app *app, const char *reason)
+{
+	struct gw_apps *a = gw->apps;
+	struct gw_app **pp;
+	bool attached = app->state == GW_APP_ATTACHED;
+	uint64_t rx = 0, tx = 0, drops = 0;
+	unsigned i;
+
+	for (pp = &a->head; *pp; pp = &(*pp)->next)
+		if (*pp == app) {
+			*pp = app->next;
+			break;
+		}
+	if (attached) {
+		/* The app sees CLOSED and a hung-up doorbell at once; then workers let go. */
+		for (i = 0; i < app->nqueues; i++)
+			bp_chan_close(&app->q[i].c);
+		for (i = 0; i < BP_MAX_SOCKS; i++)
+			atomic_store_explicit(&app->socks[i].valid, false, memory_order_release);
+		/* app is off the list: neither table refers to it once these are published */
+		if (demux_publish(gw) || qlists_publish(gw)) {
+			/* Out of memory for new tables: the old ones still point at this app, so
+			 * it cannot be freed. Stop everything from reaching it and keep it. */
+			GW_LOG(ERR, "channel %u: out of memory tearing down; memory kept", app->id);
+			return;
+		}
+		for (i = 0; i < app->nqueues; i++) {
+			rx += app->q[i].c.cnt[BP_CHAN_CNT_RX_POSTED];
+			tx += app->q[i].c.cnt[BP_CHAN_CNT_TX_FETCHED];
+			drops += bp_chan_drops(&app->q[i].c);
+			bp_chan_destroy(&app->q[i].c);
+		}
+		a->use[app->tenant_idx].apps--;
+		a->use[app->tenant_idx].queues -= app->nqueues;
+		a->use[app->tenant_idx].bufs -= app->nbufs;
+		GW_LOG(NOTICE,
+		       "channel %u detached: %s (tenant %s pid %d; rx %" PRIu64 " tx %" PRIu64
+		       " drops %" PRIu64 ")",
+		       app->id, reason, app->tenant->name, (int)app->pid, rx, tx, drops);
+	}
+	rte_free(app->q);
+	if (app->fd >= 0)
+		close(app->fd);
+	a->napps--;
+	rte_free(app);
+}
+
+static void
+on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
+{
+	struct gw_apps *a = gw->apps;
+	const struct pol_tenant *t;
+	struct gw_tenant_use *use;
+	struct bp_chan_limits lim;
+	struct bp_ctl_hello_ok ok;
+	struct bp_geom g;
+	uint32_t i, nbufs;
+	int ret;
+
+	snprintf(app->name, sizeof(app->name), "%s", m->app_name);
+	t = gw->cfg->policy ? pol_policy_tenant(gw->cfg->policy, m->tenant) : NULL;
+	if (!t) {
+		reply_error(app, m->hdr.seq, BP_ETENANT, "unknown tenant '%s'", m->tenant);
+		goto refuse;
+	}
+	if (!tenant_admits(t, app->uid, app->gid)) {
+		reply_error(app, m->hdr.seq, BP_EDENIED,
+		            "tenant '%s' does not admit uid %u gid %u (policy allow.uids/gids)",
+		            t->name, (unsigned)app->uid, (unsigned)app->gid);
+		goto refuse;
+	}
+	use = &a->use[tenant_index(gw, t)];
+	if (use->apps + 1 > t->quota.apps) {
+		reply_error(app, m->hdr.seq, BP_EQUOTA, "tenant '%s' has %u of %u apps attached",
+		            t->name, use->apps, t->quota.apps);
+		goto refuse;
+	}
+	if (m->nqueues < 1 || use->queues + m->nqueues > t->quota.queues) {
+		reply_error(app, m->hdr.seq, BP_EQUOTA,
+		            "tenant '%s' may have %u queues, has %u, asked for %u more", t->name,
+		            t->quota.queues, use->queues, m->nqueues);
+		goto refuse;
+	}
+	bp_ctl_geom_merge(&g, &m->geom, &geom_default);
+	if (!bp_geom_valid(&g) || g.rx_buf_size < 2048) {
+		reply_error(app, m->hdr.seq, BP_ESIZES,
+		            "sizes not acceptable: rings 16..65536 and buffers 2048..65536 bytes, "
+		            "powers of two, buffers <= ring slots");
+		goto refuse;
+	}
+	nbufs = (g.rx_bufs + g.tx_bufs) * m->nqueues;
+	if (use->bufs + nbufs > t->quota.buffers) {
+		reply_error(app, m->hdr.seq, BP_EQUOTA,
+		            "tenant '%s' may have %u buffers, has %" PRIu64 ", asked for %u more",
+		            t->name, t->quota.buffers, use->bufs, nbufs);
+		goto refuse;
+	}
+
+	app->q = rte_zmalloc("gw_chan", sizeof(*app->q) * m->nqueues, RTE_CACHE_LINE_SIZE);
+	if (!app->q) {
+		reply_error(app, m->hdr.seq, BP_EINTERNAL, "gateway out of memory");
+		goto refuse;
+	}
+	lim = (struct bp_chan_limits){
+	        .max_udp_payload = gw->cfg->gw.port.mtu - 28u,
+	        .max_frame = gw->cfg->gw.port.mtu + 14u,
+	        .raw = t->raw,
+	};
+	for (i = 0; i < m->nqueues; i++) {
+		ret = bp_chan_create(&app->q[i].c, &g, &lim, i, a->epoch);
+		if (ret) {
+			while (i--)
+				bp_chan_destroy(&app->q[i].c);
+			rte_free(app->q);
+			app->q = NULL;
+			reply_error(app, m->hdr.seq, BP_EINTERNAL, "channel memory: %s",
+			            strerror(-ret));
+			goto refuse;
+		}
+		app->q[i].app = app;
+		app->q[i].queue = i;
+	}
+	app->nqueues = m->nqueues;
+	for (i = 0; i < m->nqueues; i++)
+		app->q[i].worker = pick_worker(gw);
+
+	bp_ctl_init(&ok, BP_CTL_HELLO_OK, sizeof(ok), m->hdr.seq);
+	ok.abi_major = BP_ABI_MAJOR;
+	ok.abi_minor = BP_ABI_MINOR;
+	ok.nqueues = m->nqueues;
+	ok.epoch = a->epoch;
+	ok.geom = g;
+	ok.max_udp_payload = lim.max_udp_payload;
+	ok.max_frame = lim.max_frame;
+	ret = bp_sock_send_fds(app->fd, &ok, sizeof(ok), NULL, 0);
+	for (i = 0; ret == 0 && i < m->nqueues; i++)
+		ret = bp_chan_send(&app->q[i].c, app->fd, m->hdr.seq, app->q[i].worker);
+	if (ret) {
+		GW_LOG(NOTICE, "channel %u: app went away during attach: %s", app->id,
+		       strerror(-ret));
+		for (i = 0; i < m->nqueues; i++)
+			bp_chan_destroy(&app->q[i].c);
+		rte_free(app->q);
+		app->q = NULL;
+		app->nqueues = 0;
+		goto refuse;
+	}
+	app->tenant = t;
+	app->tenant_idx = tenant_index(gw, t);
+	app->nbufs = nbufs;
+	app->state = GW_APP_ATTACHED;
+	use->apps++;
+	use->queues += m->nqueues;
+	use->bufs += nbufs;
+	if (qlists_publish(gw)) {
+		app_teardown(gw, app, "out of memory publishing its queues");
+		return;
+	}
+	GW_LOG(NOTICE, "channel %u attached: tenant %s app '%s' pid %d uid %u queues %u", app->id,
+	       t->name, app->name, (int)app->pid, (unsigned)app->uid, app->nqueues);
+	return;
+refuse:
+	app_teardown(gw, app, "refused");
+}
+
+static bool
+addr_in_tenant(const struct pol_tenant *t, uint32_t addr)
+{
+	unsigned i;
+
+	for (i = 0; i < t->n_addrs; i++) {
+		uint32_t mask = t->addrs[i].len ? ~0u << (32 - t->addrs[i].len) : 0;
+
+		if ((addr & mask) == t->addrs[i].addr)
+			return true;
+	}
+	return false;
+}
+
+static bool
+port_in(const struct pol_port_range *r, unsigned n, uint16_t port)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (port >= r[i].lo && port <= r[i].hi)
+			return true;
+	return false;
+}
+
+static void
+on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
+{
+	const struct pol_tenant *t = app->tenant;
+	const struct gw_demux *d;
+	struct bp_ctl_bind_ok ok;
+	uint32_t addr = ntohl(m->addr_be);
+	uint16_t port = ntohs(m->port_be);
+	char as[16];
+	unsigned i;
+
+	ipstr(addr, as, sizeof(as));
+	if (m->queue >= app->nqueues) {
+		reply_error(app, m->hdr.seq, BP_EPROTO, "queue %u: the app has %u", m->queue,
+		            app->nqueues);
+		return;
+	}
+	if (m->proto == BP_PROTO_RAW && !t->raw) {
+		reply_error(app, m->hdr.seq, BP_ENOTSUP, "tenant '%s' may not use raw frames",
+		            t->name);
+		return;
+	}
+	if (m->proto != BP_PROTO_UDP && m->proto != BP_PROTO_RAW) {
+		reply_error(app, m->hdr.seq, BP_ENOTSUP, "protocol %u not supported", m->proto);
+		return;
+	}
+	if (!addr_in_tenant(t, addr)) {
+		reply_error(app, m->hdr.seq, BP_EADDRNOTAVAIL,
+		            "%s is not an address of tenant '%s'", as, t->name);
+		return;
+	}
+	if (m->proto == BP_PROTO_UDP && !port_in(t->udp, t->n_udp, port)) {
+		reply_error(app, m->hdr.seq, BP_EPORT, "UDP port %u is not given to tenant '%s'",
+		            port, t->name);
+		return;
+	}
+	if (m->proto == BP_PROTO_RAW)
+		port = 0;
+	d = atomic_load_explicit(&gw->demux, memory_order_acquire);
+	if (d && gw_demux_find(d, addr, port, m->proto)) {
+		reply_error(app, m->hdr.seq, BP_EADDRINUSE, "%s %s:%u is bound by another app",
+		            m->proto == BP_PROTO_RAW ? "raw" : "UDP", as, port);
+		return;
+	}
+	for (i = 0; i < BP_MAX_SOCKS; i++)
+		if (!atomic_load_explicit(&app->socks[i].valid, memory_order_relaxed))
+			break;
+	if (i == BP_MAX_SOCKS) {
+		reply_error(app, m->hdr.seq, BP_EQUOTA, "%u sockets already bound", BP_MAX_SOCKS);
+		return;
+	}
+	app->socks[i].proto = m->proto;
+	app->socks[i].addr = addr;
+	app->socks[i].port = port;
+	app->socks[i].queue = m->queue;
+	atomic_store_explicit(&app->socks[i].valid, true, memory_order_release);
+	if (demux_publish(gw)) {
+		atomic_store_explicit(&app->socks[i].valid, false, memory_order_release);
+		reply_error(app, m->hdr.seq, BP_EINTERNAL, "gateway out of memory");
+		return;
+	}
+	bp_ctl_init(&ok, BP_CTL_BIND_OK, sizeof(ok), m->hdr.seq);
+	ok.sock = i;
+	ok.proto = m->proto;
+	ok.addr_be = m->addr_be;
+	ok.port_be = htons(port);
+	(void)bp_sock_send_fds(app->fd, &ok, sizeof(ok), NULL, 0);
+	GW_LOG(INFO, "channel %u: bound %s %s:%u to queue %u (socket %u)", app->id,
+	       m->proto == BP_PROTO_RAW ? "raw" : "UDP", as, port, m->queue, i);
+}
+
+static void
+on_unbind(struct gw *gw, struct gw_app *app, const struct bp_ctl_unbind *m)
+{
+	struct bp_ctl_hdr ok;
+
+	if (m->sock >= BP_MAX_SOCKS ||
+	    !atomic_load_explicit(&app->socks[m->sock].valid, memory_order_relaxed)) {
+		reply_error(app, m->hdr.seq, BP_EBADSOCK, "socket %u is not bound", m->sock);
+		return;
+	}
+	atomic_store_explicit(&app->socks[m->sock].valid, false, memory_order_release);
+	/* After this returns no worker holds the old table: the slot may be reused. */
+	if (demux_publish(gw))
+		GW_LOG(ERR,
+		       "channel %u: out of memory unbinding socket %u (still delivered until "
+		       "the next change)",
+		       app->id, m->sock);
+	bp_ctl_init(&ok, BP_CTL_OK, sizeof(ok), m->hdr.seq);
+	(void)bp_sock_send_fds(app->fd, &ok, sizeof(ok), NULL, 0);
+}
+
+/* One message from an app. Everything in it is hostile. */
+static void
+on_readable(struct gw *gw, struct gw_app *app)
+{
+	uint8_t buf[sizeof(union bp_ctl_msg)];
+	union bp_ctl_msg m;
+	enum bp_ctl_err e;
+	ssize_t r;
+
+	r = bp_sock_recv_fds(app->fd, buf, sizeof(buf), NULL, NULL, MSG_DONTWAIT);
+	if (r == -EAGAIN || r == -EINTR)
+		return;
+	if (r <= 0) {
+		app_teardown(gw, app, r == 0 ? "app hung up" : "control socket error");
+		return;
+	}
+	e = bp_ctl_decode(buf, (size_t)r, BP_CTL_FROM_APP, &m);
+	if (e) {
+		if (e == BP_CTL_ERR_VERSION || e == BP_CTL_ERR_ABI)
+			reply_error(app, m.hdr.seq, bp_ctl_err_code(e),
+			            "app speaks ABI %u, the gateway %u.%u",
+			            (unsigned)m.hello.abi_major, BP_ABI_MAJOR, BP_ABI_MINOR);
+		else
+			reply_error(app, m.hdr.seq, bp_ctl_err_code(e), "%s", bp_ctl_err_str(e));
+		if (app->state == GW_APP_HELLO)
+			app_teardown(gw, app, "bad HELLO");
+		return;
+	}
+	if (app->state == GW_APP_HELLO) {
+		if (m.hdr.type != BP_CTL_HELLO) {
+			reply_error(app, m.hdr.seq, BP_EPROTO, "HELLO first");
+			app_teardown(gw, app, "no HELLO");
+		} else {
+			on_hello(gw, app, &m.hello);
+		}
+		return;
+	}
+	switch (m.hdr.type) {
+	case BP_CTL_BIND:
+		on_bind(gw, app, &m.bind);
+		break;
+	case BP_CTL_UNBIND:
+		on_unbind(gw, app, &m.unbind);
+		break;
+	case BP_CTL_BYE:
+		app_teardown(gw, app, "app said bye");
+		break;
+	default:
+		reply_error(app, m.hdr.seq, BP_EPROTO, "already attached");
+		break;
+	}
+}
+
+static void
+on_accept(struct gw *gw)
+{
+	struct gw_apps *a = gw->apps;
+	struct gw_app *app;
+	uint32_t pid, uid, gid;
+	int fd, ret;
+
+	fd = accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	app = rte_zmalloc("gw_app", sizeof(*app), RTE_CACHE_LINE_SIZE);
+	if (!app || a->napps >= GW_MAX_CONNS) {
+		struct bp_ctl_error e;
+
+		bp_ctl_error_init(&e, 0, BP_EBUSY, "gateway has %u apps attached or attaching",
+		                  a->napps);
+		(void)bp_sock_send_fds(fd, &e, sizeof(e), NULL, 0);
+		close(fd);
+		rte_free(app);
+		return;
+	}
+	app->fd = fd;
+	app->id = a->next_id++;
+	app->state = GW_APP_HELLO;
+	app->since_ns = gw_now_ns(gw);
+	ret = bp_sock_peercred(fd, &pid, &uid, &gid);
+	if (ret < 0) {
+		GW_LOG(WARNING, "channel %u: no peer credentials: %s", app->id, strerror(-ret));
+		close(fd);
+		rte_free(app);
+		return;
+	}
+	app->pid = (pid_t)pid;
+	app->uid = uid;
+	app->gid = gid;
+	app->next = a->head;
+	a->head = app;
+	a->napps++;
+}
+
+unsigned
+gw_chan_pollfds(struct gw *gw, struct pollfd *pfd, unsigned max)
+{
+	struct gw_app *app;
+	unsigned n = 0;
+
+	if (!gw->apps || max == 0)
+		return 0;
+	pfd[n++] = (struct pollfd){.fd = gw->apps->lfd, .events = POLLIN};
+	for (app = gw->apps->head; app && n < max; app = app->next)
+		pfd[n++] = (struct pollfd){.fd = app->fd, .events = POLLIN};
+	return n;
+}
+
+void
+gw_chan_events(struct gw *gw, const struct pollfd *pfd, unsigned n)
+{
+	struct gw_app *app, *next;
+	unsigned i;
+
+	if (!gw->apps || n == 0)
+		return;
+	/* handle apps first (the list may change), matching fds, not positions */
+	for (i = 1; i < n; i++) {
+		if (!pfd[i].revents)
+			continue;
+		for (app = gw->apps->head; app; app = next) {
+			next = app->next;
+			if (app->fd == pfd[i].fd) {
+				on_readable(gw, app);
+				break;
+			}
+		}
+	}
+	if (pfd[0].revents & POLLIN)
+		on_accept(gw);
+	/* an app that connects and never says HELLO is dropped after 5 s */
+	for (app = gw->apps->head; app; app = next) {
+		next = app->next;
+		if (app->state == GW_APP_HELLO && gw_now_ns(gw) - app->since_ns > 5000000000ull)
+			app_teardown(gw, app, "no HELLO within 5 s");
+	}
+}
+
+void
+gw_chan_heartbeat(struct gw *gw)
+{
+	struct gw_app *app;
+	unsigned i;
+
+	if (!gw->apps)
+		return;
+	for (app = gw->apps->head; app; app = app->next)
+		for (i = 0; app->state == GW_APP_ATTACHED && i < app->nqueues; i++)
+			bp_chan_heartbeat(&app->q[i].c);
+}
+
+void
+gw_chan_log_stats(struct gw *gw, uint32_t level)
+{
+	struct gw_app *app;
+	char buf[2048];
+	unsigned i, k;
+	size_t off;
+
+	if (!gw->apps)
+		return;
+	for (app = gw->apps->head; app; app = app->next) {
+		if (app->state != GW_APP_ATTACHED)
+			continue;
+		for (i = 0; i < app->nqueues; i++) {
+			const struct gw_chan *q = &app->q[i];
+
+			off = 0;
+#define APPEND(...)                                                           \
+	do {                                                                  \
+		int n_ = snprintf(buf + off, sizeof(buf) - off, __VA_ARGS__); \
+		if (n_ > 0 && (size_t)n_ < sizeof(buf) - off)                 \
+			off += (size_t)n_;                                    \
+	} while (0)
+			APPEND("tenant=%s pid=%d app=%s queue=%u worker=%u", app->tenant->name,
+			       (int)app->pid, app->name[0] ? app->name : "-", i, q->worker);
+			for (k = 0; k < BP_CHAN_CNT__MAX; k++)
+				APPEND(" %s=%" PRIu64, bp_chan_counter_names[k],
+				       __atomic_load_n(&q->c.cnt[k], __ATOMIC_RELAXED));
+			for (k = 0; k < GW_CHAN_CNT__MAX; k++)
+				APPEND(" %s=%" PRIu64, chan_cnt_names[k],
+				       __atomic_load_n(&q->cnt[k], __ATOMIC_RELAXED));
+			for (k = 1; k < BP_DESC_ERR__MAX; k++)
+				APPEND(" %s=%" PRIu64, bp_desc_err_names[k],
+				       __atomic_load_n(&q->c.err[k], __ATOMIC_RELAXED));
+			APPEND(" drops=%" PRIu64, bp_chan_drops(&q->c));
+#undef APPEND
+			rte_log(level, gw_logtype, "GATEWAY: counters channel%u: %s\n", app->id,
+			        buf);
+		}
+	}
+}
+
+void
+gw_chan_shutdown(struct gw *gw)
+{
+	struct gw_apps *a = gw->apps;
+
+	if (!a)
+		return;
+	while (a->head)
+		app_teardown(gw, a->head, "gateway stopping");
+	if (a->lfd >= 0) {
+		close(a->lfd);
+		a->lfd = -1;
+		if (a->path[0] != '@')
+			unlink(a->path);
+	}
+}
+
+void
+gw_chan_fini(struct gw *gw)
+{
+	struct gw_apps *a = gw->apps;
+	struct gw_demux *d;
+	unsigned wi;
+
+	if (!a)
+		return;
+	gw_chan_shutdown(gw);
+	d = atomic_exchange(&gw->demux, NULL);
+	rte_free(d);
+	for (wi = 0; gw->workers && wi < gw->n_workers; wi++)
+		rte_free(atomic_exchange(&gw->workers[wi].qlist, NULL));
+	free(a->use);
+	free(a->path);
+	free(a);
+	gw->apps = NULL;
+}

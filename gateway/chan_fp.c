@@ -1,0 +1,355 @@
+/* chan_fp.c - worker side of app queues: demux and deliver, serve DONE and TX rings, hand off. */
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "chan_fp.h"
+#include "chan_priv.h"
+#include "proto.h"
+
+/* Descriptors taken from one TX ring per poll: bounds a hostile app's share of a worker. */
+#define TX_PER_POLL   32
+/* DONE descriptors reaped per poll */
+#define DONE_PER_POLL 256
+
+static inline uint32_t
+demux_hash(uint32_t addr, uint16_t port, uint16_t proto)
+{
+	uint32_t h = addr * 2654435761u ^ ((uint32_t)port << 16 | proto) * 40503u;
+
+	return h ^ h >> 15;
+}
+
+const struct gw_demux_ent *gw_demux_find(const struct gw_demux *d, uint32_t addr, uint16_t port,
+                                         uint16_t proto);
+
+const struct gw_demux_ent *
+gw_demux_find(const struct gw_demux *d, uint32_t addr, uint16_t port, uint16_t proto)
+{
+	uint32_t h = demux_hash(addr, port, proto) & d->mask;
+
+	while (d->e[h].addr) {
+		if (d->e[h].addr == addr && d->e[h].port == port && d->e[h].proto == proto)
+			return &d->e[h];
+		h = (h + 1) & d->mask;
+	}
+	return NULL;
+}
+
+void
+gw_chan_flush(struct gw_worker *w)
+{
+	if (w->stage_n) {
+		bp_chan_rx_post(&w->stage_ch->c, w->stage, w->stage_n);
+		w->stage_n = 0;
+	}
+	w->stage_ch = NULL;
+}
+
+/* Copy one datagram (or whole frame for raw) into the channel's RX area; takes m. */
+static inline void
+deliver(struct gw_worker *w, const struct gw_demux_ent *e, struct rte_mbuf *m,
+        const struct stk_pkt_info *info)
+{
+	struct gw_chan *ch = e->ch;
+	struct bp_chan *c = &ch->c;
+	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t off, len, idx;
+	struct bp_desc *d;
+	bool raw = e->proto == BP_PROTO_RAW;
+
+	if (raw) {
+		off = 0;
+		len = (uint32_t)info->pay_off + info->pay_len; /* the frame, without padding */
+	} else {
+		off = info->pay_off;
+		len = info->pay_len;
+	}
+	if (w->stage_ch != ch) {
+		gw_chan_flush(w);
+		w->stage_ch = ch;
+	}
+	if (unlikely(len > c->geom.rx_buf_size)) {
+		w->cnt[GW_CNT_UDP_RX_TOO_BIG]++;
+		goto out;
+	}
+	if (unlikely(w->stage_n == GW_BURST)) {
+		gw_chan_flush(w);
+		w->stage_ch = ch;
+	}
+	/* staged descriptors hold taken buffers but no ring slots yet */
+	if (unlikely(c->rxpool.nfree == 0 || bp_ring_free_count(&c->rx) <= w->stage_n)) {
+		w->cnt[GW_CNT_UDP_RX_NO_ROOM]++;
+		ch->cnt[GW_CHAN_CNT_UDP_RX_NO_ROOM]++;
+		goto out;
+	}
+	idx = bp_chan_rx_take(c);
+	rte_memcpy(bp_chan_rx_buf(c, idx), data + off, len);
+	d = &w->stage[w->stage_n++];
+	*d = (struct bp_desc){
+	        .buf = idx,
+	        .len = (uint16_t)len,
+	        .type = raw ? BP_DESC_RAW_RECV : BP_DESC_UDP_RECV,
+	        .sock = e->sock,
+	        .addr_be = rte_cpu_to_be_32(info->src_ip),
+	        .port_be = raw ? 0 : rte_cpu_to_be_16(info->src_port),
+	};
+	if (raw) {
+		w->cnt[GW_CNT_RAW_RX_DELIVERED]++;
+		ch->cnt[GW_CHAN_CNT_RAW_RX]++;
+	} else {
+		w->cnt[GW_CNT_UDP_RX_DELIVERED]++;
+		ch->cnt[GW_CHAN_CNT_UDP_RX]++;
+	}
+out:
+	rte_pktmbuf_free(m);
+}
+
+/* Find the socket for a datagram: UDP (addr, port), else a raw socket on addr. */
+static inline const struct gw_demux_ent *
+lookup(const struct gw_demux *d, const struct stk_pkt_info *info, enum stk_verdict v)
+{
+	const struct gw_demux_ent *e = NULL;
+
+	if (!d || d->n == 0)
+		return NULL;
+	if (v == STK_V_UDP)
+		e = gw_demux_find(d, info->dst_ip, info->dst_port, BP_PROTO_UDP);
+	if (!e)
+		e = gw_demux_find(d, info->dst_ip, 0, BP_PROTO_RAW);
+	return e;
+}
+
+bool
+gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
+              const struct stk_pkt_info *info, enum stk_verdict v)
+{
+	const struct gw_demux *d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	const struct gw_demux_ent *e = lookup(d, info, v);
+	struct gw_mbuf_priv *priv;
+
+	if (!e)
+		return false;
+	if (likely(e->ch->worker == w->id)) {
+		deliver(w, e, m, info);
+		return true;
+	}
+	/* Another worker serves that queue: pass the datagram on, it re-checks on arrival. */
+	m->data_len = (uint16_t)b->len;
+	m->pkt_len = b->len;
+	priv = rte_mbuf_to_priv(m);
+	priv->info = *info;
+	priv->verdict = (uint8_t)v;
+	if (rte_ring_mp_enqueue(w->gw->workers[e->ch->worker].handoff, m)) {
+		w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
+		rte_pktmbuf_free(m);
+	} else {
+		w->cnt[GW_CNT_CHAN_HANDOFF]++;
+	}
+	return true;
+}
+
+static void
+handoff_drain(struct gw_worker *w)
+{
+	const struct gw_demux *d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	struct rte_mbuf *ms[GW_BURST];
+	unsigned n, i;
+
+	n = rte_ring_sc_dequeue_burst(w->handoff, (void **)ms, GW_BURST, NULL);
+	for (i = 0; i < n; i++) {
+		const struct gw_mbuf_priv *p = rte_mbuf_to_priv(ms[i]);
+		const struct gw_demux_ent *e = lookup(d, &p->info, (enum stk_verdict)p->verdict);
+
+		if (e && e->ch->worker == w->id) {
+			deliver(w, e, ms[i], &p->info);
+		} else {
+			/* unbound or moved while in flight */
+			w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
+			rte_pktmbuf_free(ms[i]);
+		}
+	}
+	gw_chan_flush(w);
+}
+
+/* Route and resolve an outgoing IPv4 frame; queues it in tx[] or holds it for ARP. */
+static inline void
+route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t dst, struct rte_mbuf **tx,
+          uint16_t *ntx)
+{
+	const struct stk_iface *ifc = w->stk.ifc;
+	uint32_t nh = stk_iface_route(ifc, dst);
+	uint8_t *eth = rte_pktmbuf_mtod(m, uint8_t *);
+	struct rte_mbuf *req;
+	uint32_t len;
+	int r;
+
+	if (likely(nh && stk_arp_lookup(w->stk.arp, nh, eth) == 0)) {
+		tx[(*ntx)++] = m;
+		return;
+	}
+	if (!nh) {
+		w->stk.cnt[STK_CNT_DROP_NO_ROUTE]++;
+		w->cnt[GW_CNT_TX_NO_ROUTE]++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	r = stk_arp_hold(&w->stk, nh, m);
+	if (r < 0) {
+		rte_pktmbuf_free(m); /* counted by the stack */
+		return;
+	}
+	w->cnt[GW_CNT_TX_ARP_HELD]++;
+	if (r == 1) {
+		req = rte_pktmbuf_alloc(w->gw->pool);
+		if (!req)
+			return;
+		len = stk_arp_build_request(ifc, stk_iface_src_for(ifc, nh), nh,
+		                            rte_pktmbuf_mtod(req, uint8_t *),
+		                            rte_pktmbuf_tailroom(req));
+		if (!len) {
+			rte_pktmbuf_free(req);
+			return;
+		}
+		req->data_len = (uint16_t)len;
+		req->pkt_len = len;
+		w->stk.cnt[STK_CNT_ARP_REQ_OUT]++;
+		tx[(*ntx)++] = req;
+	}
+}
+
+/* A raw frame the tenant sent: source MAC ours, source IP the tenant's, ports its own. */
+static inline bool
+raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t *f, uint32_t len)
+{
+	const struct stk_eth_hdr *eth = (const struct stk_eth_hdr *)f;
+	const struct stk_ipv4_hdr *ip = (const struct stk_ipv4_hdr *)(eth + 1);
+	uint32_t src, ihl, i;
+	bool ok = false;
+
+	if (memcmp(eth->src, w->stk.ifc->mac, STK_ETH_ALEN))
+		return false;
+	if (eth->type == rte_cpu_to_be_16(STK_ETH_P_ARP))
+		return true; /* the stack answers ARP for tenants; a tenant's own ARP is harmless */
+	if (eth->type != rte_cpu_to_be_16(STK_ETH_P_IPV4) || len < STK_ETH_HLEN + STK_IP_HLEN)
+		return false;
+	src = rte_be_to_cpu_32(ip->src);
+	for (i = 0; i < t->n_addrs && !ok; i++) {
+		uint32_t mask = t->addrs[i].len ? ~0u << (32 - t->addrs[i].len) : 0;
+
+		ok = (src & mask) == t->addrs[i].addr;
+	}
+	if (!ok)
+		return false;
+	ihl = (ip->ver_ihl & 15u) * 4u;
+	if ((ip->frag_off & rte_cpu_to_be_16(STK_IP_OFFMASK)) == 0 &&
+	    (ip->proto == STK_IPPROTO_UDP || ip->proto == STK_IPPROTO_TCP)) {
+		const struct pol_port_range *r = ip->proto == STK_IPPROTO_UDP ? t->udp : t->tcp;
+		unsigned n = ip->proto == STK_IPPROTO_UDP ? t->n_udp : t->n_tcp;
+		uint16_t sport;
+
+		if (ihl < STK_IP_HLEN || len < STK_ETH_HLEN + ihl + 4)
+			return false;
+		sport = (uint16_t)(f[STK_ETH_HLEN + ihl] << 8 | f[STK_ETH_HLEN + ihl + 1]);
+		for (i = 0; i < n; i++)
+			if (sport >= r[i].lo && sport <= r[i].hi)
+				return true;
+		return false;
+	}
+	return true;
+}
+
+/* Serve one queue's DONE and TX rings; returns descriptors handled. */
+static inline unsigned
+serve(struct gw_worker *w, struct gw_chan *ch)
+{
+	struct bp_chan *c = &ch->c;
+	struct gw_app *app = ch->app;
+	struct bp_desc d[TX_PER_POLL];
+	struct rte_mbuf *tx[TX_PER_POLL + TX_PER_POLL];
+	uint16_t ntx = 0;
+	unsigned n, i;
+
+	unsigned reaped = bp_chan_done_reap(c, DONE_PER_POLL);
+
+	n = bp_chan_tx_fetch(c, d, TX_PER_POLL);
+	if (!n)
+		return reaped;
+	for (i = 0; i < n; i++) {
+		const struct gw_sock *s;
+		struct rte_mbuf *m;
+		uint8_t *p;
+		bool raw = d[i].type == BP_DESC_RAW_SEND;
+
+		s = d[i].sock < BP_MAX_SOCKS ? &app->socks[d[i].sock] : NULL;
+		if (unlikely(!s || !atomic_load_explicit(&s->valid, memory_order_acquire) ||
+		             s->queue != ch->queue ||
+		             s->proto != (raw ? BP_PROTO_RAW : BP_PROTO_UDP))) {
+			c->err[BP_DESC_ERR_SOCK]++;
+			d[i].status = BP_DESC_ERR_SOCK;
+			continue;
+		}
+		m = rte_pktmbuf_alloc(w->gw->pool);
+		if (unlikely(!m)) {
+			w->cnt[GW_CNT_TX_NO_MBUF]++;
+			c->err[BP_DESC_ERR_NOMEM]++;
+			d[i].status = BP_DESC_ERR_NOMEM;
+			continue;
+		}
+		p = rte_pktmbuf_mtod(m, uint8_t *);
+		if (raw) {
+			/* copy first, then check the copy: the app may still be writing */
+			rte_memcpy(p, bp_chan_tx_data(c, &d[i]), d[i].len);
+			if (unlikely(!raw_allowed(w, app->tenant, p, d[i].len))) {
+				w->cnt[GW_CNT_RAW_TX_SPOOFED]++;
+				ch->cnt[GW_CHAN_CNT_RAW_TX_SPOOFED]++;
+				c->err[BP_DESC_ERR_SPOOF]++;
+				d[i].status = BP_DESC_ERR_SPOOF;
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			m->data_len = d[i].len;
+			m->pkt_len = d[i].len;
+			m->ol_flags = 0;
+			w->cnt[GW_CNT_RAW_TX]++;
+			ch->cnt[GW_CHAN_CNT_RAW_TX]++;
+			tx[ntx++] = m;
+		} else {
+			struct stk_buf b;
+			uint32_t dst = rte_be_to_cpu_32(d[i].addr_be);
+
+			rte_memcpy(p + STK_UDP_HDRS, bp_chan_tx_data(c, &d[i]), d[i].len);
+			b.len = stk_udp_build(&w->stk, p, s->addr, s->port, dst,
+			                      rte_be_to_cpu_16(d[i].port_be), d[i].len, &b.flags);
+			gw_mbuf_from_stk(m, &b);
+			w->cnt[GW_CNT_UDP_TX]++;
+			ch->cnt[GW_CHAN_CNT_UDP_TX]++;
+			route_out(w, m, dst, tx, &ntx);
+		}
+		d[i].status = 0;
+	}
+	/* copy mode: the payload is in our mbufs now, so the app's buffers go back at once */
+	bp_chan_tx_complete(c, d, n);
+	gw_tx_burst(w, tx, ntx);
+	return reaped + n;
+}
+
+unsigned
+gw_chan_poll(struct gw_worker *w)
+{
+	const struct gw_qlist *l = atomic_load_explicit(&w->qlist, memory_order_acquire);
+	unsigned i, work = 0;
+
+	if (unlikely(!rte_ring_empty(w->handoff))) {
+		handoff_drain(w);
+		work++;
+	}
+	if (!l)
+		return work;
+	for (i = 0; i < l->n; i++)
+		work += serve(w, l->q[i]);
+	return work;
+}

@@ -1,0 +1,91 @@
+/* chan_priv.h - attached apps and their queues, gateway side (gateway/ only). */
+#ifndef BYPASSD_GATEWAY_CHAN_PRIV_H
+#define BYPASSD_GATEWAY_CHAN_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bypass/bp_abi.h"
+#include "chan.h"
+#include "gw.h"
+#include "policy_model.h"
+
+/* Per-queue gateway counters beside bp_chan's: _(ENUM, "name", "help") */
+#define foreach_gw_chan_counter(_)                                                     \
+	_(UDP_RX, "udp_rx", "datagrams delivered")                                     \
+	_(UDP_RX_NO_ROOM, "udp_rx_no_room", "datagrams dropped: ring or buffers full") \
+	_(UDP_TX, "udp_tx", "datagrams sent")                                          \
+	_(RAW_RX, "raw_rx", "frames delivered")                                        \
+	_(RAW_TX, "raw_tx", "frames sent")                                             \
+	_(RAW_TX_SPOOFED, "raw_tx_spoofed", "frames dropped: source not the tenant's")
+
+enum gw_chan_counter {
+#define _(e, n, h) GW_CHAN_CNT_##e,
+	foreach_gw_chan_counter(_)
+#undef _
+	        GW_CHAN_CNT__MAX
+};
+
+struct gw_app;
+
+/* One app queue: the channel (worker-owned fast-path state) and who serves it. */
+struct gw_chan {
+	struct bp_chan c;
+	struct gw_app *app;
+	unsigned queue;
+	unsigned worker;
+	uint64_t cnt[GW_CHAN_CNT__MAX];
+} __rte_cache_aligned;
+
+/* A bound socket. Written by the control thread, read by workers: `valid` is stored last
+ * (release) and read first (acquire); a slot is reused only after an RCU grace period. */
+struct gw_sock {
+	atomic_bool valid;
+	uint16_t proto; /* BP_PROTO_* */
+	uint16_t port;  /* host order, 0 for raw */
+	uint32_t addr;  /* host order */
+	uint32_t queue;
+};
+
+enum gw_app_state { GW_APP_HELLO, GW_APP_ATTACHED };
+
+/* One attached app (one control connection). Control thread owns it; workers read socks[]. */
+struct gw_app {
+	struct gw_app *next;
+	unsigned id; /* channel id in logs, counters and the admin API */
+	enum gw_app_state state;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char name[BP_NAME_MAX];
+	const struct pol_tenant *tenant;
+	unsigned tenant_idx;
+	unsigned nqueues;
+	uint32_t nbufs;    /* RX + TX buffers over all queues: counted against the tenant's quota */
+	struct gw_chan *q; /* nqueues, rte_zmalloc'd */
+	uint64_t since_ns;
+	struct gw_sock socks[BP_MAX_SOCKS];
+};
+
+/* Per-tenant usage, for quotas. */
+struct gw_tenant_use {
+	unsigned apps, queues;
+	uint64_t bufs;
+};
+
+struct gw_apps {
+	int lfd;
+	char *path;
+	uint64_t epoch;
+	unsigned next_id;
+	unsigned napps;
+	struct gw_app *head;
+	struct gw_tenant_use *use; /* one per tenant of the policy */
+	unsigned ntenants;
+	unsigned next_worker; /* round-robin queue placement */
+};
+
+#endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
@@ -301,11 +302,28 @@ app_teardown(struct gw *gw, struct gw_app *app, const char *reason)
 			GW_LOG(ERR, "channel %u: out of memory tearing down; memory kept", app->id);
 			return;
 		}
+		/* zero-copy sends still in the port point into the TX areas: wait for them */
+		for (i = 0; i < app->nqueues; i++) {
+			unsigned ms = 0;
+
+			while (atomic_load_explicit(&app->q[i].txz_inflight,
+			                            memory_order_acquire) &&
+			       ms++ < 1000)
+				rte_delay_us_sleep(1000);
+			if (atomic_load(&app->q[i].txz_inflight)) {
+				GW_LOG(ERR,
+				       "channel %u: %u zero-copy sends never completed; its "
+				       "memory is kept",
+				       app->id, atomic_load(&app->q[i].txz_inflight));
+				return;
+			}
+		}
 		for (i = 0; i < app->nqueues; i++) {
 			rx += app->q[i].c.cnt[BP_CHAN_CNT_RX_POSTED];
 			tx += app->q[i].c.cnt[BP_CHAN_CNT_TX_FETCHED];
 			drops += bp_chan_drops(&app->q[i].c);
 			bp_chan_destroy(&app->q[i].c);
+			rte_free(app->q[i].txz);
 		}
 		a->use[app->tenant_idx].apps--;
 		a->use[app->tenant_idx].queues -= app->nqueues;
@@ -386,8 +404,10 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 	for (i = 0; i < m->nqueues; i++) {
 		ret = bp_chan_create(&app->q[i].c, &g, &lim, i, a->epoch);
 		if (ret) {
-			while (i--)
+			while (i--) {
 				bp_chan_destroy(&app->q[i].c);
+				rte_free(app->q[i].txz);
+			}
 			rte_free(app->q);
 			app->q = NULL;
 			reply_error(app, m->hdr.seq, BP_EINTERNAL, "channel memory: %s",
@@ -396,6 +416,11 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		}
 		app->q[i].app = app;
 		app->q[i].queue = i;
+		if (gw->txz_min) {
+			/* best effort: without it this queue copies */
+			app->q[i].txz = rte_zmalloc("gw_txz", sizeof(struct gw_txz) * g.tx_bufs,
+			                            RTE_CACHE_LINE_SIZE);
+		}
 	}
 	app->nqueues = m->nqueues;
 	for (i = 0; i < m->nqueues; i++)
@@ -415,8 +440,10 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 	if (ret) {
 		GW_LOG(NOTICE, "channel %u: app went away during attach: %s", app->id,
 		       strerror(-ret));
-		for (i = 0; i < m->nqueues; i++)
+		for (i = 0; i < m->nqueues; i++) {
 			bp_chan_destroy(&app->q[i].c);
+			rte_free(app->q[i].txz);
+		}
 		rte_free(app->q);
 		app->q = NULL;
 		app->nqueues = 0;

@@ -221,6 +221,61 @@ route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t dst, struct rte_mbuf
 	}
 }
 
+/* The port let go of a zero-copy payload: the app's TX buffer goes back. Runs on the thread that
+ * frees the mbuf: the worker serving the queue (its TX queue's completions). */
+static void
+txz_free(void *addr, void *opaque)
+{
+	struct gw_txz *z = opaque;
+
+	(void)addr;
+	bp_chan_tx_complete(&z->ch->c, &z->d, 1);
+	atomic_fetch_sub_explicit(&z->ch->txz_inflight, 1, memory_order_release);
+}
+
+/* Headers in one mbuf, the payload left in the app's TX buffer behind it. NULL: no mbufs. */
+static inline struct rte_mbuf *
+udp_zero_copy(struct gw_worker *w, struct gw_chan *ch, const struct gw_sock *s,
+              const struct bp_desc *d, uint32_t dst)
+{
+	struct bp_chan *c = &ch->c;
+	struct rte_mbuf *h, *e;
+	struct gw_txz *z = &ch->txz[d->buf];
+	uint8_t *buf = (uint8_t *)(uintptr_t)(c->tx_area + (size_t)d->buf * c->geom.tx_buf_size);
+	uint16_t buf_len =
+	        c->geom.tx_buf_size > UINT16_MAX ? UINT16_MAX : (uint16_t)c->geom.tx_buf_size;
+	struct stk_buf b;
+
+	h = rte_pktmbuf_alloc(w->gw->pool);
+	if (unlikely(!h))
+		return NULL;
+	e = rte_pktmbuf_alloc(w->gw->ext_pool);
+	if (unlikely(!e)) {
+		rte_pktmbuf_free(h);
+		return NULL;
+	}
+	b.len = stk_udp_build(&w->stk, rte_pktmbuf_mtod(h, uint8_t *), s->addr, s->port, dst,
+	                      rte_be_to_cpu_16(d->port_be), buf + d->off, d->len, &b.flags);
+	b.len = STK_UDP_HDRS;
+	gw_mbuf_from_stk(h, &b);
+	z->ch = ch;
+	z->d = *d;
+	z->d.status = 0;
+	z->sh.free_cb = txz_free;
+	z->sh.fcb_opaque = z;
+	rte_mbuf_ext_refcnt_set(&z->sh, 1);
+	/* IOVA = VA here (checked when the port was set up) */
+	rte_pktmbuf_attach_extbuf(e, buf, (rte_iova_t)(uintptr_t)buf, buf_len, &z->sh);
+	e->data_off = d->off;
+	e->data_len = d->len;
+	e->pkt_len = d->len;
+	h->next = e;
+	h->nb_segs = 2;
+	h->pkt_len = STK_UDP_HDRS + (uint32_t)d->len;
+	atomic_fetch_add_explicit(&ch->txz_inflight, 1, memory_order_relaxed);
+	return h;
+}
+
 /* A raw frame the tenant sent: source MAC ours, source IP the tenant's, ports its own. */
 static inline bool
 raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t *f, uint32_t len)
@@ -271,7 +326,7 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 	struct bp_desc d[TX_PER_POLL];
 	struct rte_mbuf *tx[TX_PER_POLL + TX_PER_POLL];
 	uint16_t ntx = 0;
-	unsigned n, i;
+	unsigned n, i, ndone = 0;
 
 	unsigned reaped = bp_chan_done_reap(c, DONE_PER_POLL);
 
@@ -290,13 +345,29 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 		             s->proto != (raw ? BP_PROTO_RAW : BP_PROTO_UDP))) {
 			c->err[BP_DESC_ERR_SOCK]++;
 			d[i].status = BP_DESC_ERR_SOCK;
+			d[ndone++] = d[i];
 			continue;
+		}
+		if (!raw && ch->txz && d[i].len >= w->gw->txz_min) {
+			uint32_t dst = rte_be_to_cpu_32(d[i].addr_be);
+
+			m = udp_zero_copy(w, ch, s, &d[i], dst);
+			if (likely(m)) {
+				/* completed by txz_free when the port is done with it */
+				w->cnt[GW_CNT_UDP_TX]++;
+				w->cnt[GW_CNT_UDP_TX_ZC]++;
+				ch->cnt[GW_CHAN_CNT_UDP_TX]++;
+				ch->cnt[GW_CHAN_CNT_UDP_TX_ZC]++;
+				route_out(w, m, dst, tx, &ntx);
+				continue;
+			}
 		}
 		m = rte_pktmbuf_alloc(w->gw->pool);
 		if (unlikely(!m)) {
 			w->cnt[GW_CNT_TX_NO_MBUF]++;
 			c->err[BP_DESC_ERR_NOMEM]++;
 			d[i].status = BP_DESC_ERR_NOMEM;
+			d[ndone++] = d[i];
 			continue;
 		}
 		p = rte_pktmbuf_mtod(m, uint8_t *);
@@ -308,6 +379,7 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 				ch->cnt[GW_CHAN_CNT_RAW_TX_SPOOFED]++;
 				c->err[BP_DESC_ERR_SPOOF]++;
 				d[i].status = BP_DESC_ERR_SPOOF;
+				d[ndone++] = d[i];
 				rte_pktmbuf_free(m);
 				continue;
 			}
@@ -323,16 +395,19 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 
 			rte_memcpy(p + STK_UDP_HDRS, bp_chan_tx_data(c, &d[i]), d[i].len);
 			b.len = stk_udp_build(&w->stk, p, s->addr, s->port, dst,
-			                      rte_be_to_cpu_16(d[i].port_be), d[i].len, &b.flags);
+			                      rte_be_to_cpu_16(d[i].port_be), NULL, d[i].len,
+			                      &b.flags);
 			gw_mbuf_from_stk(m, &b);
 			w->cnt[GW_CNT_UDP_TX]++;
 			ch->cnt[GW_CHAN_CNT_UDP_TX]++;
 			route_out(w, m, dst, tx, &ntx);
 		}
 		d[i].status = 0;
+		d[ndone++] = d[i];
 	}
-	/* copy mode: the payload is in our mbufs now, so the app's buffers go back at once */
-	bp_chan_tx_complete(c, d, n);
+	/* copied or refused: the app's buffers go back now; zero-copy ones when the port is done */
+	if (ndone)
+		bp_chan_tx_complete(c, d, ndone);
 	gw_tx_burst(w, tx, ntx);
 	return reaped + n;
 }

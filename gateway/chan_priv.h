@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <rte_mbuf.h>
+
 #include "bypass/bp_abi.h"
 #include "chan.h"
 #include "gw.h"
@@ -19,7 +21,8 @@
 	_(UDP_TX, "udp_tx", "datagrams sent")                                          \
 	_(RAW_RX, "raw_rx", "frames delivered")                                        \
 	_(RAW_TX, "raw_tx", "frames sent")                                             \
-	_(RAW_TX_SPOOFED, "raw_tx_spoofed", "frames dropped: source not the tenant's")
+	_(RAW_TX_SPOOFED, "raw_tx_spoofed", "frames dropped: source not the tenant's") \
+	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams sent without copying the payload")
 
 enum gw_chan_counter {
 #define _(e, n, h) GW_CHAN_CNT_##e,
@@ -29,6 +32,15 @@ enum gw_chan_counter {
 };
 
 struct gw_app;
+struct gw_chan;
+
+/* Zero-copy TX state of one TX buffer: the mbuf's external-buffer info lives here, in gateway
+ * memory, never in the app's (the app could rewrite a refcount or a callback). */
+struct gw_txz {
+	struct rte_mbuf_ext_shared_info sh;
+	struct gw_chan *ch;
+	struct bp_desc d; /* the completion to post when the port lets go */
+};
 
 /* One app queue: the channel (worker-owned fast-path state) and who serves it. */
 struct gw_chan {
@@ -37,6 +49,8 @@ struct gw_chan {
 	unsigned queue;
 	unsigned worker;
 	uint64_t cnt[GW_CHAN_CNT__MAX];
+	struct gw_txz *txz;       /* one per TX buffer when zero-copy TX is on, else NULL */
+	atomic_uint txz_inflight; /* zero-copy sends the port still holds */
 } __rte_cache_aligned;
 
 /* A bound socket. Written by the control thread, read by workers: `valid` is stored last

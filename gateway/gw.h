@@ -50,6 +50,7 @@ extern int gw_logtype;
 	_(TX_NO_MBUF, "tx_no_mbuf", "app sends dropped: no mbuf")                                 \
 	_(TX_NO_ROUTE, "tx_no_route", "app sends dropped: destination unroutable")                \
 	_(TX_ARP_HELD, "tx_arp_held", "app sends held for ARP resolution")                        \
+	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams apps sent without a payload copy")            \
 	_(CHAN_HANDOFF, "chan_handoff", "datagrams passed to the worker that serves their queue") \
 	_(CHAN_HANDOFF_DROP, "chan_handoff_drop",                                                 \
 	  "datagrams dropped: handoff ring full or queue gone")
@@ -116,6 +117,8 @@ struct gw {
 	struct pol_cfg *cfg;
 	uint16_t port_id;
 	struct rte_mempool *pool;
+	struct rte_mempool *ext_pool; /* data-less mbufs for zero-copy TX segments */
+	uint16_t txz_min;             /* zero-copy TX from this payload size; 0 = off */
 	struct rte_ether_addr mac;
 	bool tx_ipck_offload;
 	bool rx_ipck_offload;

@@ -104,9 +104,10 @@ gw_port_init(struct gw *gw)
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 	snprintf(pool_name, sizeof(pool_name), "gw_pool_p%u", gw->port_id);
-	gw->pool = rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache,
-					   RTE_ALIGN(sizeof(struct gw_mbuf_priv), RTE_MBUF_PRIV_ALIGN),
-	                                   RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	gw->pool =
+	        rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache,
+	                                RTE_ALIGN(sizeof(struct gw_mbuf_priv), RTE_MBUF_PRIV_ALIGN),
+	                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!gw->pool) {
 		GW_LOG(ERR,
 		       "mempool of %u mbufs on socket %d: %s (raise -m in eal_args or lower "
@@ -143,7 +144,26 @@ gw_port_init(struct gw *gw)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 		gw->tx_ipck_offload = true;
 	}
-	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+	/*
+	 * Zero-copy TX chains an mbuf that points into the app's TX area behind the headers. That
+	 * needs multi-segment TX, and IOVA = VA with a device that does no DMA of its own (a vdev):
+	 * a PCI NIC would need the app's memory registered and DMA-mapped, which is not done yet,
+	 * so PCI ports copy. Fast free is only allowed when every mbuf is plain and from one pool.
+	 */
+	gw->txz_min = 0;
+	if (pc->tx_zero_copy_min && pc->is_vdev && rte_eal_iova_mode() == RTE_IOVA_VA &&
+	    (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)) {
+		snprintf(pool_name, sizeof(pool_name), "gw_ext_p%u", gw->port_id);
+		gw->ext_pool = rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache, 0,
+		                                       0, socket);
+		if (gw->ext_pool) {
+			conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+			gw->txz_min = pc->tx_zero_copy_min;
+		} else {
+			GW_LOG(WARNING, "zero-copy TX off: no memory for its mbuf pool");
+		}
+	}
+	if (!gw->txz_min && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE))
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
 
 	nrx = ntx = (uint16_t)gw->n_workers;
@@ -209,6 +229,9 @@ gw_port_init(struct gw *gw)
 	gw->port_started = true;
 	/* We filter by MAC in software; promiscuous is not needed, but some vdevs (af_packet)
 	 * are promiscuous anyway. Multicast is dropped and counted by the stack. */
+	if (gw->txz_min)
+		GW_LOG(INFO, "port %u: app UDP payloads of %u bytes and more go out zero-copy",
+		       gw->port_id, gw->txz_min);
 	GW_LOG(INFO,
 	       "port %u (%s): %u RX/TX queues, %u/%u descriptors, IPv4 checksum offload rx %s tx %s",
 	       gw->port_id, info.driver_name, nrx, nb_rxd, nb_txd,
@@ -236,4 +259,6 @@ gw_port_fini(struct gw *gw)
 out_pool:
 	rte_mempool_free(gw->pool);
 	gw->pool = NULL;
+	rte_mempool_free(gw->ext_pool);
+	gw->ext_pool = NULL;
 }

@@ -202,6 +202,10 @@ gw_worker_main(void *arg)
 		} else if (sleep_us && ++idle >= IDLE_POLLS_BEFORE_SLEEP) {
 			/* idle: not per packet. Lets a shared box breathe (tests, demo) */
 			w->cnt[GW_CNT_IDLE_SLEEPS]++;
+			/* PMDs that free sent mbufs lazily: let zero-copy buffers go back to apps
+			 */
+			if (gw->txz_min)
+				rte_eth_tx_done_cleanup(w->port_id, (uint16_t)w->id, 0);
 			rte_rcu_qsbr_thread_offline(gw->rcu,
 			                            w->id); /* no grace period waits on a nap */
 			usleep(sleep_us);

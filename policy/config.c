@@ -15,7 +15,8 @@ static const char *const gw_keys[] = {
         "admin", "log_level", "stats_interval", "idle_sleep_us", "arp",      "icmp",
         NULL};
 static const char *const port_keys[] = {"device",  "mac",           "rx_ring", "tx_ring",
-                                        "mempool", "mempool_cache", "mtu",     NULL};
+                                        "mempool", "mempool_cache", "mtu",     "tx_zero_copy_min",
+                                        NULL};
 static const char *const admin_keys[] = {"address", "port", NULL};
 static const char *const arp_keys[] = {"cache_size", "timeout", "pending", "pending_timeout_ms",
                                        NULL};
@@ -123,6 +124,7 @@ gw_defaults(struct pol_cfg_gateway *gw)
 	gw->port.mempool = 16383;
 	gw->port.mempool_cache = 256;
 	gw->port.mtu = 1500;
+	gw->port.tx_zero_copy_min = POL_CFG_TX_ZERO_COPY_MIN_DEFAULT;
 	gw->workers = 1;
 	gw->admin_port = 8443;
 	gw->log_level = 7;
@@ -246,6 +248,7 @@ load_port(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
 	pol_y_k_u32(y, n, "mempool", 1024, 4194304, POL_Y_SI, &pc->mempool);
 	pol_y_k_u16(y, n, "mempool_cache", 0, 512, 0, &pc->mempool_cache);
 	pol_y_k_u16(y, n, "mtu", 68, 9000, 0, &pc->mtu);
+	pol_y_k_u16(y, n, "tx_zero_copy_min", 0, 65535, 0, &pc->tx_zero_copy_min);
 out:
 	pol_y_pop(y, at);
 }
@@ -713,7 +716,8 @@ pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gate
 	if (!streq(p->device, q->device) || p->has_mac != q->has_mac ||
 	    (p->has_mac && memcmp(p->mac, q->mac, 6)) || p->rx_ring != q->rx_ring ||
 	    p->tx_ring != q->tx_ring || p->mempool != q->mempool ||
-	    p->mempool_cache != q->mempool_cache || p->mtu != q->mtu)
+	    p->mempool_cache != q->mempool_cache || p->mtu != q->mtu ||
+	    p->tx_zero_copy_min != q->tx_zero_copy_min)
 		return false;
 	if (a->n_eal_args != b->n_eal_args || a->workers != b->workers ||
 	    a->n_addrs != b->n_addrs || a->has_next_hop != b->has_next_hop ||

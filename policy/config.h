@@ -16,6 +16,7 @@
 
 #define POL_CFG_MAX_ADDRS    16
 #define POL_CFG_MAX_EAL_ARGS 64
+#define POL_CFG_TX_ZERO_COPY_MIN_DEFAULT 1024
 
 /* One error: where and what. All strings owned by the error list. */
 struct pol_cfg_err {
@@ -47,6 +48,9 @@ struct pol_cfg_port {
 	uint32_t mempool; /* mbufs in the pool, 1024..4194304; (2^n - 1 is best; default 16383) */
 	uint16_t mempool_cache; /* per-lcore mempool cache, 0..512 (default 256) */
 	uint16_t mtu;           /* 68..9000 (default 1500) */
+	/* app UDP payloads of at least this many bytes are sent zero-copy (the mbuf points into
+	 * the app's TX buffer) where the port allows it; 0 = always copy. docs/performance.md */
+	uint16_t tx_zero_copy_min;
 };
 
 struct pol_cfg_gateway {

@@ -377,6 +377,7 @@ test_defaults(void)
 		CHECK(g->port.rx_ring == 1024 && g->port.tx_ring == 1024);
 		CHECK(g->port.mempool == 16383 && g->port.mempool_cache == 256);
 		CHECK(g->port.mtu == 1500 && !g->port.has_mac && g->port.is_vdev);
+		CHECK(g->port.tx_zero_copy_min == POL_CFG_TX_ZERO_COPY_MIN_DEFAULT);
 		CHECK(g->n_eal_args == 0 && g->workers == 1 && !g->has_next_hop);
 		CHECK(!strcmp(g->control_socket, "/run/bypassd/control.sock"));
 		CHECK(!strcmp(g->admin_addr, "127.0.0.1") && g->admin_port == 8443);

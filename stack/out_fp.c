@@ -3,7 +3,8 @@
 
 uint32_t
 stk_udp_build(struct stk_lcore *lc, uint8_t *frame, uint32_t src_ip, uint16_t sport,
-              uint32_t dst_ip, uint16_t dport, uint16_t pay_len, uint32_t *flags)
+              uint32_t dst_ip, uint16_t dport, const void *payload, uint16_t pay_len,
+              uint32_t *flags)
 {
 	struct stk_eth_hdr *eth = (struct stk_eth_hdr *)frame;
 	struct stk_ipv4_hdr *ip = (struct stk_ipv4_hdr *)(eth + 1);
@@ -31,7 +32,13 @@ stk_udp_build(struct stk_lcore *lc, uint8_t *frame, uint32_t src_ip, uint16_t sp
 	udp->len = stk_htons(ulen);
 	udp->cksum = 0;
 	sum = stk_cksum_pseudo(ip->src, ip->dst, STK_IPPROTO_UDP, ulen);
-	udp->cksum = (uint16_t)~stk_cksum_fold(stk_cksum_add(sum, udp, ulen));
+	if (payload) { /* headers here, payload elsewhere: sum the two (payload starts even) */
+		sum = stk_cksum_add(sum, udp, STK_UDP_HLEN);
+		sum = stk_cksum_add(sum, payload, pay_len);
+	} else {
+		sum = stk_cksum_add(sum, udp, ulen);
+	}
+	udp->cksum = (uint16_t)~stk_cksum_fold(sum);
 	if (udp->cksum == 0)
 		udp->cksum = 0xffff; /* RFC 768: a computed zero is sent as all ones */
 

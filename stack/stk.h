@@ -269,12 +269,14 @@ enum stk_verdict stk_tcp_reset(struct stk_lcore *lc, struct stk_buf *b,
 
 /*
  * Write Ethernet (source = our MAC, destination zero until the next hop resolves), IPv4 (DF, TTL
- * 64) and UDP headers (checksum over the payload) in front of the pay_len payload bytes already
- * at frame + STK_UDP_HDRS. *flags gets STK_BUF_TX_IPCK when the port fills the IPv4 checksum.
- * Returns the frame length. Addresses and ports host order.
+ * 64) and UDP headers (checksum over the payload) at frame. The pay_len payload bytes are at
+ * frame + STK_UDP_HDRS when payload is NULL, else at payload (a separate segment). *flags gets
+ * STK_BUF_TX_IPCK when the port fills the IPv4 checksum. Returns the frame length (headers +
+ * payload). Addresses and ports host order.
  */
 uint32_t stk_udp_build(struct stk_lcore *lc, uint8_t *frame, uint32_t src_ip, uint16_t sport,
-		       uint32_t dst_ip, uint16_t dport, uint16_t pay_len, uint32_t *flags);
+		       uint32_t dst_ip, uint16_t dport, const void *payload, uint16_t pay_len,
+		       uint32_t *flags);
 /* The gateway address to speak from towards next_hop (the own prefix holding it, else the first). */
 uint32_t stk_iface_src_for(const struct stk_iface *ifc, uint32_t next_hop);
 

@@ -7,7 +7,8 @@
 #                                                      |  veth
 #   [netns bpdemo-peer]                              bppeer0  198.18.0.2/24
 #
-# The gateway is 198.18.0.1/24 (deploy/examples/demo.yaml). Everything lives in the two namespaces
+# The gateway is 198.18.0.1/24 (deploy/examples/demo.yaml); its tenant 'demo' owns 198.18.0.10, where
+# the udp_echo example app (client/examples) attaches and echoes. Everything lives in the two namespaces
 # this script creates; it never touches the host's own interfaces or routes, and removes what it
 # made on exit or Ctrl-C. --keep leaves the gateway running (counters every 5 s) until Ctrl-C.
 #
@@ -18,6 +19,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BYPASSD_BUILD:-$ROOT/build}
 BYPASSD=$BUILD/gateway/bypassd
+UDP_ECHO=$BUILD/client/udp_echo
 CONFIG=${BYPASSD_CONFIG:-$ROOT/deploy/examples/demo.yaml}
 
 GW_NS=bpdemo-gw
@@ -28,6 +30,9 @@ GW_IP=198.18.0.1
 PEER_IP=198.18.0.2
 PREFIX=24
 CLOSED_UDP_PORT=9999
+TENANT=demo # deploy/examples/demo.yaml: tenant demo, 198.18.0.10, udp port 7, allow uid 0
+TENANT_IP=198.18.0.10
+ECHO_PORT=7
 READY_TIMEOUT_S=20
 KEEP_INTERVAL_S=5
 
@@ -40,6 +45,7 @@ STEPS=(
 	"ping|ping the gateway from the peer (ping -c 5 $GW_IP)|"
 	"arping|ARP: the gateway answers with its MAC (arping $GW_IP)|"
 	"udp_unreach|UDP to closed port $CLOSED_UDP_PORT: ICMP port unreachable comes back|"
+	"udp_echo|an app: udp_echo attaches as tenant $TENANT, echoes UDP to $TENANT_IP:$ECHO_PORT|"
 	"counters|SIGUSR1: the gateway's counters|"
 	"keep|keep running until Ctrl-C (--keep)|"
 	"stop|SIGTERM: graceful stop, exit status 0|"
@@ -49,6 +55,7 @@ KEEP=0
 SKIP_DEPS=0
 WORKDIR=
 GW_PID=
+ECHO_PID=
 MADE_NS=()
 RESULTS=()
 STOPPING=0
@@ -120,9 +127,25 @@ stop_gateway() { # $1: seconds to wait after SIGTERM; sets GW_RC
 	GW_PID=
 }
 
+stop_echo() { # SIGTERM to udp_echo (it exits 0), SIGKILL if it lingers; sets ECHO_RC
+	ECHO_RC=
+	[ -n "$ECHO_PID" ] || return 0
+	kill -TERM "$ECHO_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 30; i++)); do
+		kill -0 "$ECHO_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$ECHO_PID" 2>/dev/null
+	wait "$ECHO_PID" 2>/dev/null
+	ECHO_RC=$?
+	ECHO_PID=
+}
+
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	stop_echo
 	stop_gateway 5
 	local ns
 	for ns in "${MADE_NS[@]}"; do
@@ -316,6 +339,82 @@ EOF
 	return "${PIPESTATUS[0]}"
 }
 
+# The control socket the config names (where apps attach).
+control_socket() {
+	local s
+	s=$(sed -n 's/^[[:space:]]*control_socket:[[:space:]]*//p' "$CONFIG" | head -n 1)
+	s=${s%%#*}
+	s=$(sed 's/[[:space:]]*$//; s/^"\(.*\)"$/\1/' <<<"$s")
+	echo "${s:-/run/bypassd/control.sock}"
+}
+
+step_udp_echo() {
+	local sock out=$WORKDIR/udp_echo.out i
+	if [ ! -x "$UDP_ECHO" ]; then
+		fail_detail "$UDP_ECHO was not built"
+		return 1
+	fi
+	sock=$(control_socket)
+	# An app in the gateway's namespace (the socket is a file: any namespace would do).
+	# ip netns exec does not fork (and no shell function in between): $! is udp_echo's pid.
+	ip netns exec "$GW_NS" "$UDP_ECHO" -s "$sock" "$TENANT" "$TENANT_IP" "$ECHO_PORT" \
+		>"$out" 2>&1 </dev/null &
+	ECHO_PID=$!
+	say "udp_echo -s $sock $TENANT $TENANT_IP $ECHO_PORT (pid $ECHO_PID)"
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'echoing on' "$out" && break
+		if ! kill -0 "$ECHO_PID" 2>/dev/null; then
+			wait "$ECHO_PID"
+			fail_detail "udp_echo exited with status $?:"
+			indent <"$out"
+			ECHO_PID=
+			return 1
+		fi
+		sleep 0.1
+	done
+	if ! grep -q 'echoing on' "$out"; then
+		fail_detail "udp_echo did not start echoing within 5 s:"
+		indent <"$out"
+		return 1
+	fi
+	say "$(grep -m1 'echoing on' "$out")"
+	grep -o 'channel [0-9]* attached:.*' "$GW_LOG" | tail -n 1 | sed 's/^/gateway: /' | indent
+	# A few datagrams from the peer: each must come back byte for byte from the app's address.
+	(in_peer /usr/bin/python3 - "$TENANT_IP" "$ECHO_PORT" <<'EOF'
+import socket, sys, time
+dst = (sys.argv[1], int(sys.argv[2]))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+ok = 0
+msgs = [b"hello bypassd", b"x", bytes(range(256)) * 4, b"kernel bypass " * 100, b"bye"]
+for i, m in enumerate(msgs):
+    t0 = time.monotonic()
+    s.sendto(m, dst)
+    try:
+        data, src = s.recvfrom(65535)
+    except socket.timeout:
+        print(f"#{i + 1}: sent {len(m)} bytes, no reply within 2 s")
+        continue
+    us = (time.monotonic() - t0) * 1e6
+    same = data == m and src == dst
+    ok += same
+    shown = repr(m[:14].decode()) if m.isascii() else m[:6].hex() + "..."
+    print(f"#{i + 1}: sent {len(m):4} bytes {shown:18} -> {len(data):4} bytes back from "
+          f"{src[0]}:{src[1]} in {us:.0f} us{'' if same else '  DIFFERENT'}")
+print(f"{ok} of {len(msgs)} came back identical")
+sys.exit(0 if ok == len(msgs) else 1)
+EOF
+	) 2>&1 | indent
+	local rc=${PIPESTATUS[0]}
+	if [ "$KEEP" = 1 ]; then
+		say "udp_echo keeps running (--keep)"
+		return "$rc"
+	fi
+	stop_echo
+	say "udp_echo stopped (SIGTERM), exit status $ECHO_RC"
+	[ "$rc" = 0 ] && [ "$ECHO_RC" = 0 ]
+}
+
 # Ask for counters (SIGUSR1) and print the non-zero ones of the new 'counters total:' line.
 print_counters() {
 	local before n
@@ -345,6 +444,7 @@ step_keep() {
 	say "bypassd is running in $GW_NS; try:"
 	say "  ip netns exec $PEER_NS ping $GW_IP"
 	say "  ip netns exec $PEER_NS arping -I $PEER_IF $GW_IP"
+	[ -n "$ECHO_PID" ] && say "  ip netns exec $PEER_NS socat - UDP:$TENANT_IP:$ECHO_PORT   (udp_echo)"
 	say "Ctrl-C stops it (counters every ${KEEP_INTERVAL_S}s)"
 	local stop=0
 	trap 'stop=1; STOPPING=1' INT TERM
@@ -371,6 +471,21 @@ step_stop() {
 	stop_gateway 5
 	t1=$(date +%s%N)
 	say "bypassd exited with status $GW_RC after $(((t1 - t0) / 1000000)) ms"
+	if [ -n "$ECHO_PID" ]; then # --keep: the app sees the gateway go away
+		local i
+		for ((i = 0; i < 20; i++)); do
+			kill -0 "$ECHO_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$ECHO_PID" 2>/dev/null; then
+			say "udp_echo still running 2 s after the gateway stopped"
+			stop_echo
+		else
+			wait "$ECHO_PID"
+			say "udp_echo exited with status $?: $(tail -n 1 "$WORKDIR/udp_echo.out")"
+			ECHO_PID=
+		fi
+	fi
 	if [ "$(grep -c 'counters total:' "$GW_LOG")" -gt "$n0" ]; then
 		say "final counters logged: $(grep 'counters total:' "$GW_LOG" | tail -n 1 |
 			grep -o 'rx_packets=[0-9]* .*tx_packets=[0-9]*' | sed 's/ rx_bytes=[0-9]*//')"
@@ -393,7 +508,7 @@ summary() {
 			"$((total - N_OK - N_FAIL - N_SKIP)) not run)"
 	elif [ "$N_FAIL" -eq 0 ]; then
 		echo "${C_OK}${M_OK} quickstart: all $N_OK steps passed${C_0}$([ "$N_SKIP" -gt 0 ] &&
-			echo " ($N_SKIP skipped)") - bypassd boots, answers ping/ARP/UDP, stops cleanly"
+			echo " ($N_SKIP skipped)") - bypassd boots, answers ping/ARP/UDP, echoes through an app, stops cleanly"
 	else
 		echo "${C_FAIL}${M_FAIL} quickstart: $N_FAIL of $total steps failed${C_0} ($N_OK ok, $N_SKIP skipped)"
 	fi

@@ -8,14 +8,22 @@ Topology (one per test, unique names, always torn down):
 
 The gateway is 198.18.0.1/24. Nothing touches the host's own interfaces or root-namespace routes.
 Run as root with /usr/bin/python3 -m pytest tests/integration.
+
+Apps (issue 3): the `procs` fixture starts helper processes in either namespace (udp_echo and
+hostile_app in the gateway's, clients in the peer's) and always stops them before the gateway and
+the namespaces go; Gateway.wait_log/channel_id/dump/channel_counters read the channel log lines
+and the per-channel 'counters channelN:' lines of a SIGUSR1 dump; `public_tmp` is a directory
+every uid can reach, for a control socket that processes other than root must find.
 """
 import copy
 import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("BYPASSD_BUILD", str(REPO / "build")))
 BYPASSD = BUILD / "gateway" / "bypassd"
 PEER_TOOL = Path(__file__).resolve().parent / "peer_tool.py"
+UDP_ECHO = BUILD / "client" / "udp_echo"
+HOSTILE_APP = BUILD / "tests" / "integration" / "hostile_app"
 PY = "/usr/bin/python3"
 
 GW_IP = "198.18.0.1"
@@ -380,6 +390,67 @@ class Gateway:
         time.sleep(settle)
         return delta(self.counters(), before)
 
+    # --- log lines and channels (issue 3) -------------------------------------------------------
+
+    def log_lines(self):
+        return self.log().splitlines()
+
+    def mark(self):
+        """Where the log is now: pass as since= to wait_log to see only what comes after."""
+        return len(self.log_lines())
+
+    def wait_log(self, pattern, timeout=5, since=0):
+        """Poll the log until a line (from line `since` on) matches regex pattern; the re.Match, or
+        None after timeout (or once bypassd has exited and the line is not there)."""
+        pat = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_lines()[since:]:
+                m = pat.search(line)
+                if m:
+                    return m
+            if time.monotonic() > deadline or not self.alive():
+                if not self.alive():  # the last lines may have landed after the check
+                    for line in self.log_lines()[since:]:
+                        m = pat.search(line)
+                        if m:
+                            return m
+                return None
+            time.sleep(0.02)
+
+    def channel_id(self, pid, timeout=5):
+        """The channel number the gateway gave the app with this pid (its 'attached' line)."""
+        m = self.wait_log(rf"channel (\d+) attached: tenant \S+ app '[^']*' pid {pid} ", timeout)
+        assert m, f"no 'channel N attached: ... pid {pid}' line within {timeout}s:\n{self.tail()}"
+        return int(m.group(1))
+
+    def dump(self, timeout=5, settle=0.3):
+        """SIGUSR1 once; returns (total, channels): the new 'counters total:' line parsed (plus
+        port.* keys, as counters()) and every 'counters channelN:' line of the same dump parsed,
+        each with 'channel': N added (one per queue of each attached app)."""
+        since = self.mark()
+        total = self.counters(timeout)
+        time.sleep(settle)  # the channel lines are logged with the same dump
+        pat = re.compile(r"counters channel(\d+): (.*)$")
+        chans = []
+        for line in self.log_lines()[since:]:
+            m = pat.search(line)
+            if m:
+                c = parse_kv(m.group(2))
+                c["channel"] = int(m.group(1))
+                chans.append(c)
+        return total, chans
+
+    def channel_counters(self, pid=None, chan=None, timeout=5):
+        """The per-channel counters of the app with this pid (or channel number), from a fresh
+        dump; fails if it has no line (not attached)."""
+        total, chans = self.dump(timeout)
+        hits = [c for c in chans if (pid is None or c.get("pid") == pid) and
+                (chan is None or c["channel"] == chan)]
+        assert hits, (f"no 'counters channelN:' line for pid={pid} channel={chan}; "
+                      f"lines: {chans}\n{self.tail()}")
+        return hits[0]
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -388,6 +459,8 @@ def pytest_runtest_makereport(item, call):
     if rep.failed:
         for gw in getattr(item, "_bypassd", []):
             rep.sections.append((f"{gw.name} log tail ({gw.log_path})", gw.tail(80)))
+        for p in getattr(item, "_procs", []):
+            rep.sections.append((f"process {p.name}", p.describe()))
 
 
 @pytest.fixture
@@ -430,3 +503,120 @@ def gateway_factory(request, topo, tmp_path, bypassd_bin):
 @pytest.fixture
 def gateway(gateway_factory):
     return gateway_factory()
+
+
+# --- helper processes: apps in the gateway's namespace, tools in the peer's (issue 3) ------------
+
+class Proc:
+    """A process started in a namespace with stdout/stderr to files in workdir. A reaper thread
+    records the exit time (t_exit, time.monotonic()) so tests can measure how fast it ended.
+    `ip netns exec` (and setpriv) exec the command, so pid is the program's own pid."""
+
+    def __init__(self, argv, ns, workdir, name, prefix=()):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.out_path = workdir / f"{name}.out"
+        self.err_path = workdir / f"{name}.err"
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns] + [str(a) for a in prefix] +
+                                     self.argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=self._err)
+        self.t_start = time.monotonic()
+        self.t_exit = None
+        self._reaper = threading.Thread(target=self._reap, daemon=True)
+        self._reaper.start()
+
+    def _reap(self):
+        self.proc.wait()
+        self.t_exit = time.monotonic()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def rc(self):
+        return self.proc.returncode if self.t_exit is not None else None
+
+    def alive(self):
+        return self.t_exit is None
+
+    def out(self):
+        return self.out_path.read_text(errors="replace")
+
+    def err(self):
+        return self.err_path.read_text(errors="replace")
+
+    def describe(self):
+        return (f"{self.name} (pid {self.pid}, rc {self.rc}): {' '.join(self.argv)}\n"
+                f"--- stdout:\n{self.out()[-3000:]}--- stderr:\n{self.err()[-3000:]}")
+
+    def wait_line(self, pattern, timeout=10, stream="out"):
+        """Poll stdout (or stderr) until a line matches regex pattern: the re.Match. Fails the
+        test if it does not come within timeout or the process exits without printing it."""
+        pat = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            dead = not self.alive()
+            text = self.out() if stream == "out" else self.err()
+            for line in text.splitlines():
+                m = pat.search(line)
+                if m:
+                    return m
+            if dead or time.monotonic() > deadline:
+                pytest.fail(f"no line matching {pattern!r} on {stream} of "
+                            f"{'exited ' if dead else ''}{self.describe()}")
+            time.sleep(0.02)
+
+    def signal(self, sig):
+        if self.alive():
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout):
+        """Exit code, or None if still running after timeout seconds."""
+        self._reaper.join(timeout)
+        return self.rc
+
+    def stop(self, timeout=3, sig=None):
+        """sig (default SIGTERM), then SIGKILL after timeout; returns the exit code."""
+        if self.alive():
+            self.signal(sig or signal.SIGTERM)
+            if self.wait(timeout) is None:
+                self.signal(signal.SIGKILL)
+                self.wait(5)
+        for f in (self._out, self._err):
+            if not f.closed:
+                f.close()
+        return self.rc
+
+
+@pytest.fixture
+def public_tmp():
+    """A directory every local uid can traverse (the control socket lives here, so processes
+    that are not root can reach it; pytest's tmp_path is 0700). Removed afterwards."""
+    d = Path(tempfile.mkdtemp(prefix="bpt-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def procs(request, topo, tmp_path, gateway_factory):
+    """procs(argv, ns=..., name=..., prefix=()) -> Proc. Every process still running at the end
+    is stopped (SIGTERM, then SIGKILL): before the gateways stop and the namespaces go."""
+    made = []
+    request.node._procs = made
+
+    def spawn(argv, ns=None, name=None, prefix=()):
+        name = name or f"{Path(str(argv[0])).name}{len(made)}"
+        p = Proc(argv, ns or topo.gw_ns, tmp_path, name, prefix)
+        made.append(p)
+        return p
+
+    yield spawn
+    for p in made:
+        p.stop(timeout=2)

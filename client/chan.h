@@ -37,13 +37,15 @@
 	_(TOO_SHORT, "desc_too_short", "raw frame shorter than an Ethernet header")           \
 	_(SOCK, "desc_bad_sock",                                                              \
 	  "socket id out of range, not bound on this queue, wrong protocol")                  \
-	_(ADDR, "desc_bad_addr", "destination 0, broadcast, multicast, loopback or reserved") \
+	_(ADDR, "desc_bad_addr",                                                            \
+	  "destination 0, broadcast, multicast, loopback, reserved, or the gateway's own") \
 	_(PORT, "desc_bad_port", "destination port 0")                                        \
 	_(NOT_OWNED, "desc_not_owned", "RX buffer returned that the app does not hold")       \
 	_(IN_FLIGHT, "desc_in_flight", "TX buffer posted again before its completion")        \
 	_(RING, "ring_bad_index", "the app moved a ring index out of range")                  \
 	_(NOMEM, "tx_no_mbuf", "gateway out of packet buffers: not sent")                     \
-	_(SPOOF, "raw_spoofed", "raw frame's source MAC, IP or port not the tenant's: not sent")
+	_(SPOOF, "raw_spoofed", "raw frame's source MAC, IP or port not the tenant's: not sent") \
+	_(ROUTE, "tx_no_route", "destination not on-link and no next hop configured: not sent")
 
 enum bp_desc_err {
 #define _(e, n, h) BP_DESC_ERR_##e,

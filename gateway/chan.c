@@ -32,7 +32,11 @@ static const struct bp_geom geom_default = {
 };
 
 /* Apps waiting in HELLO or attached at once, over all tenants (each tenant has its own quota). */
-#define GW_MAX_CONNS 1024
+#define GW_MAX_CONNS           1024
+/* Connections one uid may have waiting for their HELLO */
+#define GW_MAX_PENDING_PER_UID 8
+/* A connection that sends no HELLO in this time is dropped */
+#define GW_HELLO_TIMEOUT_NS    2000000000ull
 
 static const char *const chan_cnt_names[GW_CHAN_CNT__MAX] = {
 #define _(e, n, h) [GW_CHAN_CNT_##e] = n,
@@ -275,6 +279,35 @@ pick_worker(struct gw *gw)
 	return best;
 }
 
+static unsigned
+app_inflight(const struct gw_app *app)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < app->nqueues; i++)
+		n += atomic_load_explicit(&app->q[i].txz_inflight, memory_order_acquire);
+	return n;
+}
+
+static void
+app_free(struct gw_app *app)
+{
+	unsigned i;
+
+	for (i = 0; app->q && i < app->nqueues; i++) {
+		bp_chan_destroy(&app->q[i].c);
+		rte_free(app->q[i].txz);
+	}
+	rte_free(app->q);
+	rte_free(app);
+}
+
+/*
+ * Detach an app: its queues close (the app sees BP_ESHUTDOWN at once), its sockets and queues are
+ * unpublished and, after the RCU grace period, no worker reaches them. Its memory goes when no
+ * zero-copy send still sits in the port; until then it waits on the zombie list (never blocking
+ * the control thread), reaped by gw_chan_heartbeat.
+ */
 static void
 app_teardown(struct gw *gw, struct gw_app *app, const char *reason)
 {
@@ -282,62 +315,77 @@ app_teardown(struct gw *gw, struct gw_app *app, const char *reason)
 	struct gw_app **pp;
 	bool attached = app->state == GW_APP_ATTACHED;
 	uint64_t rx = 0, tx = 0, drops = 0;
-	unsigned i;
+	unsigned i, inflight = 0;
 
 	for (pp = &a->head; *pp; pp = &(*pp)->next)
 		if (*pp == app) {
 			*pp = app->next;
 			break;
 		}
-	if (attached) {
-		/* The app sees CLOSED and a hung-up doorbell at once; then workers let go. */
-		for (i = 0; i < app->nqueues; i++)
-			bp_chan_close(&app->q[i].c);
-		for (i = 0; i < BP_MAX_SOCKS; i++)
-			atomic_store_explicit(&app->socks[i].valid, false, memory_order_release);
-		/* app is off the list: neither table refers to it once these are published */
-		if (demux_publish(gw) || qlists_publish(gw)) {
-			/* Out of memory for new tables: the old ones still point at this app, so
-			 * it cannot be freed. Stop everything from reaching it and keep it. */
-			GW_LOG(ERR, "channel %u: out of memory tearing down; memory kept", app->id);
-			return;
-		}
-		/* zero-copy sends still in the port point into the TX areas: wait for them */
-		for (i = 0; i < app->nqueues; i++) {
-			unsigned ms = 0;
-
-			while (atomic_load_explicit(&app->q[i].txz_inflight,
-			                            memory_order_acquire) &&
-			       ms++ < 1000)
-				rte_delay_us_sleep(1000);
-			if (atomic_load(&app->q[i].txz_inflight)) {
-				GW_LOG(ERR,
-				       "channel %u: %u zero-copy sends never completed; its "
-				       "memory is kept",
-				       app->id, atomic_load(&app->q[i].txz_inflight));
-				return;
-			}
-		}
-		for (i = 0; i < app->nqueues; i++) {
-			rx += app->q[i].c.cnt[BP_CHAN_CNT_RX_POSTED];
-			tx += app->q[i].c.cnt[BP_CHAN_CNT_TX_FETCHED];
-			drops += bp_chan_drops(&app->q[i].c);
-			bp_chan_destroy(&app->q[i].c);
-			rte_free(app->q[i].txz);
-		}
-		a->use[app->tenant_idx].apps--;
-		a->use[app->tenant_idx].queues -= app->nqueues;
-		a->use[app->tenant_idx].bufs -= app->nbufs;
-		GW_LOG(NOTICE,
-		       "channel %u detached: %s (tenant %s pid %d; rx %" PRIu64 " tx %" PRIu64
-		       " drops %" PRIu64 ")",
-		       app->id, reason, app->tenant->name, (int)app->pid, rx, tx, drops);
-	}
-	rte_free(app->q);
 	if (app->fd >= 0)
 		close(app->fd);
+	app->fd = -1;
 	a->napps--;
-	rte_free(app);
+	if (!attached) {
+		app_free(app);
+		return;
+	}
+	for (i = 0; i < app->nqueues; i++)
+		bp_chan_close(&app->q[i].c);
+	for (i = 0; i < BP_MAX_SOCKS; i++)
+		atomic_store_explicit(&app->socks[i].valid, false, memory_order_release);
+	/* app is off the list: neither table refers to it once these are published */
+	app->stuck = demux_publish(gw) || qlists_publish(gw);
+	for (i = 0; i < app->nqueues; i++) {
+		rx += app->q[i].c.cnt[BP_CHAN_CNT_RX_POSTED];
+		tx += app->q[i].c.cnt[BP_CHAN_CNT_TX_FETCHED];
+		drops += bp_chan_drops(&app->q[i].c);
+	}
+	a->use[app->tenant_idx].apps--;
+	a->use[app->tenant_idx].queues -= app->nqueues;
+	a->use[app->tenant_idx].bufs -= app->nbufs;
+	if (!app->stuck)
+		inflight = app_inflight(app);
+	GW_LOG(NOTICE,
+	       "channel %u detached: %s (tenant %s pid %d; rx %" PRIu64 " tx %" PRIu64
+	       " drops %" PRIu64 "%s)",
+	       app->id, reason, app->tenant->name, (int)app->pid, rx, tx, drops,
+	       app->stuck ? "; out of memory: its memory is freed later"
+	       : inflight ? "; zero-copy sends in the port: memory freed when they complete"
+	                  : "");
+	if (app->stuck || inflight) {
+		app->since_ns = gw_now_ns(gw);
+		app->next = a->zombies;
+		a->zombies = app;
+		return;
+	}
+	app_free(app);
+}
+
+/* Free detached apps whose last zero-copy send completed (or retry a failed unpublish). */
+static void
+zombies_reap(struct gw *gw)
+{
+	struct gw_apps *a = gw->apps;
+	struct gw_app **pp = &a->zombies, *app;
+
+	while ((app = *pp) != NULL) {
+		if (app->stuck)
+			app->stuck = demux_publish(gw) || qlists_publish(gw);
+		if (!app->stuck && app_inflight(app) == 0) {
+			*pp = app->next;
+			GW_LOG(DEBUG, "channel %u: memory freed", app->id);
+			app_free(app);
+			continue;
+		}
+		if (!app->warned && gw_now_ns(gw) - app->since_ns > 10000000000ull) {
+			GW_LOG(WARNING,
+			       "channel %u: %u zero-copy sends still held by the port after 10 s",
+			       app->id, app_inflight(app));
+			app->warned = true;
+		}
+		pp = &app->next;
+	}
 }
 
 static void
@@ -637,39 +685,77 @@ on_readable(struct gw *gw, struct gw_app *app)
 	}
 }
 
+/* Refuse a connection before it holds a slot: read what it sent (so closing does not reset the
+ * connection before the app reads our answer), answer, close. Logged at most once a second. */
+static void refuse_early(struct gw *gw, int fd, uint32_t uid, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+refuse_early(struct gw *gw, int fd, uint32_t uid, const char *fmt, ...)
+{
+	static uint64_t last_log;
+	uint8_t junk[sizeof(union bp_ctl_msg)];
+	struct bp_ctl_error e;
+	char msg[BP_ERRMSG_MAX];
+	uint64_t now = gw_now_ns(gw);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	bp_ctl_error_init(&e, 0, BP_EBUSY, "%s", msg);
+	(void)bp_sock_send_fds(fd, &e, sizeof(e), NULL, 0);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+	if (now - last_log > 1000000000ull) {
+		GW_LOG(WARNING, "attach refused: uid %u: %s", uid, msg);
+		last_log = now;
+	}
+}
+
 static void
 on_accept(struct gw *gw)
 {
 	struct gw_apps *a = gw->apps;
-	struct gw_app *app;
+	struct gw_app *app, *o;
 	uint32_t pid, uid, gid;
+	unsigned pending = 0;
 	int fd, ret;
 
 	fd = accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	app = rte_zmalloc("gw_app", sizeof(*app), RTE_CACHE_LINE_SIZE);
-	if (!app || a->napps >= GW_MAX_CONNS) {
-		struct bp_ctl_error e;
-
-		bp_ctl_error_init(&e, 0, BP_EBUSY, "gateway has %u apps attached or attaching",
-		                  a->napps);
-		(void)bp_sock_send_fds(fd, &e, sizeof(e), NULL, 0);
+	ret = bp_sock_peercred(fd, &pid, &uid, &gid);
+	if (ret < 0) {
+		GW_LOG(WARNING, "control socket: connection without peer credentials: %s",
+		       strerror(-ret));
 		close(fd);
-		rte_free(app);
+		return;
+	}
+	/* One user cannot crowd others out: few unanswered connections per uid, and a cap in all
+	 * (attached apps are bounded by their tenants' quotas). */
+	for (o = a->head; o; o = o->next)
+		pending += o->state == GW_APP_HELLO && o->uid == uid;
+	if (pending >= GW_MAX_PENDING_PER_UID) {
+		refuse_early(gw, fd, uid, "uid %u already has %u attaches waiting for HELLO", uid,
+		             pending);
+		return;
+	}
+	if (a->napps >= GW_MAX_CONNS) {
+		refuse_early(gw, fd, uid, "gateway has %u apps attached or attaching", a->napps);
+		return;
+	}
+	app = rte_zmalloc("gw_app", sizeof(*app), RTE_CACHE_LINE_SIZE);
+	if (!app) {
+		refuse_early(gw, fd, uid, "gateway out of memory");
 		return;
 	}
 	app->fd = fd;
 	app->id = a->next_id++;
 	app->state = GW_APP_HELLO;
 	app->since_ns = gw_now_ns(gw);
-	ret = bp_sock_peercred(fd, &pid, &uid, &gid);
-	if (ret < 0) {
-		GW_LOG(WARNING, "channel %u: no peer credentials: %s", app->id, strerror(-ret));
-		close(fd);
-		rte_free(app);
-		return;
-	}
 	app->pid = (pid_t)pid;
 	app->uid = uid;
 	app->gid = gid;
@@ -714,22 +800,25 @@ gw_chan_events(struct gw *gw, const struct pollfd *pfd, unsigned n)
 	}
 	if (pfd[0].revents & POLLIN)
 		on_accept(gw);
-	/* an app that connects and never says HELLO is dropped after 5 s */
-	for (app = gw->apps->head; app; app = next) {
-		next = app->next;
-		if (app->state == GW_APP_HELLO && gw_now_ns(gw) - app->since_ns > 5000000000ull)
-			app_teardown(gw, app, "no HELLO within 5 s");
-	}
 }
 
 void
 gw_chan_heartbeat(struct gw *gw)
 {
-	struct gw_app *app;
+	struct gw_app *app, *next;
 	unsigned i;
 
 	if (!gw->apps)
 		return;
+	if (gw->apps->zombies)
+		zombies_reap(gw);
+	/* an app that connects and never says HELLO is dropped */
+	for (app = gw->apps->head; app; app = next) {
+		next = app->next;
+		if (app->state == GW_APP_HELLO &&
+		    gw_now_ns(gw) - app->since_ns > GW_HELLO_TIMEOUT_NS)
+			app_teardown(gw, app, "no HELLO within 2 s");
+	}
 	for (app = gw->apps->head; app; app = app->next)
 		for (i = 0; app->state == GW_APP_ATTACHED && i < app->nqueues; i++)
 			bp_chan_heartbeat(&app->q[i].c);
@@ -804,6 +893,20 @@ gw_chan_fini(struct gw *gw)
 	if (!a)
 		return;
 	gw_chan_shutdown(gw);
+	/* the port is stopped: whatever it held has been freed (completing zero-copy sends) */
+	zombies_reap(gw);
+	while (a->zombies) {
+		struct gw_app *z = a->zombies;
+
+		a->zombies = z->next;
+		if (app_inflight(z) == 0) {
+			app_free(z);
+		} else {
+			GW_LOG(ERR,
+			       "channel %u: %u zero-copy sends never completed: memory not freed",
+			       z->id, app_inflight(z));
+		}
+	}
 	d = atomic_exchange(&gw->demux, NULL);
 	rte_free(d);
 	for (wi = 0; gw->workers && wi < gw->n_workers; wi++)

@@ -175,26 +175,19 @@ handoff_drain(struct gw_worker *w)
 	gw_chan_flush(w);
 }
 
-/* Route and resolve an outgoing IPv4 frame; queues it in tx[] or holds it for ARP. */
+/* Send an IPv4 frame to next hop nh: its MAC when known (mac), else hold it for ARP. */
 static inline void
-route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t dst, struct rte_mbuf **tx,
-          uint16_t *ntx)
+route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t nh, const uint8_t *mac,
+          struct rte_mbuf **tx, uint16_t *ntx)
 {
 	const struct stk_iface *ifc = w->stk.ifc;
-	uint32_t nh = stk_iface_route(ifc, dst);
-	uint8_t *eth = rte_pktmbuf_mtod(m, uint8_t *);
 	struct rte_mbuf *req;
 	uint32_t len;
 	int r;
 
-	if (likely(nh && stk_arp_lookup(w->stk.arp, nh, eth) == 0)) {
+	if (likely(mac != NULL)) {
+		memcpy(rte_pktmbuf_mtod(m, uint8_t *), mac, STK_ETH_ALEN);
 		tx[(*ntx)++] = m;
-		return;
-	}
-	if (!nh) {
-		w->stk.cnt[STK_CNT_DROP_NO_ROUTE]++;
-		w->cnt[GW_CNT_TX_NO_ROUTE]++;
-		rte_pktmbuf_free(m);
 		return;
 	}
 	r = stk_arp_hold(&w->stk, nh, m);
@@ -276,43 +269,89 @@ udp_zero_copy(struct gw_worker *w, struct gw_chan *ch, const struct gw_sock *s,
 	return h;
 }
 
-/* A raw frame the tenant sent: source MAC ours, source IP the tenant's, ports its own. */
+static inline bool
+tenant_addr(const struct pol_tenant *t, uint32_t addr)
+{
+	unsigned i;
+
+	for (i = 0; i < t->n_addrs; i++) {
+		uint32_t mask = t->addrs[i].len ? ~0u << (32 - t->addrs[i].len) : 0;
+
+		if ((addr & mask) == t->addrs[i].addr)
+			return true;
+	}
+	return false;
+}
+
+static inline uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * A raw frame the tenant sent may only speak for the tenant: Ethernet source ours; ARP only with
+ * our MAC and one of its addresses as sender (else it could poison a peer's cache for another
+ * tenant); IPv4 from one of its addresses, UDP/TCP from one of its ports, ICMP errors only about
+ * packets sent to it, no redirects. f is the gateway's private copy.
+ */
 static inline bool
 raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t *f, uint32_t len)
 {
 	const struct stk_eth_hdr *eth = (const struct stk_eth_hdr *)f;
 	const struct stk_ipv4_hdr *ip = (const struct stk_ipv4_hdr *)(eth + 1);
-	uint32_t src, ihl, i;
-	bool ok = false;
+	const uint8_t *l4;
+	uint32_t ihl, i;
 
-	if (memcmp(eth->src, w->stk.ifc->mac, STK_ETH_ALEN))
+	if (len < STK_ETH_HLEN || memcmp(eth->src, w->stk.ifc->mac, STK_ETH_ALEN))
 		return false;
-	if (eth->type == rte_cpu_to_be_16(STK_ETH_P_ARP))
-		return true; /* the stack answers ARP for tenants; a tenant's own ARP is harmless */
+	if (eth->type == rte_cpu_to_be_16(STK_ETH_P_ARP)) {
+		const struct stk_arp_hdr *arp = (const struct stk_arp_hdr *)(eth + 1);
+
+		return len >= STK_ETH_HLEN + STK_ARP_LEN &&
+		       !memcmp(arp->sha, w->stk.ifc->mac, STK_ETH_ALEN) &&
+		       tenant_addr(t, rte_be_to_cpu_32(arp->spa));
+	}
 	if (eth->type != rte_cpu_to_be_16(STK_ETH_P_IPV4) || len < STK_ETH_HLEN + STK_IP_HLEN)
 		return false;
-	src = rte_be_to_cpu_32(ip->src);
-	for (i = 0; i < t->n_addrs && !ok; i++) {
-		uint32_t mask = t->addrs[i].len ? ~0u << (32 - t->addrs[i].len) : 0;
-
-		ok = (src & mask) == t->addrs[i].addr;
-	}
-	if (!ok)
+	if (!tenant_addr(t, rte_be_to_cpu_32(ip->src)))
 		return false;
 	ihl = (ip->ver_ihl & 15u) * 4u;
-	if ((ip->frag_off & rte_cpu_to_be_16(STK_IP_OFFMASK)) == 0 &&
-	    (ip->proto == STK_IPPROTO_UDP || ip->proto == STK_IPPROTO_TCP)) {
+	if (ihl < STK_IP_HLEN || len < STK_ETH_HLEN + ihl)
+		return false;
+	if (ip->frag_off & rte_cpu_to_be_16(STK_IP_OFFMASK))
+		return true; /* a later fragment: no L4 header in it */
+	l4 = f + STK_ETH_HLEN + ihl;
+	if (ip->proto == STK_IPPROTO_UDP || ip->proto == STK_IPPROTO_TCP) {
 		const struct pol_port_range *r = ip->proto == STK_IPPROTO_UDP ? t->udp : t->tcp;
 		unsigned n = ip->proto == STK_IPPROTO_UDP ? t->n_udp : t->n_tcp;
 		uint16_t sport;
 
-		if (ihl < STK_IP_HLEN || len < STK_ETH_HLEN + ihl + 4)
+		if (len < STK_ETH_HLEN + ihl + 4)
 			return false;
-		sport = (uint16_t)(f[STK_ETH_HLEN + ihl] << 8 | f[STK_ETH_HLEN + ihl + 1]);
+		sport = (uint16_t)(l4[0] << 8 | l4[1]);
 		for (i = 0; i < n; i++)
 			if (sport >= r[i].lo && sport <= r[i].hi)
 				return true;
 		return false;
+	}
+	if (ip->proto == STK_IPPROTO_ICMP) {
+		if (len < STK_ETH_HLEN + ihl + STK_ICMP_HLEN)
+			return false;
+		switch (l4[0]) {
+		case 5: /* redirect */
+			return false;
+		case 3:  /* destination unreachable */
+		case 4:  /* source quench */
+		case 11: /* time exceeded */
+		case 12: /* parameter problem */
+			/* the quoted packet must have been sent to this tenant */
+			if (len < STK_ETH_HLEN + ihl + STK_ICMP_HLEN + STK_IP_HLEN)
+				return false;
+			return tenant_addr(t, get32(l4 + STK_ICMP_HLEN + 16));
+		default:
+			return true;
+		}
 	}
 	return true;
 }
@@ -336,8 +375,9 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 	for (i = 0; i < n; i++) {
 		const struct gw_sock *s;
 		struct rte_mbuf *m;
-		uint8_t *p;
-		bool raw = d[i].type == BP_DESC_RAW_SEND;
+		uint8_t *p, mac[STK_ETH_ALEN];
+		uint32_t dst = 0, nh = 0;
+		bool raw = d[i].type == BP_DESC_RAW_SEND, resolved = false;
 
 		s = d[i].sock < BP_MAX_SOCKS ? &app->socks[d[i].sock] : NULL;
 		if (unlikely(!s || !atomic_load_explicit(&s->valid, memory_order_acquire) ||
@@ -348,18 +388,38 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 			d[ndone++] = d[i];
 			continue;
 		}
-		if (!raw && ch->txz && d[i].len >= w->gw->txz_min) {
-			uint32_t dst = rte_be_to_cpu_32(d[i].addr_be);
-
-			m = udp_zero_copy(w, ch, s, &d[i], dst);
-			if (likely(m)) {
-				/* completed by txz_free when the port is done with it */
-				w->cnt[GW_CNT_UDP_TX]++;
-				w->cnt[GW_CNT_UDP_TX_ZC]++;
-				ch->cnt[GW_CHAN_CNT_UDP_TX]++;
-				ch->cnt[GW_CHAN_CNT_UDP_TX_ZC]++;
-				route_out(w, m, dst, tx, &ntx);
+		if (!raw) {
+			dst = rte_be_to_cpu_32(d[i].addr_be);
+			/* no hairpin: the gateway's and tenants' addresses are not on the wire */
+			if (unlikely(stk_iface_owns(w->stk.ifc, dst))) {
+				c->err[BP_DESC_ERR_ADDR]++;
+				d[i].status = BP_DESC_ERR_ADDR;
+				d[ndone++] = d[i];
 				continue;
+			}
+			nh = stk_iface_route(w->stk.ifc, dst);
+			if (unlikely(!nh)) {
+				w->stk.cnt[STK_CNT_DROP_NO_ROUTE]++;
+				w->cnt[GW_CNT_TX_NO_ROUTE]++;
+				c->err[BP_DESC_ERR_ROUTE]++;
+				d[i].status = BP_DESC_ERR_ROUTE;
+				d[ndone++] = d[i];
+				continue;
+			}
+			resolved = stk_arp_lookup(w->stk.arp, nh, mac) == 0;
+			/* zero-copy only when it leaves now: a frame held for ARP would pin the
+			 * app's buffer for seconds */
+			if (resolved && ch->txz && d[i].len >= w->gw->txz_min) {
+				m = udp_zero_copy(w, ch, s, &d[i], dst);
+				if (likely(m)) {
+					/* completed by txz_free when the port is done with it */
+					w->cnt[GW_CNT_UDP_TX]++;
+					w->cnt[GW_CNT_UDP_TX_ZC]++;
+					ch->cnt[GW_CHAN_CNT_UDP_TX]++;
+					ch->cnt[GW_CHAN_CNT_UDP_TX_ZC]++;
+					route_out(w, m, nh, mac, tx, &ntx);
+					continue;
+				}
 			}
 		}
 		m = rte_pktmbuf_alloc(w->gw->pool);
@@ -391,7 +451,6 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 			tx[ntx++] = m;
 		} else {
 			struct stk_buf b;
-			uint32_t dst = rte_be_to_cpu_32(d[i].addr_be);
 
 			rte_memcpy(p + STK_UDP_HDRS, bp_chan_tx_data(c, &d[i]), d[i].len);
 			b.len = stk_udp_build(&w->stk, p, s->addr, s->port, dst,
@@ -400,7 +459,7 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 			gw_mbuf_from_stk(m, &b);
 			w->cnt[GW_CNT_UDP_TX]++;
 			ch->cnt[GW_CHAN_CNT_UDP_TX]++;
-			route_out(w, m, dst, tx, &ntx);
+			route_out(w, m, nh, resolved ? mac : NULL, tx, &ntx);
 		}
 		d[i].status = 0;
 		d[ndone++] = d[i];

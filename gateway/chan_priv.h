@@ -80,7 +80,9 @@ struct gw_app {
 	unsigned nqueues;
 	uint32_t nbufs;    /* RX + TX buffers over all queues: counted against the tenant's quota */
 	struct gw_chan *q; /* nqueues, rte_zmalloc'd */
-	uint64_t since_ns;
+	uint64_t since_ns; /* connected, or detached (zombie) */
+	bool stuck;        /* detached but not unpublished yet (out of memory): retried */
+	bool warned;
 	struct gw_sock socks[BP_MAX_SOCKS];
 };
 
@@ -97,6 +99,7 @@ struct gw_apps {
 	unsigned next_id;
 	unsigned napps;
 	struct gw_app *head;
+	struct gw_app *zombies;    /* detached, memory still held by zero-copy sends in the port */
 	struct gw_tenant_use *use; /* one per tenant of the policy */
 	unsigned ntenants;
 	unsigned next_worker; /* round-robin queue placement */

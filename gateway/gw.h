@@ -138,6 +138,8 @@ struct gw {
 
 /* port.c */
 int gw_port_init(struct gw *gw);
+/* Stop the port (TX queues release their mbufs); gw_port_fini closes it and frees pools. */
+void gw_port_stop(struct gw *gw);
 void gw_port_fini(struct gw *gw);
 
 /* worker_fp.c */

@@ -478,6 +478,7 @@ out_workers:
 	gw_chan_shutdown(&gw);
 	workers_stop(&set);
 	gw_stats_log(&gw, RTE_LOG_NOTICE);
+	gw_port_stop(&gw); /* frees what the TX queues held: zero-copy sends complete */
 	gw_chan_fini(&gw);
 	workers_free();
 out_port:

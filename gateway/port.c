@@ -240,18 +240,26 @@ gw_port_init(struct gw *gw)
 }
 
 void
+gw_port_stop(struct gw *gw)
+{
+	int ret;
+
+	if (gw->have_port && gw->port_started) {
+		ret = rte_eth_dev_stop(gw->port_id);
+		if (ret)
+			GW_LOG(WARNING, "port %u: stop: %s", gw->port_id, rte_strerror(-ret));
+		gw->port_started = false;
+	}
+}
+
+void
 gw_port_fini(struct gw *gw)
 {
 	int ret;
 
 	if (!gw->have_port)
 		goto out_pool;
-	if (gw->port_started) {
-		ret = rte_eth_dev_stop(gw->port_id);
-		if (ret)
-			GW_LOG(WARNING, "port %u: stop: %s", gw->port_id, rte_strerror(-ret));
-		gw->port_started = false;
-	}
+	gw_port_stop(gw);
 	ret = rte_eth_dev_close(gw->port_id);
 	if (ret)
 		GW_LOG(WARNING, "port %u: close: %s", gw->port_id, rte_strerror(-ret));

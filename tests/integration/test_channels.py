@@ -14,6 +14,7 @@ Tenants (each its own address; uid 0 is listed explicitly: root is not special):
 import json
 import re
 import signal
+import os
 import socket
 import struct
 import time
@@ -753,7 +754,30 @@ def test_control_socket_garbage(topo, chan_gw, procs, peer):
             ok = got[:2] == want
         if not ok:
             wrong.append((what, got, want))
-    idle = [conn() for _ in range(30)]  # connect and say nothing
+    # Another local user connects 30 times and says nothing: it may hold only a few slots (per-uid
+    # cap) and only for the HELLO timeout, so root's apps keep attaching.
+    rd, wr = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - child process
+        try:
+            os.close(rd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            held = []
+            for _ in range(30):
+                try:
+                    held.append(conn())
+                except OSError:
+                    pass
+            os.write(wr, b"x")
+            time.sleep(10)
+        finally:
+            os._exit(0)
+    os.close(wr)
+    assert os.read(rd, 1) == b"x"
+    os.close(rd)
+    idle = []
     try:
         assert not wrong, f"unexpected answers (case, got, wanted): {wrong}"
         assert gw.alive(), gw.tail()
@@ -763,6 +787,8 @@ def test_control_socket_garbage(topo, chan_gw, procs, peer):
     finally:
         for s in idle:
             s.close()
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
     assert gw.alive() and echo.alive() and e2.alive()
     assert gw.wait_log(r"channel \d+ refused: pid \d+ uid 0: .*ABI", 2, since), gw.tail()
 

@@ -1017,3 +1017,56 @@ def test_unadmitted_user_cannot_lock_out_tenants(topo, chan_gw, procs, peer, pub
         f"a tenant's app could not attach while an unadmitted uid held connections "
         f"({hog.out().strip()}):\n{echo.describe()}")
     assert_clean_stream(peer.run("window", A_IP, 7, count=200), 200, "echo during the hog")
+
+
+def test_send_to_own_or_tenant_address_refused(topo, chan_gw, procs):
+    """No hairpin: an app sending to the gateway's own address or to another tenant's gets every
+    datagram back refused (desc_bad_addr), and the gateway never ARPs for its own addresses on the
+    wire."""
+    gw = chan_gw()
+    for target in (f"{GW_IP}:9", f"{A_IP}:7"):
+        before = gw.counters()
+        app = start_hostile(procs, gw, ["-t", target, "-c", 5, "send", "h", H_IP, 8001],
+                            name=f"send-{target}")
+        app.wait(15)
+        out = app.out()
+        assert "SENT posted=5 done=0 refused=5 last=desc_bad_addr" in out, app.describe()
+        d = delta(gw.counters(), before)
+        assert d["arp_requests_out"] == 0 and d["tx_arp_held"] == 0, d
+        assert d["udp_tx"] == 0 and d["tx_packets"] - d["ctl_tx"] == 0, d
+
+
+def test_raw_tenant_cannot_forge_icmp_errors(topo, chan_gw, procs, tmp_path):
+    """A raw tenant may send ICMP errors only about packets that were sent to it: a forged
+    port-unreachable quoting a flow of tenant a, and any redirect, are dropped and counted; an
+    error about its own traffic goes out."""
+    gw = chan_gw()
+    gm, pm = topo.gw_mac, topo.peer_mac
+
+    def unreach(quoted_dst):
+        inner = IP(src=PEER_IP, dst=quoted_dst) / UDP(sport=40000, dport=7000)
+        return raw(Ether(src=gm, dst=pm) / IP(src=R_IP, dst=PEER_IP) /
+                   ICMP(type=3, code=3) / raw(inner))
+
+    good = {"unreachable about its own flow": unreach(R_IP)}
+    forged = {"unreachable about tenant a's flow": unreach(A_IP),
+              "unreachable about the gateway's flow": unreach(GW_IP),
+              "redirect": raw(Ether(src=gm, dst=pm) / IP(src=R_IP, dst=PEER_IP) /
+                              ICMP(type=5, code=1, gw=R_IP) /
+                              raw(IP(src=PEER_IP, dst=A_IP) / UDP(sport=1, dport=2)))}
+    order = list(good.items()) + list(forged.items())
+    ffile = tmp_path / "icmp-frames.hex"
+    ffile.write_text("".join(f.hex() + "\n" for _, f in order))
+    sn = topo.start_sniffer(duration=20)
+    before = gw.counters()
+    app = start_hostile(procs, gw, ["-f", ffile, "-l", 0, "raw", "r", R_IP])
+    assert app.wait(20) == 0, app.describe()
+    time.sleep(0.5)
+    sn.stop()
+    arrived = {f for _, f in sn.frames()}
+    leaked = [w for w, f in forged.items() if any(x[:len(f)] == f for x in arrived)]
+    missing = [w for w, f in good.items() if not any(x[:len(f)] == f for x in arrived)]
+    d = delta(gw.counters(), before)
+    assert not leaked, f"forged ICMP errors reached the peer: {leaked}\n{app.out()}"
+    assert not missing, f"the tenant's own ICMP error did not go out: {missing}\n{app.out()}"
+    assert d["raw_tx_spoofed"] == len(forged), d

@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	gcc make pkg-config meson ninja-build clang libclang-rt-14-dev
 	libdpdk-dev dpdk libhyperscan-dev libyaml-dev libssl-dev
-	libevent-dev libjansson-dev libcurl4-openssl-dev
+	libevent-dev libjansson-dev libcurl4-openssl-dev dpdk-dev
 	# test and demo
 	python3 python3-pytest python3-scapy python3-prometheus-client
 	iproute2 iputils-ping iputils-arping socat curl hping3 iperf3 tshark

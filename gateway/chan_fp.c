@@ -68,24 +68,22 @@ deliver(struct gw_worker *w, const struct gw_demux_ent *e, struct rte_mbuf *m,
 		off = info->pay_off;
 		len = info->pay_len;
 	}
-	if (w->stage_ch != ch) {
+	if (w->stage_ch != ch || w->stage_n == GW_BURST) {
+		/* room is read once per stage: one look at the app's consumer index per burst */
 		gw_chan_flush(w);
 		w->stage_ch = ch;
+		w->stage_room = bp_chan_rx_room(c);
 	}
 	if (unlikely(len > c->geom.rx_buf_size)) {
 		w->cnt[GW_CNT_UDP_RX_TOO_BIG]++;
 		goto out;
 	}
-	if (unlikely(w->stage_n == GW_BURST)) {
-		gw_chan_flush(w);
-		w->stage_ch = ch;
-	}
-	/* staged descriptors hold taken buffers but no ring slots yet */
-	if (unlikely(c->rxpool.nfree == 0 || bp_ring_free_count(&c->rx) <= w->stage_n)) {
+	if (unlikely(w->stage_room == 0)) {
 		w->cnt[GW_CNT_UDP_RX_NO_ROOM]++;
 		ch->cnt[GW_CHAN_CNT_UDP_RX_NO_ROOM]++;
 		goto out;
 	}
+	w->stage_room--;
 	idx = bp_chan_rx_take(c);
 	rte_memcpy(bp_chan_rx_buf(c, idx), data + off, len);
 	d = &w->stage[w->stage_n++];

@@ -109,6 +109,7 @@ struct gw_worker {
 	/* RX deliveries staged for one channel, posted together (gw_chan_flush) */
 	struct gw_chan *stage_ch;
 	unsigned stage_n;
+	uint32_t stage_room; /* deliveries that still fit: ring slots and free buffers */
 	struct bp_desc stage[GW_BURST];
 } __rte_cache_aligned;
 

@@ -767,17 +767,25 @@ parse_opts(struct opts *o, int argc, char **argv)
 	}
 }
 
+/* Rows whose runs spread by more than this (max / min) are marked: the host was busy. */
+#define SPREAD_MARK 1.3
+static bool spread_marked;
+
 static void
 print_row(const char *method, const char *payload, const struct series *s)
 {
 	double mn, med, mx;
+	bool wide;
 
 	series_stats(s, &mn, &med, &mx);
 	if (!s->n) {
 		printf("%-30s %7s %9s %9s %9s %9s\n", method, payload, "-", "-", "-", "-");
 		return;
 	}
-	printf("%-30s %7s %9.2f %9.2f %9.2f %9.1f\n", method, payload, mn, med, mx, 1e3 / med);
+	wide = mx > mn * SPREAD_MARK;
+	spread_marked |= wide;
+	printf("%-30s %7s %9.2f %9.2f %9.2f %9.1f%s\n", method, payload, mn, med, mx, 1e3 / med,
+	       wide ? "  *" : "");
 }
 
 static double
@@ -969,6 +977,10 @@ main(int argc, char **argv)
 		snprintf(pay, sizeof(pay), "%u B", o.sizes[i]);
 		print_row("Linux UDP loopback (mmsg 32)", pay, &udp[i]);
 	}
+	if (spread_marked)
+		printf("* max/min > %.1f: the machine was busy during some runs; the median absorbs "
+		       "a few, re-run if it matters\n",
+		       SPREAD_MARK);
 	printf("\n%-30s %7s %14s %14s %14s\n", "ratio of medians", "payload", "bypassd/memif",
 	       "bypassd/Linux", "bypassd/rte_ring");
 	for (m = 0; o.do_chan && m < MODE__MAX; m++)

@@ -50,8 +50,12 @@ if [ -z "${SKIP_MEMIF:-}" ]; then
 		timeout -k 10 600 "$ROOT/tests/perf/memif_baseline.sh" "${SIZES[@]}" |
 		tee "$LOG_DIR/memif.log"
 	for s in "${SIZES[@]}"; do
-		med=$(awk -v s="$s" '$1 == "RESULT" && $2 == "memif" && $3 == s {print $5}' "$LOG_DIR/memif.log")
-		[ -n "$med" ] && memif_arg="${memif_arg:+$memif_arg,}$s=$med"
+		read -r mn med mx < <(awk -v s="$s" '$1 == "RESULT" && $2 == "memif" && $3 == s {print $4, $5, $6}' "$LOG_DIR/memif.log")
+		[ -n "${med:-}" ] || continue
+		memif_arg="${memif_arg:+$memif_arg,}$s=$med"
+		if awk -v a="$mn" -v b="$mx" 'BEGIN {exit !(b > a * 1.3)}'; then
+			echo "run_channel_bench: memif $s B samples spread $mn..$mx Mpps: the machine was busy, its median may be low; re-run if it matters" >&2
+		fi
 	done
 	[ -z "$memif_arg" ] && echo "run_channel_bench: no memif figures (see above); the table shows n/a" >&2
 fi

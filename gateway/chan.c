@@ -32,7 +32,9 @@ static const struct bp_geom geom_default = {
 };
 
 /* Apps waiting in HELLO or attached at once, over all tenants (each tenant has its own quota). */
-#define GW_MAX_CONNS           1024
+#define GW_MAX_CONNS           GW_MAX_APPS
+/* Largest RX or TX area of one queue */
+#define GW_MAX_AREA            (64ull << 20)
 /* Connections one uid may have waiting for their HELLO */
 #define GW_MAX_PENDING_PER_UID 8
 /* A connection that sends no HELLO in this time is dropped */
@@ -431,10 +433,21 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		            "powers of two, buffers <= ring slots");
 		goto refuse;
 	}
-	nbufs = (g.rx_bufs + g.tx_bufs) * m->nqueues;
+	/* memory, not just a count: an area is at most 64 MiB (the control thread populates it),
+	 * and quotas.buffers counts 2 KiB units (a 64 KiB buffer is 32 of them) */
+	if ((uint64_t)g.rx_bufs * g.rx_buf_size > GW_MAX_AREA ||
+	    (uint64_t)g.tx_bufs * g.tx_buf_size > GW_MAX_AREA) {
+		reply_error(app, m->hdr.seq, BP_ESIZES,
+		            "an RX or TX area may hold at most %u MiB (buffers x buffer size)",
+		            (unsigned)(GW_MAX_AREA >> 20));
+		goto refuse;
+	}
+	nbufs = (g.rx_bufs * (g.rx_buf_size / 2048) + g.tx_bufs * (g.tx_buf_size / 2048)) *
+	        m->nqueues;
 	if (use->bufs + nbufs > t->quota.buffers) {
 		reply_error(app, m->hdr.seq, BP_EQUOTA,
-		            "tenant '%s' may have %u buffers, has %" PRIu64 ", asked for %u more",
+		            "tenant '%s' may have %u buffer units of 2 KiB, has %" PRIu64
+		            ", asked for %u more",
 		            t->name, t->quota.buffers, use->bufs, nbufs);
 		goto refuse;
 	}
@@ -445,8 +458,11 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		goto refuse;
 	}
 	lim = (struct bp_chan_limits){
-	        .max_udp_payload = gw->cfg->gw.port.mtu - 28u,
-	        .max_frame = gw->cfg->gw.port.mtu + 14u,
+	        /* what the MTU allows, and what one of our mbufs holds (frames are one segment) */
+	        .max_udp_payload = RTE_MIN(gw->cfg->gw.port.mtu - 28u,
+	                                   gw->data_room - RTE_PKTMBUF_HEADROOM - STK_UDP_HDRS),
+	        .max_frame =
+	                RTE_MIN(gw->cfg->gw.port.mtu + 14u, gw->data_room - RTE_PKTMBUF_HEADROOM),
 	        .raw = t->raw,
 	};
 	for (i = 0; i < m->nqueues; i++) {
@@ -623,11 +639,12 @@ on_unbind(struct gw *gw, struct gw_app *app, const struct bp_ctl_unbind *m)
 	}
 	atomic_store_explicit(&app->socks[m->sock].valid, false, memory_order_release);
 	/* After this returns no worker holds the old table: the slot may be reused. */
-	if (demux_publish(gw))
-		GW_LOG(ERR,
-		       "channel %u: out of memory unbinding socket %u (still delivered until "
-		       "the next change)",
-		       app->id, m->sock);
+	if (demux_publish(gw)) {
+		/* the old table still delivers to it: it stays bound, the slot stays taken */
+		atomic_store_explicit(&app->socks[m->sock].valid, true, memory_order_release);
+		reply_error(app, m->hdr.seq, BP_EINTERNAL, "gateway out of memory: still bound");
+		return;
+	}
 	bp_ctl_init(&ok, BP_CTL_OK, sizeof(ok), m->hdr.seq);
 	(void)bp_sock_send_fds(app->fd, &ok, sizeof(ok), NULL, 0);
 }
@@ -725,8 +742,16 @@ on_accept(struct gw *gw)
 	int fd, ret;
 
 	fd = accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* the connection stays queued and the socket readable: stop polling it
+			 * for a moment rather than spin */
+			a->accept_paused_until = gw_now_ns(gw) + 100000000ull;
+			GW_LOG(WARNING, "control socket: accept: %s; pausing 100 ms",
+			       strerror(errno));
+		}
 		return;
+	}
 	ret = bp_sock_peercred(fd, &pid, &uid, &gid);
 	if (ret < 0) {
 		GW_LOG(WARNING, "control socket: connection without peer credentials: %s",
@@ -772,7 +797,10 @@ gw_chan_pollfds(struct gw *gw, struct pollfd *pfd, unsigned max)
 
 	if (!gw->apps || max == 0)
 		return 0;
-	pfd[n++] = (struct pollfd){.fd = gw->apps->lfd, .events = POLLIN};
+	/* fd -1: poll ignores it (accepting paused after running out of fds) */
+	pfd[n++] = (struct pollfd){
+	        .fd = gw_now_ns(gw) < gw->apps->accept_paused_until ? -1 : gw->apps->lfd,
+	        .events = POLLIN};
 	for (app = gw->apps->head; app && n < max; app = app->next)
 		pfd[n++] = (struct pollfd){.fd = app->fd, .events = POLLIN};
 	return n;

@@ -207,8 +207,7 @@ route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t nh, const uint8_t *m
 		}
 		req->data_len = (uint16_t)len;
 		req->pkt_len = len;
-		w->stk.cnt[STK_CNT_ARP_REQ_OUT]++;
-		tx[(*ntx)++] = req;
+		tx[(*ntx)++] = req; /* counted arp_requests_out by stk_arp_hold */
 	}
 }
 

@@ -102,7 +102,8 @@ struct gw_apps {
 	struct gw_app *zombies;    /* detached, memory still held by zero-copy sends in the port */
 	struct gw_tenant_use *use; /* one per tenant of the policy */
 	unsigned ntenants;
-	unsigned next_worker; /* round-robin queue placement */
+	unsigned next_worker;         /* round-robin queue placement */
+	uint64_t accept_paused_until; /* ns: out of fds, try accepting again then */
 };
 
 #endif

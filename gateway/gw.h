@@ -20,6 +20,7 @@
 #include "stk.h"
 
 #define GW_BURST       32
+#define GW_MAX_APPS    4096 /* apps attached or attaching at once (control connections) */
 #define GW_MAX_WORKERS 64
 
 extern int gw_logtype;
@@ -120,6 +121,7 @@ struct gw {
 	struct rte_mempool *pool;
 	struct rte_mempool *ext_pool; /* data-less mbufs for zero-copy TX segments */
 	uint16_t txz_min;             /* zero-copy TX from this payload size; 0 = off */
+	uint32_t data_room; /* mbuf data room incl. headroom: a frame must fit one segment */
 	struct rte_ether_addr mac;
 	bool tx_ipck_offload;
 	bool rx_ipck_offload;
@@ -154,7 +156,7 @@ void gw_mbuf_from_stk(struct rte_mbuf *m, const struct stk_buf *b);
 struct gw_totals {
 	uint64_t gw[GW_CNT__MAX];
 	uint64_t stk[STK_CNT__MAX];
-	uint64_t drops; /* sum of every drop reason */
+	uint64_t drops; /* sum of every drop reason, the stack's and the gateway's */
 };
 void gw_stats_sum(const struct gw *gw, struct gw_totals *t);
 void gw_stats_sum_worker(const struct gw_worker *w, struct gw_totals *t);

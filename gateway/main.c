@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,7 +281,7 @@ control_loop(int sfd)
 {
 	uint64_t last_age = gw_now_ns(&gw), last_stats = last_age, last_hb = last_age, now;
 	const uint64_t stats_ns = (uint64_t)gw.cfg->gw.stats_interval_s * 1000000000ull;
-	struct pollfd pfd[1 + 1025];
+	static struct pollfd pfd[1 + 1 + GW_MAX_APPS];
 	unsigned garps = 1, n;
 
 	for (;;) {
@@ -394,6 +395,17 @@ main(int argc, char **argv)
 		       gw.cfg->policy->n_tenants == 1 ? "" : "s");
 		pol_cfg_free(gw.cfg);
 		return EXIT_OK;
+	}
+
+	/* Each attached queue holds fds (doorbell, and the app's control socket): take the hard
+	 * limit, not the default soft 1024. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 
 	/* Signals are taken synchronously by the control loop; every thread EAL creates

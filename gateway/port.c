@@ -70,6 +70,24 @@ find_port(struct gw *gw)
 	return -ENODEV;
 }
 
+/*
+ * Virtual devices whose TX copies each frame out in software, on the calling thread, inside
+ * rte_eth_tx_burst or before the mbuf is freed: the only ones where an mbuf may point into an
+ * app's unregistered memory. Not bonding/failsafe (a real NIC DMAs underneath), virtio-user (the
+ * backend cannot translate it) or net_ring (freed on the consumer's thread).
+ */
+static bool
+sw_copy_driver(const char *driver)
+{
+	static const char *const ok[] = {"net_af_packet", "net_tap", "net_pcap", "net_memif", NULL};
+	unsigned i;
+
+	for (i = 0; ok[i]; i++)
+		if (!strcmp(driver, ok[i]))
+			return true;
+	return false;
+}
+
 int
 gw_port_init(struct gw *gw)
 {
@@ -104,10 +122,15 @@ gw_port_init(struct gw *gw)
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 	snprintf(pool_name, sizeof(pool_name), "gw_pool_p%u", gw->port_id);
+	/* one segment holds a whole frame at the configured MTU (+ VLAN tag, + CRC some PMDs keep)
+	 */
+	gw->data_room =
+	        RTE_MAX((uint32_t)RTE_MBUF_DEFAULT_BUF_SIZE,
+	                RTE_PKTMBUF_HEADROOM + RTE_ALIGN((uint32_t)pc->mtu + 14 + 4 + 4, 64));
 	gw->pool =
 	        rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache,
 	                                RTE_ALIGN(sizeof(struct gw_mbuf_priv), RTE_MBUF_PRIV_ALIGN),
-	                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	                                (uint16_t)gw->data_room, socket);
 	if (!gw->pool) {
 		GW_LOG(ERR,
 		       "mempool of %u mbufs on socket %d: %s (raise -m in eal_args or lower "
@@ -151,7 +174,8 @@ gw_port_init(struct gw *gw)
 	 * so PCI ports copy. Fast free is only allowed when every mbuf is plain and from one pool.
 	 */
 	gw->txz_min = 0;
-	if (pc->tx_zero_copy_min && pc->is_vdev && rte_eal_iova_mode() == RTE_IOVA_VA &&
+	if (pc->tx_zero_copy_min && sw_copy_driver(info.driver_name) &&
+	    rte_eal_iova_mode() == RTE_IOVA_VA &&
 	    (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)) {
 		snprintf(pool_name, sizeof(pool_name), "gw_ext_p%u", gw->port_id);
 		gw->ext_pool = rte_pktmbuf_pool_create(pool_name, pc->mempool, pc->mempool_cache, 0,

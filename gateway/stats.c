@@ -29,8 +29,21 @@ gw_stats_sum_worker(const struct gw_worker *w, struct gw_totals *t)
 {
 	unsigned i;
 
-	for (i = 0; i < GW_CNT__MAX; i++)
-		t->gw[i] += __atomic_load_n(&w->cnt[i], __ATOMIC_RELAXED);
+	/* the gateway's own drop reasons (tx_no_route is also the stack's no_route: not twice) */
+	static const bool drop[GW_CNT__MAX] = {
+	        [GW_CNT_TX_DROP_FULL] = true,      [GW_CNT_RX_MULTISEG] = true,
+	        [GW_CNT_UDP_RX_NO_ROOM] = true,    [GW_CNT_UDP_RX_TOO_BIG] = true,
+	        [GW_CNT_RAW_TX_SPOOFED] = true,    [GW_CNT_TX_NO_MBUF] = true,
+	        [GW_CNT_CHAN_HANDOFF_DROP] = true,
+	};
+
+	for (i = 0; i < GW_CNT__MAX; i++) {
+		uint64_t v = __atomic_load_n(&w->cnt[i], __ATOMIC_RELAXED);
+
+		t->gw[i] += v;
+		if (drop[i])
+			t->drops += v;
+	}
 	for (i = 0; i < STK_CNT__MAX; i++) {
 		uint64_t v = __atomic_load_n(&w->stk.cnt[i], __ATOMIC_RELAXED);
 
@@ -46,7 +59,7 @@ gw_stats_sum(const struct gw *gw, struct gw_totals *t)
 	unsigned i;
 
 	memset(t, 0, sizeof(*t));
-	for (i = 0; i < gw->n_workers; i++)
+	for (i = 0; gw->workers && i < gw->n_workers; i++)
 		gw_stats_sum_worker(&gw->workers[i], t);
 }
 
@@ -88,7 +101,7 @@ gw_stats_log(const struct gw *gw, uint32_t level)
 	gw_stats_sum(gw, &t);
 	fmt_totals(buf, sizeof(buf), &t);
 	rte_log(level, gw_logtype, "GATEWAY: counters total: %s\n", buf);
-	for (i = 0; i < gw->n_workers; i++) {
+	for (i = 0; gw->workers && i < gw->n_workers; i++) {
 		memset(&t, 0, sizeof(t));
 		gw_stats_sum_worker(&gw->workers[i], &t);
 		fmt_totals(buf, sizeof(buf), &t);

@@ -18,7 +18,7 @@ gw_mbuf_from_stk(struct rte_mbuf *m, const struct stk_buf *b)
 {
 	m->data_len = (uint16_t)b->len;
 	m->pkt_len = b->len;
-	m->ol_flags = 0;
+	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT; /* how its buffer is freed */
 	if (b->flags & STK_BUF_TX_IPCK) {
 		m->l2_len = 14;
 		m->l3_len = 20;

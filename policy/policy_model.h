@@ -22,7 +22,7 @@
 #define POL_TENANT_NAME_MAX 32 /* [a-z0-9_-]{1,32} */
 #define POL_NAME_MAX        64 /* rule and signature names: [A-Za-z0-9_.-]{1,64} */
 #define POL_PATTERN_MAX     4096
-#define POL_PRIO_MAX        1000000 /* rule priorities 1..POL_PRIO_MAX, lower is evaluated first */
+#define POL_PRIO_MAX        1000000 /* rule priorities 1..POL_PRIO_MAX, lower ranks first (docs/policy.md) */
 #define POL_PATH_MAX        512     /* key paths in errors */
 #define POL_PROTO_ANY       256     /* pol_rule.proto: any protocol */
 /*
@@ -103,7 +103,7 @@ struct pol_sig_ref {
 
 struct pol_rule {
 	char *name;        /* unique within its tier */
-	uint32_t priority; /* 1..POL_PRIO_MAX, unique within its tier; lower is evaluated first */
+	uint32_t priority; /* 1..POL_PRIO_MAX, unique within its tier; lower ranks first: picks the counted rule (deny still wins in a tier) */
 	enum pol_dir dir;
 	enum pol_action action;
 	bool log;

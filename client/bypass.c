@@ -149,7 +149,9 @@ ctl_recv(struct bp_handle *h, union bp_ctl_msg *m, int *fds, unsigned *nfds, uin
 		now = bp_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		ms = (int)((deadline - now + 999999) / 1000000);
+		ms = (deadline - now + 999999) / 1000000 > INT_MAX
+		             ? INT_MAX
+		             : (int)((deadline - now + 999999) / 1000000);
 		pr = poll(&p, 1, ms);
 		if (pr < 0 && errno != EINTR)
 			return -errno;
@@ -200,8 +202,18 @@ ctl_call(struct bp_handle *h, void *req, size_t len, uint16_t want, union bp_ctl
 		r = ctl_recv(h, rep, NULL, &nfds, deadline);
 		if (r < 0)
 			goto out;
-		if (rep->hdr.seq != hdr->seq)
-			continue; /* late reply to a request that timed out */
+		if (rep->hdr.seq != hdr->seq) {
+			/* a late reply to a request that timed out. A late BIND_OK bound a port
+			 * the app was told it did not get: give it back (its OK is late too) */
+			if (rep->hdr.type == BP_CTL_BIND_OK) {
+				struct bp_ctl_unbind u;
+
+				bp_ctl_init(&u, BP_CTL_UNBIND, sizeof(u), ++h->seq);
+				u.sock = rep->bind_ok.sock;
+				(void)bp_sock_send_fds(h->sock, &u, sizeof(u), NULL, 0);
+			}
+			continue;
+		}
 		if (rep->hdr.type == BP_CTL_ERROR) {
 			set_errmsg(rep->error.msg);
 			r = -rep->error.code;
@@ -417,7 +429,7 @@ bp_attach(const char *socket_path, const char *tenant, unsigned nqueues,
 	h->seq = 1;
 	hello.hdr.seq = h->seq;
 
-	r = bp_sock_connect(socket_path);
+	r = bp_sock_connect_ms(socket_path, h->timeout_ms);
 	if (r < 0)
 		goto fail;
 	h->sock = r;

@@ -145,7 +145,9 @@ bp_buf_alloc(struct bp_queue *q)
 
 	if (bp_buf_alloc_burst(q, &b, 1))
 		return b;
-	errno = ENOBUFS;
+	/* none free even after reaping: maybe because the gateway is gone (a TX-only app never
+	 * calls bp_wait, so look at the doorbell here; the slow path only) */
+	errno = bp_queue_check_alive(q) < 0 ? BP_ESHUTDOWN : ENOBUFS;
 	return NULL;
 }
 

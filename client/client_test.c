@@ -765,6 +765,43 @@ test_strerror(void)
 	CHECK(bp_strerror(BP_ERR_END)[0]);
 }
 
+/* A bind that timed out while the gateway was slow must not leave the port bound behind the
+ * app's back: the late BIND_OK is answered with an UNBIND, so binding again works. */
+static void
+test_bind_timeout(void)
+{
+	struct fakegw_cfg cfg = gw_cfg();
+	struct bp_attach_opts o;
+	struct bp_handle *h;
+	struct bp_queue *q;
+	struct fakegw *g;
+	int r, i;
+
+	g = fakegw_start(&cfg);
+	REQUIRE(g);
+	bp_attach_opts_init(&o);
+	o.timeout_ms = 200;
+	h = bp_attach(sock_path, "acme", 1, &o);
+	REQUIRE(h);
+	q = bp_queue(h, 0);
+	fakegw_freeze(g, true);
+	usleep(50000);
+	CHECK_EQ(bp_udp_bind(q, taddr(), htons(7005)), -ETIMEDOUT);
+	fakegw_freeze(g, false);
+	/* the late BIND_OK is seen by the next control call; its UNBIND goes out then */
+	r = bp_udp_bind(q, taddr(), htons(7006));
+	CHECK(r >= 0);
+	for (i = 0; i < 50; i++) {
+		r = bp_udp_bind(q, taddr(), htons(7005));
+		if (r != -BP_EADDRINUSE)
+			break;
+		usleep(10000);
+	}
+	CHECK(r >= 0);
+	bp_detach(h);
+	fakegw_stop(g);
+}
+
 int
 main(void)
 {
@@ -773,6 +810,7 @@ main(void)
 	RUN(test_refusals);
 	RUN(test_hostile_hello);
 	RUN(test_attach_bind);
+	RUN(test_bind_timeout);
 	RUN(test_datapath);
 	RUN(test_send_errors);
 	RUN(test_wait_doorbell);

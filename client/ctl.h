@@ -134,6 +134,8 @@ int bp_sock_listen(const char *path, int backlog);
 
 /* Connect a SOCK_SEQPACKET socket to path. Returns fd or -errno (-ENAMETOOLONG, -ENOENT, ...). */
 int bp_sock_connect(const char *path);
+/* Same, with connect() and every later send on the socket bounded by timeout_ms (0: none). */
+int bp_sock_connect_ms(const char *path, unsigned timeout_ms);
 
 /* The peer's pid/uid/gid (SO_PEERCRED). Returns 0 or -errno. */
 int bp_sock_peercred(int sock, uint32_t *pid, uint32_t *uid, uint32_t *gid);

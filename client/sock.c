@@ -155,6 +155,12 @@ bp_sock_listen(const char *path, int backlog)
 int
 bp_sock_connect(const char *path)
 {
+	return bp_sock_connect_ms(path, 0);
+}
+
+int
+bp_sock_connect_ms(const char *path, unsigned timeout_ms)
+{
 	struct sockaddr_un sa;
 	int fd, len, err;
 
@@ -164,8 +170,20 @@ bp_sock_connect(const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (timeout_ms) {
+		/* bounds connect() when the listener's backlog is full, and every later send:
+		 * unix sockets honour SO_SNDTIMEO for both */
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+		                     .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
+
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+			err = -errno;
+			close(fd);
+			return err;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0) {
-		err = -errno;
+		err = errno == EAGAIN ? -ETIMEDOUT : -errno;
 		close(fd);
 		return err;
 	}

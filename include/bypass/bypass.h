@@ -188,7 +188,8 @@ int bp_done(struct bp_queue *q, const struct bp_rx *rx, unsigned n);
  * Allocate a TX buffer of bp_buf_size() bytes. Buffers the gateway has finished with come back
  * automatically (reaped here and in bp_wait()).
  * @param q queue (buffers belong to one queue)
- * @return an owned buffer, or NULL (errno ENOBUFS) when all are in flight or held
+ * @return an owned buffer, or NULL with errno ENOBUFS when all are in flight or held, or
+ *         BP_ESHUTDOWN when none is free because the gateway is gone
  */
 void *bp_buf_alloc(struct bp_queue *q);
 

@@ -353,9 +353,47 @@ raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t
 	return true;
 }
 
+/* Egress policy for a raw frame that passed raw_allowed: 0 when it may go. */
+static inline int
+raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint32_t len)
+{
+	const struct stk_eth_hdr *eth = (const struct stk_eth_hdr *)f;
+	const struct stk_ipv4_hdr *ip = (const struct stk_ipv4_hdr *)(eth + 1);
+	const uint8_t *l4 = NULL;
+	uint16_t sport = 0, dport = 0;
+	uint32_t ihl, tot, l4_avail = 0, pay = 0;
+
+	if (eth->type != rte_cpu_to_be_16(STK_ETH_P_IPV4))
+		return 0; /* ARP: raw_allowed checked it */
+	ihl = (ip->ver_ihl & 15u) * 4u;
+	tot = rte_be_to_cpu_16(ip->tot_len);
+	if (!(ip->frag_off & rte_cpu_to_be_16(STK_IP_OFFMASK)) &&
+	    (ip->proto == STK_IPPROTO_UDP || ip->proto == STK_IPPROTO_TCP) &&
+	    len >= STK_ETH_HLEN + ihl + 4) {
+		l4 = f + STK_ETH_HLEN + ihl;
+		l4_avail = len - STK_ETH_HLEN - ihl;
+		sport = (uint16_t)(l4[0] << 8 | l4[1]);
+		dport = (uint16_t)(l4[2] << 8 | l4[3]);
+		if (ip->proto == STK_IPPROTO_TCP && l4_avail >= 20) {
+			uint32_t hl = (uint32_t)(l4[12] >> 4) * 4u;
+
+			pay = tot > ihl + hl ? tot - ihl - hl : 0;
+		}
+	} else if (!(ip->frag_off & rte_cpu_to_be_16(STK_IP_OFFMASK)) &&
+	           ip->proto == STK_IPPROTO_ICMP && len >= STK_ETH_HLEN + ihl + 8) {
+		const uint8_t *ic = f + STK_ETH_HLEN + ihl;
+
+		/* echo: conntrack keys on the identifier, as on ingress */
+		if (ic[0] == 8 || ic[0] == 0)
+			sport = dport = (uint16_t)(ic[4] << 8 | ic[5]);
+	}
+	return gw_policy_egress(w, g, ip->proto, rte_be_to_cpu_32(ip->src),
+	                        rte_be_to_cpu_32(ip->dst), sport, dport, l4, l4_avail, pay, len);
+}
+
 /* Serve one queue's DONE and TX rings; returns descriptors handled. */
 static inline unsigned
-serve(struct gw_worker *w, struct gw_chan *ch)
+serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 {
 	struct bp_chan *c = &ch->c;
 	struct gw_app *app = ch->app;
@@ -403,6 +441,16 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 				d[ndone++] = d[i];
 				continue;
 			}
+			if (g &&
+			    unlikely(gw_policy_egress(w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
+			                              rte_be_to_cpu_16(d[i].port_be), NULL, 0,
+			                              d[i].len, d[i].len + STK_UDP_HDRS))) {
+				ch->cnt[GW_CHAN_CNT_POLICY_DENIED]++;
+				c->err[BP_DESC_ERR_POLICY]++;
+				d[i].status = BP_DESC_ERR_POLICY;
+				d[ndone++] = d[i];
+				continue;
+			}
 			resolved = stk_arp_lookup(w->stk.arp, nh, mac) == 0;
 			/* zero-copy only when it leaves now: a frame held for ARP would pin the
 			 * app's buffer for seconds */
@@ -440,6 +488,14 @@ serve(struct gw_worker *w, struct gw_chan *ch)
 				rte_pktmbuf_free(m);
 				continue;
 			}
+			if (g && unlikely(raw_policy(w, g, p, d[i].len))) {
+				ch->cnt[GW_CHAN_CNT_POLICY_DENIED]++;
+				c->err[BP_DESC_ERR_POLICY]++;
+				d[i].status = BP_DESC_ERR_POLICY;
+				d[ndone++] = d[i];
+				rte_pktmbuf_free(m);
+				continue;
+			}
 			m->data_len = d[i].len;
 			m->pkt_len = d[i].len;
 			m->ol_flags = 0;
@@ -472,6 +528,7 @@ unsigned
 gw_chan_poll(struct gw_worker *w)
 {
 	const struct gw_qlist *l = atomic_load_explicit(&w->qlist, memory_order_acquire);
+	const struct pol_gen *g;
 	unsigned i, work = 0;
 
 	if (unlikely(!rte_ring_empty(w->handoff))) {
@@ -480,7 +537,8 @@ gw_chan_poll(struct gw_worker *w)
 	}
 	if (!l)
 		return work;
+	g = pol_gen_current(&w->gw->gen);
 	for (i = 0; i < l->n; i++)
-		work += serve(w, l->q[i]);
+		work += serve(w, l->q[i], g);
 	return work;
 }

@@ -22,7 +22,8 @@
 	_(RAW_RX, "raw_rx", "frames delivered")                                        \
 	_(RAW_TX, "raw_tx", "frames sent")                                             \
 	_(RAW_TX_SPOOFED, "raw_tx_spoofed", "frames dropped: source not the tenant's") \
-	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams sent without copying the payload")
+	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams sent without copying the payload") \
+	_(POLICY_DENIED, "policy_denied", "sends refused by egress policy or rate limit")
 
 enum gw_chan_counter {
 #define _(e, n, h) GW_CHAN_CNT_##e,

@@ -15,8 +15,11 @@
 
 #include <rte_rcu_qsbr.h>
 
+#include "acl.h"
 #include "chan.h"
 #include "config.h"
+#include "ct.h"
+#include "meter.h"
 #include "stk.h"
 
 #define GW_BURST       32
@@ -54,7 +57,16 @@ extern int gw_logtype;
 	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams apps sent without a payload copy")            \
 	_(CHAN_HANDOFF, "chan_handoff", "datagrams passed to the worker that serves their queue") \
 	_(CHAN_HANDOFF_DROP, "chan_handoff_drop",                                                 \
-	  "datagrams dropped: handoff ring full or queue gone")
+	  "datagrams dropped: handoff ring full or queue gone")                                   \
+	_(POLICY_DENY, "policy_deny", "packets to tenants dropped: denied by policy")             \
+	_(POLICY_CT_INVALID, "policy_ct_invalid",                                                 \
+	  "packets to tenants dropped: invalid in their conntrack session")                       \
+	_(METER_DROP, "meter_drop", "packets to tenants dropped: over the tenant's rate limit")   \
+	_(CT_REFUSED, "ct_refused", "packets to tenants dropped: session quota or table full")    \
+	_(POLICY_TX_DENY, "policy_tx_deny", "app sends refused: denied by egress policy")         \
+	_(METER_TX_DROP, "meter_tx_drop", "app sends refused: over the tenant's egress limit")    \
+	_(CT_TX_REFUSED, "ct_tx_refused",                                                         \
+	  "app sends refused: session quota or table full or invalid")
 
 enum gw_counter {
 #define _(e, n, h) GW_CNT_##e,
@@ -106,6 +118,7 @@ struct gw_worker {
 	struct gw_qlist *_Atomic qlist; /* queues this worker serves (RCU) */
 	atomic_bool done;               /* set by the worker when its loop has returned */
 	uint64_t cnt[GW_CNT__MAX];
+	struct pol_ct *ct; /* this worker's conntrack table (policy.c creates it) */
 	struct stk_lcore stk;
 	/* RX deliveries staged for one channel, posted together (gw_chan_flush) */
 	struct gw_chan *stage_ch;
@@ -134,6 +147,12 @@ struct gw {
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescent once per loop */
 	struct gw_demux *_Atomic demux; /* published demux table (RCU) */
 	struct gw_apps *apps;           /* attached apps: control thread only (chan.c) */
+	/* policy (policy.c) */
+	struct pol_gen *_Atomic gen; /* published generation (RCU) */
+	struct pol_meter *meter;     /* shared per-tenant rate limits */
+	struct pol_ct *ct[GW_MAX_WORKERS];
+	struct pol_policy **retired; /* replaced policies: apps may still point into them */
+	unsigned n_retired;
 	atomic_bool stop;
 	uint64_t tsc_hz;
 	uint64_t ns_mult; /* ns = tsc * ns_mult >> 32 */
@@ -189,6 +208,24 @@ void gw_chan_flush(struct gw_worker *w);
 int gw_send_ctl_frame(struct gw *gw, unsigned worker, const uint8_t *frame, uint32_t len);
 void gw_send_garp(struct gw *gw);
 int gw_iface_build(struct gw *gw);
+
+/* policy.c (control thread) */
+/* Build and publish generation 1, conntrack tables and meters. 0, or -1 (errors logged). */
+int gw_policy_init(struct gw *gw);
+/* SIGHUP: reload the policy; all or nothing. 0 applied, -1 failed (logged, nothing changed). */
+int gw_policy_reload(struct gw *gw);
+/* After workers stopped. */
+void gw_policy_fini(struct gw *gw);
+/* Log the generation, per-tenant meter drops and every rule's counters. */
+void gw_policy_log_stats(struct gw *gw, uint32_t level);
+/* Workers: ingress burst (ok[i] = may go on; drops counted) and one egress packet (0 = may go,
+ * else the GW_CNT_* that refused it). */
+void gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, unsigned n,
+                       const struct stk_buf *b, const struct stk_pkt_info *info,
+                       const uint16_t *tenant, const uint32_t *lens, bool *ok);
+int gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
+                     uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4,
+                     uint32_t l4_avail, uint32_t pay_len, uint32_t bytes);
 
 /* Monotonic nanoseconds from the TSC: one 128-bit multiply, no division (called per burst). */
 static inline uint64_t

@@ -52,7 +52,7 @@ usage(FILE *out)
 	        "  -h, --help         print this help and exit\n"
 	        "\n"
 	        "Signals: SIGTERM/SIGINT stop gracefully (a second one forces exit),\n"
-	        "         SIGUSR1 logs the counters now.\n"
+	        "         SIGUSR1 logs the counters now, SIGHUP reloads the policy.\n"
 	        "Exit status: 0 ok, 1 runtime failure, 2 invalid configuration or usage.\n");
 }
 
@@ -299,11 +299,10 @@ control_loop(int sfd)
 					if (si.ssi_signo == SIGUSR1) {
 						gw_stats_log(&gw, RTE_LOG_NOTICE);
 						gw_chan_log_stats(&gw, RTE_LOG_NOTICE);
+						gw_policy_log_stats(&gw, RTE_LOG_NOTICE);
 					}
 					if (si.ssi_signo == SIGHUP)
-						GW_LOG(WARNING,
-						       "SIGHUP: policy reload is not available "
-						       "in this version");
+						(void)gw_policy_reload(&gw);
 				}
 			}
 			gw_chan_events(&gw, pfd + 1, n);
@@ -318,6 +317,7 @@ control_loop(int sfd)
 
 			if (aged)
 				GW_LOG(DEBUG, "ARP: %u entries aged out", aged);
+			pol_meter_maintain(gw.meter, now);
 			last_age = now;
 			/* RFC 5227-style: announce three times, a second apart */
 			if (garps < 3) {
@@ -328,6 +328,7 @@ control_loop(int sfd)
 		if (stats_ns && now - last_stats >= stats_ns) {
 			gw_stats_log(&gw, RTE_LOG_DEBUG);
 			gw_chan_log_stats(&gw, RTE_LOG_DEBUG);
+			gw_policy_log_stats(&gw, RTE_LOG_DEBUG);
 			last_stats = now;
 		}
 	}
@@ -471,6 +472,10 @@ main(int argc, char **argv)
 		GW_LOG(ERR, "interface tables: %s", strerror(-ret));
 		goto out_port;
 	}
+	if (gw_policy_init(&gw)) {
+		rc = EXIT_CONFIG; /* the policy does not compile: a config problem */
+		goto out_port;
+	}
 	ret = workers_start();
 	if (ret) {
 		GW_LOG(ERR, "workers: %s", rte_strerror(-ret));
@@ -495,6 +500,7 @@ out_workers:
 	workers_free();
 out_port:
 	gw_port_fini(&gw);
+	gw_policy_fini(&gw);
 	stk_iface_release(&gw.ifc);
 	stk_arp_destroy(gw.arp);
 	gw.arp = NULL;

@@ -34,7 +34,10 @@ gw_stats_sum_worker(const struct gw_worker *w, struct gw_totals *t)
 	        [GW_CNT_TX_DROP_FULL] = true,      [GW_CNT_RX_MULTISEG] = true,
 	        [GW_CNT_UDP_RX_NO_ROOM] = true,    [GW_CNT_UDP_RX_TOO_BIG] = true,
 	        [GW_CNT_RAW_TX_SPOOFED] = true,    [GW_CNT_TX_NO_MBUF] = true,
-	        [GW_CNT_CHAN_HANDOFF_DROP] = true,
+	        [GW_CNT_CHAN_HANDOFF_DROP] = true, [GW_CNT_POLICY_DENY] = true,
+	        [GW_CNT_POLICY_CT_INVALID] = true, [GW_CNT_METER_DROP] = true,
+	        [GW_CNT_CT_REFUSED] = true,        [GW_CNT_POLICY_TX_DENY] = true,
+	        [GW_CNT_METER_TX_DROP] = true,     [GW_CNT_CT_TX_REFUSED] = true,
 	};
 
 	for (i = 0; i < GW_CNT__MAX; i++) {

@@ -89,15 +89,86 @@ tx_flush(struct gw_worker *w, struct rte_mbuf **tx, uint16_t n)
 	w->cnt[GW_CNT_TX_BYTES] += bytes;
 }
 
+static inline uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * ICMP to a tenant address: judged by the policy before the stack answers it (the stack still
+ * validates what passes). true when it must be dropped (counted).
+ */
+static inline bool
+icmp_denied(struct gw_worker *w, const struct pol_gen *g, const struct stk_buf *b, uint32_t len)
+{
+	const uint8_t *f = b->data, *ip = f + 14, *l4;
+	struct stk_pkt_info info;
+	uint32_t ihl, dst;
+	uint16_t t;
+	bool ok;
+
+	if (b->len < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00 || ip[9] != 1)
+		return false;
+	ihl = (ip[0] & 15u) * 4u;
+	if (ihl < 20 || b->len < 14 + ihl + 8 || (((ip[6] << 8) | ip[7]) & 0x3fff))
+		return false; /* malformed or a fragment: the stack drops it */
+	dst = rd32(ip + 16);
+	t = pol_gen_tenant_by_addr(g, dst);
+	if (t == POL_TENANT_NONE)
+		return false;
+	l4 = ip + ihl;
+	memset(&info, 0, sizeof(info));
+	info.src_ip = rd32(ip + 12);
+	info.dst_ip = dst;
+	info.proto = 1;
+	info.l3_off = 14;
+	info.l4_off = (uint16_t)(14 + ihl);
+	if (l4[0] == 8 || l4[0] == 0) /* echo request/reply: the identifier is the "port" */
+		info.src_port = info.dst_port = (uint16_t)(l4[4] << 8 | l4[5]);
+	gw_policy_ingress(w, g, w->stk.now_ns, 1, b, &info, &t, &len, &ok);
+	return !ok;
+}
+
+/* A UDP/TCP packet stk_input passed up: deliver it, or answer the closed port. */
+static inline void
+deliver(struct gw_worker *w, struct rte_mbuf *m, struct stk_buf *b, const struct stk_pkt_info *info,
+        enum stk_verdict v, struct rte_mbuf **tx, uint16_t *ntx, struct rte_mbuf **drop,
+        uint16_t *ndrop)
+{
+	/* bound: delivered (or handed to the worker serving it), m taken */
+	if (gw_chan_input(w, m, b, info, v))
+		return;
+	if (v == STK_V_UDP)
+		v = stk_udp_unreach(&w->stk, b, info);
+	else
+		v = stk_tcp_reset(&w->stk, b, info);
+	if (v == STK_V_TX) {
+		gw_mbuf_from_stk(m, b);
+		tx[(*ntx)++] = m;
+	} else {
+		drop[(*ndrop)++] = m;
+	}
+}
+
 /* Handle one received burst: takes pkts[0..n-1]. */
 static inline void
 rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct rte_mbuf *tx[GW_BURST], *drop[GW_BURST];
-	uint16_t ntx = 0, ndrop = 0, i;
+	uint16_t ntx = 0, ndrop = 0, i, np = 0;
 	struct stk_pkt_info info;
 	struct stk_buf b;
 	uint64_t bytes = 0;
+	/* packets to tenant addresses, judged by the policy as one burst before delivery */
+	const struct pol_gen *g = pol_gen_current(&w->gw->gen);
+	struct rte_mbuf *pm[GW_BURST];
+	struct stk_buf pb[GW_BURST];
+	struct stk_pkt_info pi[GW_BURST];
+	uint8_t pv[GW_BURST];
+	uint16_t pt[GW_BURST];
+	uint32_t pl[GW_BURST];
+	bool pok[GW_BURST];
 
 	for (i = 0; i < n && i < 4; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
@@ -115,15 +186,27 @@ rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 			continue;
 		}
 		stk_buf_from_mbuf(&b, m);
+		if (g && unlikely(icmp_denied(w, g, &b, m->pkt_len))) {
+			drop[ndrop++] = m;
+			continue;
+		}
 		v = stk_input(&w->stk, &b, &info);
 		if (v == STK_V_UDP || v == STK_V_TCP) {
-			/* bound: delivered (or handed to the worker serving it), m taken */
-			if (gw_chan_input(w, m, &b, &info, v))
+			uint16_t t = g ? pol_gen_tenant_by_addr(g, info.dst_ip) : POL_TENANT_NONE;
+
+			if (t != POL_TENANT_NONE && np < GW_BURST) {
+				pm[np] = m;
+				pb[np] = b;
+				pi[np] = info;
+				pv[np] = (uint8_t)v;
+				pt[np] = t;
+				pl[np] = m->pkt_len;
+				np++;
 				continue;
-			if (v == STK_V_UDP)
-				v = stk_udp_unreach(&w->stk, &b, &info);
-			else
-				v = stk_tcp_reset(&w->stk, &b, &info);
+			}
+			/* the gateway's own addresses: the stack's, as before */
+			deliver(w, m, &b, &info, v, tx, &ntx, drop, &ndrop);
+			continue;
 		}
 
 		if (v == STK_V_TX) {
@@ -131,6 +214,16 @@ rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 			tx[ntx++] = m;
 		} else {
 			drop[ndrop++] = m;
+		}
+	}
+	if (np) {
+		gw_policy_ingress(w, g, w->stk.now_ns, np, pb, pi, pt, pl, pok);
+		for (i = 0; i < np; i++) {
+			if (pok[i])
+				deliver(w, pm[i], &pb[i], &pi[i], (enum stk_verdict)pv[i], tx, &ntx,
+				        drop, &ndrop);
+			else
+				drop[ndrop++] = pm[i];
 		}
 	}
 	w->cnt[GW_CNT_RX_PKTS] += n;
@@ -185,6 +278,7 @@ gw_worker_main(void *arg)
 
 	GW_LOG(INFO, "worker %u: lcore %u serving port %u queue %u", w->id, w->lcore_id, w->port_id,
 	       w->id);
+	w->ct = gw->ct[w->id];
 	rte_rcu_qsbr_thread_register(gw->rcu, w->id);
 	rte_rcu_qsbr_thread_online(gw->rcu, w->id);
 	while (!atomic_load_explicit(&gw->stop, memory_order_relaxed)) {
@@ -211,6 +305,9 @@ gw_worker_main(void *arg)
 			usleep(sleep_us);
 			rte_rcu_qsbr_thread_online(gw->rcu, w->id);
 		}
+		if (w->ct)
+			pol_ct_expire(w->ct, w->stk.now_ns,
+			              16); /* sessions idle past their timeout */
 		if (unlikely(!rte_ring_empty(w->ctl_tx)))
 			ctl_drain(w);
 		if (unlikely(w->stk.pending.n))

@@ -565,7 +565,7 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 	uint32_t addr = ntohl(m->addr_be);
 	uint16_t port = ntohs(m->port_be);
 	char as[16];
-	unsigned i;
+	unsigned i = 0, k;
 
 	ipstr(addr, as, sizeof(as));
 	if (m->queue >= app->nqueues) {
@@ -596,17 +596,22 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 		port = 0;
 	d = atomic_load_explicit(&gw->demux, memory_order_acquire);
 	if (d && gw_demux_find(d, addr, port, m->proto)) {
-		reply_error(app, m->hdr.seq, BP_EADDRINUSE, "%s %s:%u is bound by another app",
+		reply_error(app, m->hdr.seq, BP_EADDRINUSE, "%s %s:%u is already bound",
 		            m->proto == BP_PROTO_RAW ? "raw" : "UDP", as, port);
 		return;
 	}
-	for (i = 0; i < BP_MAX_SOCKS; i++)
+	/* ids round-robin: descriptors the app queued for an id it just unbound must not go out
+	 * from a new binding that got the same id at once */
+	for (k = 0; k < BP_MAX_SOCKS; k++) {
+		i = (app->next_sock + k) % BP_MAX_SOCKS;
 		if (!atomic_load_explicit(&app->socks[i].valid, memory_order_relaxed))
 			break;
-	if (i == BP_MAX_SOCKS) {
+	}
+	if (k == BP_MAX_SOCKS) {
 		reply_error(app, m->hdr.seq, BP_EQUOTA, "%u sockets already bound", BP_MAX_SOCKS);
 		return;
 	}
+	app->next_sock = (i + 1) % BP_MAX_SOCKS;
 	app->socks[i].proto = m->proto;
 	app->socks[i].addr = addr;
 	app->socks[i].port = port;

@@ -84,6 +84,7 @@ struct gw_app {
 	uint64_t since_ns; /* connected, or detached (zombie) */
 	bool stuck;        /* detached but not unpublished yet (out of memory): retried */
 	bool warned;
+	unsigned next_sock; /* socket ids are handed out round-robin */
 	struct gw_sock socks[BP_MAX_SOCKS];
 };
 

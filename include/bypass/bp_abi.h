@@ -477,7 +477,9 @@ struct bp_ctl_bind_ok {
 };
 BP_STATIC_ASSERT(sizeof(struct bp_ctl_bind_ok) == 32, "bp ABI: bp_ctl_bind_ok");
 
-/** app -> gateway: stop delivering to a socket; its id may be reused after the OK. */
+/** app -> gateway: stop delivering to a socket. Ids are handed out round-robin, so an unbound
+ * id is not reused until #BP_MAX_SOCKS other binds: RX and TX descriptors still queued for it
+ * are not mistaken for a new binding's. */
 struct bp_ctl_unbind {
 	struct bp_ctl_hdr hdr;
 	uint32_t sock;     /**< from BIND_OK */

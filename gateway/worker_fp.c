@@ -67,28 +67,6 @@ gw_tx_burst(struct gw_worker *w, struct rte_mbuf **tx, uint16_t n)
 	w->cnt[GW_CNT_TX_BYTES] += bytes;
 }
 
-/* Send tx[0..n-1]; frees and counts what the queue did not take. */
-static inline void
-tx_flush(struct gw_worker *w, struct rte_mbuf **tx, uint16_t n)
-{
-	uint16_t sent, i;
-	uint64_t bytes = 0;
-
-	if (n == 0)
-		return;
-	for (i = 0; i < n; i++)
-		bytes += tx[i]->pkt_len;
-	sent = rte_eth_tx_burst(w->port_id, (uint16_t)w->id, tx, n);
-	if (unlikely(sent < n)) {
-		for (i = sent; i < n; i++)
-			bytes -= tx[i]->pkt_len;
-		w->cnt[GW_CNT_TX_DROP_FULL] += (uint64_t)(n - sent);
-		rte_pktmbuf_free_bulk(&tx[sent], (unsigned)(n - sent));
-	}
-	w->cnt[GW_CNT_TX_PKTS] += sent;
-	w->cnt[GW_CNT_TX_BYTES] += bytes;
-}
-
 static inline uint32_t
 rd32(const uint8_t *p)
 {
@@ -229,7 +207,7 @@ rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	w->cnt[GW_CNT_RX_PKTS] += n;
 	w->cnt[GW_CNT_RX_BYTES] += bytes;
 	gw_chan_flush(w);
-	tx_flush(w, tx, ntx);
+	gw_tx_burst(w, tx, ntx);
 	if (ndrop)
 		rte_pktmbuf_free_bulk(drop, ndrop);
 }
@@ -244,7 +222,7 @@ ctl_drain(struct gw_worker *w)
 	n = rte_ring_sc_dequeue_burst(w->ctl_tx, (void **)tx, GW_BURST, NULL);
 	if (n) {
 		w->cnt[GW_CNT_CTL_TX] += n;
-		tx_flush(w, tx, (uint16_t)n);
+		gw_tx_burst(w, tx, (uint16_t)n);
 	}
 }
 
@@ -262,7 +240,7 @@ pending_drain(struct gw_worker *w)
 
 		memcpy(rte_pktmbuf_mtod(m, uint8_t *), macs[i], 6);
 	}
-	tx_flush(w, (struct rte_mbuf **)ready, (uint16_t)nr);
+	gw_tx_burst(w, (struct rte_mbuf **)ready, (uint16_t)nr);
 	if (ne)
 		rte_pktmbuf_free_bulk((struct rte_mbuf **)expired, ne);
 }

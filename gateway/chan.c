@@ -128,14 +128,6 @@ out_free:
 
 /* ---- publishing tables to workers (RCU) ---- */
 
-static uint32_t
-demux_hash(uint32_t addr, uint16_t port, uint16_t proto)
-{
-	uint32_t h = addr * 2654435761u ^ ((uint32_t)port << 16 | proto) * 40503u;
-
-	return h ^ h >> 15;
-}
-
 /* Rebuild the demux from every valid socket of every attached app; publish; wait; free old. */
 static int
 demux_publish(struct gw *gw)
@@ -159,7 +151,7 @@ demux_publish(struct gw *gw)
 
 			if (!atomic_load_explicit(&s->valid, memory_order_relaxed))
 				continue;
-			h = demux_hash(s->addr, s->port, s->proto) & d->mask;
+			h = gw_demux_hash(s->addr, s->port, s->proto) & d->mask;
 			while (d->e[h].addr)
 				h = (h + 1) & d->mask;
 			d->e[h] = (struct gw_demux_ent){.addr = s->addr,
@@ -174,9 +166,6 @@ demux_publish(struct gw *gw)
 	rte_free(old);
 	return 0;
 }
-
-const struct gw_demux_ent *gw_demux_find(const struct gw_demux *d, uint32_t addr, uint16_t port,
-                                         uint16_t proto);
 
 /* Give worker wi the list of queues in apps that say so; publish; wait; free the old list. */
 static int
@@ -531,31 +520,6 @@ refuse:
 	app_teardown(gw, app, "refused");
 }
 
-static bool
-addr_in_tenant(const struct pol_tenant *t, uint32_t addr)
-{
-	unsigned i;
-
-	for (i = 0; i < t->n_addrs; i++) {
-		uint32_t mask = t->addrs[i].len ? ~0u << (32 - t->addrs[i].len) : 0;
-
-		if ((addr & mask) == t->addrs[i].addr)
-			return true;
-	}
-	return false;
-}
-
-static bool
-port_in(const struct pol_port_range *r, unsigned n, uint16_t port)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		if (port >= r[i].lo && port <= r[i].hi)
-			return true;
-	return false;
-}
-
 static void
 on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 {
@@ -582,12 +546,12 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 		reply_error(app, m->hdr.seq, BP_ENOTSUP, "protocol %u not supported", m->proto);
 		return;
 	}
-	if (!addr_in_tenant(t, addr)) {
+	if (!gw_tenant_has_addr(t, addr)) {
 		reply_error(app, m->hdr.seq, BP_EADDRNOTAVAIL,
 		            "%s is not an address of tenant '%s'", as, t->name);
 		return;
 	}
-	if (m->proto == BP_PROTO_UDP && !port_in(t->udp, t->n_udp, port)) {
+	if (m->proto == BP_PROTO_UDP && !gw_port_in(t->udp, t->n_udp, port)) {
 		reply_error(app, m->hdr.seq, BP_EPORT, "UDP port %u is not given to tenant '%s'",
 		            port, t->name);
 		return;

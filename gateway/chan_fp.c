@@ -15,21 +15,10 @@
 /* DONE descriptors reaped per poll */
 #define DONE_PER_POLL 256
 
-static inline uint32_t
-demux_hash(uint32_t addr, uint16_t port, uint16_t proto)
-{
-	uint32_t h = addr * 2654435761u ^ ((uint32_t)port << 16 | proto) * 40503u;
-
-	return h ^ h >> 15;
-}
-
-const struct gw_demux_ent *gw_demux_find(const struct gw_demux *d, uint32_t addr, uint16_t port,
-                                         uint16_t proto);
-
 const struct gw_demux_ent *
 gw_demux_find(const struct gw_demux *d, uint32_t addr, uint16_t port, uint16_t proto)
 {
-	uint32_t h = demux_hash(addr, port, proto) & d->mask;
+	uint32_t h = gw_demux_hash(addr, port, proto) & d->mask;
 
 	while (d->e[h].addr) {
 		if (d->e[h].addr == addr && d->e[h].port == port && d->e[h].proto == proto)
@@ -266,20 +255,6 @@ udp_zero_copy(struct gw_worker *w, struct gw_chan *ch, const struct gw_sock *s,
 	return h;
 }
 
-static inline bool
-tenant_addr(const struct pol_tenant *t, uint32_t addr)
-{
-	unsigned i;
-
-	for (i = 0; i < t->n_addrs; i++) {
-		uint32_t mask = t->addrs[i].len ? ~0u << (32 - t->addrs[i].len) : 0;
-
-		if ((addr & mask) == t->addrs[i].addr)
-			return true;
-	}
-	return false;
-}
-
 static inline uint32_t
 get32(const uint8_t *p)
 {
@@ -298,7 +273,7 @@ raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t
 	const struct stk_eth_hdr *eth = (const struct stk_eth_hdr *)f;
 	const struct stk_ipv4_hdr *ip = (const struct stk_ipv4_hdr *)(eth + 1);
 	const uint8_t *l4;
-	uint32_t ihl, i;
+	uint32_t ihl;
 
 	if (len < STK_ETH_HLEN || memcmp(eth->src, w->stk.ifc->mac, STK_ETH_ALEN))
 		return false;
@@ -307,11 +282,11 @@ raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t
 
 		return len >= STK_ETH_HLEN + STK_ARP_LEN &&
 		       !memcmp(arp->sha, w->stk.ifc->mac, STK_ETH_ALEN) &&
-		       tenant_addr(t, rte_be_to_cpu_32(arp->spa));
+		       gw_tenant_has_addr(t, rte_be_to_cpu_32(arp->spa));
 	}
 	if (eth->type != rte_cpu_to_be_16(STK_ETH_P_IPV4) || len < STK_ETH_HLEN + STK_IP_HLEN)
 		return false;
-	if (!tenant_addr(t, rte_be_to_cpu_32(ip->src)))
+	if (!gw_tenant_has_addr(t, rte_be_to_cpu_32(ip->src)))
 		return false;
 	ihl = (ip->ver_ihl & 15u) * 4u;
 	if (ihl < STK_IP_HLEN || len < STK_ETH_HLEN + ihl)
@@ -327,10 +302,7 @@ raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t
 		if (len < STK_ETH_HLEN + ihl + 4)
 			return false;
 		sport = (uint16_t)(l4[0] << 8 | l4[1]);
-		for (i = 0; i < n; i++)
-			if (sport >= r[i].lo && sport <= r[i].hi)
-				return true;
-		return false;
+		return gw_port_in(r, n, sport);
 	}
 	if (ip->proto == STK_IPPROTO_ICMP) {
 		if (len < STK_ETH_HLEN + ihl + STK_ICMP_HLEN)
@@ -345,7 +317,7 @@ raw_allowed(const struct gw_worker *w, const struct pol_tenant *t, const uint8_t
 			/* the quoted packet must have been sent to this tenant */
 			if (len < STK_ETH_HLEN + ihl + STK_ICMP_HLEN + STK_IP_HLEN)
 				return false;
-			return tenant_addr(t, get32(l4 + STK_ICMP_HLEN + 16));
+			return gw_tenant_has_addr(t, get32(l4 + STK_ICMP_HLEN + 16));
 		default:
 			return true;
 		}

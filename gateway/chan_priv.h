@@ -108,4 +108,44 @@ struct gw_apps {
 	uint64_t accept_paused_until; /* ns: out of fds, try accepting again then */
 };
 
+/* Slot of (addr, port, proto) in the demux table (chan.c builds it, chan_fp.c reads it). */
+static inline uint32_t
+gw_demux_hash(uint32_t addr, uint16_t port, uint16_t proto)
+{
+	uint32_t h = addr * 2654435761u ^ ((uint32_t)port << 16 | proto) * 40503u;
+
+	return h ^ h >> 15;
+}
+
+/* The entry for (addr, port, proto) in a published demux table, or NULL. */
+const struct gw_demux_ent *gw_demux_find(const struct gw_demux *d, uint32_t addr, uint16_t port,
+                                         uint16_t proto);
+
+/* true when addr (host order) is inside one of the tenant's addresses or prefixes */
+static inline bool
+gw_tenant_has_addr(const struct pol_tenant *t, uint32_t addr)
+{
+	unsigned i;
+
+	for (i = 0; i < t->n_addrs; i++) {
+		uint32_t mask = t->addrs[i].len ? ~0u << (32 - t->addrs[i].len) : 0;
+
+		if ((addr & mask) == t->addrs[i].addr)
+			return true;
+	}
+	return false;
+}
+
+/* true when port is in one of the ranges r[0..n-1] */
+static inline bool
+gw_port_in(const struct pol_port_range *r, unsigned n, uint16_t port)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (port >= r[i].lo && port <= r[i].hi)
+			return true;
+	return false;
+}
+
 #endif

@@ -14,6 +14,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "acl.h"
+#include "testgen.h"
 #include "acl_priv.h"
 
 static unsigned n_pass, n_fail;
@@ -161,238 +162,7 @@ ref_classify(const struct pol_policy *pol, const struct tpkt *p, struct ref_verd
 		v->tier = p->tenant;
 }
 
-/* ---- building policies in memory ---- */
-
-static struct pol_policy *
-policy_new(unsigned n_tenants)
-{
-	struct pol_policy *p = calloc(1, sizeof(*p));
-	unsigned i;
-
-	p->file = strdup("generated");
-	p->path = strdup("");
-	p->n_tenants = n_tenants;
-	p->tenants = calloc(n_tenants ? n_tenants : 1, sizeof(*p->tenants));
-	for (i = 0; i < n_tenants; i++) {
-		struct pol_tenant *t = &p->tenants[i];
-		char name[32];
-
-		snprintf(name, sizeof(name), "t%u", i);
-		t->name = strdup(name);
-		t->n_addrs = 1;
-		t->addrs = calloc(1, sizeof(*t->addrs));
-		t->addrs[0].addr = ip(198, 19, (i >> 8) & 0xff, i & 0xff);
-		t->addrs[0].len = 32;
-		t->quota.sessions = POL_QUOTA_SESSIONS_DEFAULT;
-		t->dflt[POL_DIR_INGRESS] = (i % 3) ? POL_ACT_DENY : POL_ACT_ALLOW;
-		t->dflt[POL_DIR_EGRESS] = (i % 4) ? POL_ACT_ALLOW : POL_ACT_DENY;
-	}
-	return p;
-}
-
-static const uint32_t addr_pool[] = {0x0a000000, 0xc6120000, 0xcb007100, 0xac100000};
-
-static struct pol_prefix
-rand_prefix(void)
-{
-	struct pol_prefix x = {0};
-	unsigned r = (unsigned)(rnd() % 10);
-
-	x.len = (uint8_t)(r < 2 ? 8 + rnd() % 9 : r < 6 ? 16 + rnd() % 9 : 24 + rnd() % 9);
-	if (rnd() % 8 == 0)
-		x.addr = (uint32_t)rnd();
-	else
-		x.addr = addr_pool[rnd() % 4] | ((uint32_t)rnd() & 0x0003ffff);
-	x.addr &= pol_prefix_mask(x.len);
-	return x;
-}
-
-static bool
-pfx_dup(const struct pol_prefix *v, unsigned n, struct pol_prefix x)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		if (v[i].addr == x.addr && v[i].len == x.len)
-			return true;
-	return false;
-}
-
-/*
- * How complex generated rules are: up to this many CIDRs and port items per side, an except list
- * on this percentage of sides, source ports on this percentage of tcp/udp rules.
- */
-struct shape {
-	const char *name;
-	unsigned cidrs, ports, except_pct, sport_pct;
-};
-static const struct shape complex_shape = {"complex", 3, 3, 20, 25};
-static const struct shape moderate_shape = {"moderate", 2, 2, 10, 10};
-static const struct shape simple_shape = {"simple", 1, 1, 0, 0};
-static const struct shape *shape = &complex_shape;
-
-static void
-rand_side(struct pol_match *m, bool ports)
-{
-	unsigned i, n;
-
-	if (rnd() % 10 >= 3) {
-		n = 1 + (unsigned)(rnd() % shape->cidrs);
-		m->cidrs = calloc(n, sizeof(*m->cidrs));
-		for (i = 0; i < n; i++) {
-			struct pol_prefix x = rand_prefix();
-
-			if (!pfx_dup(m->cidrs, m->n_cidrs, x))
-				m->cidrs[m->n_cidrs++] = x;
-		}
-	}
-	if (rnd() % 100 < shape->except_pct) {
-		n = 1 + (unsigned)(rnd() % 2);
-		m->except = calloc(n, sizeof(*m->except));
-		for (i = 0; i < n; i++) {
-			struct pol_prefix c = m->n_cidrs
-			                              ? m->cidrs[rnd() % m->n_cidrs]
-			                              : (struct pol_prefix){0x0a000000, 8, {0, 0}};
-			struct pol_prefix x;
-
-			if (c.len >= 32)
-				continue;
-			x.len = (uint8_t)(c.len + 1 + rnd() % (32 - c.len));
-			x.addr = (c.addr | ((uint32_t)rnd() & ~pol_prefix_mask(c.len))) &
-			         pol_prefix_mask(x.len);
-			x.loc = (struct pol_loc){0, 0};
-			if (!pfx_dup(m->except, m->n_except, x))
-				m->except[m->n_except++] = x;
-		}
-	}
-	if (ports && rnd() % 10 < 6) {
-		n = 1 + (unsigned)(rnd() % shape->ports);
-		m->ports = calloc(n, sizeof(*m->ports));
-		for (i = 0; i < n; i++) {
-			struct pol_port_range *r = &m->ports[m->n_ports++];
-			unsigned k = (unsigned)(rnd() % 10);
-
-			if (k < 4) {
-				static const uint16_t common[] = {22, 53, 80, 443, 0, 65535, 8080};
-
-				r->lo = r->hi = common[rnd() % 7];
-			} else if (k < 6) {
-				r->lo = r->hi = (uint16_t)(rnd() % 2048);
-			} else {
-				uint32_t lo = (uint32_t)(rnd() % 4000),
-				         hi = lo + (uint32_t)(rnd() % 600);
-
-				if (k == 9) {
-					lo = 1024 + (uint32_t)(rnd() % 1000);
-					hi = 65535;
-				}
-				r->lo = (uint16_t)lo;
-				r->hi = (uint16_t)(hi > 65535 ? 65535 : hi);
-			}
-		}
-	}
-}
-
-static void
-rand_rules(struct pol_ruleset *rs, unsigned n, const char *prefix, bool sigs)
-{
-	unsigned i, *perm = malloc((n ? n : 1) * sizeof(*perm));
-
-	for (i = 0; i < n; i++)
-		perm[i] = i;
-	for (i = n; i > 1; i--) {
-		unsigned j = (unsigned)(rnd() % i), t = perm[i - 1];
-
-		perm[i - 1] = perm[j];
-		perm[j] = t;
-	}
-	rs->n_rules = n;
-	rs->rules = calloc(n ? n : 1, sizeof(*rs->rules));
-	if (sigs) {
-		rs->n_sigs = 1;
-		rs->sigs = calloc(1, sizeof(*rs->sigs));
-		rs->sigs[0].name = strdup("sig0");
-		rs->sigs[0].pattern = strdup("evil");
-	}
-	for (i = 0; i < n; i++) {
-		struct pol_rule *r = &rs->rules[i];
-		static const uint16_t protos[] = {
-		        6, 6, 6, 6, 17, 17, 17, 1, POL_PROTO_ANY, POL_PROTO_ANY, 47};
-		char name[64];
-		bool ports;
-
-		snprintf(name, sizeof(name), "%s%u", prefix, i);
-		r->name = strdup(name);
-		r->priority = perm[i] * 3 + 1 + (unsigned)(rnd() % 3);
-		r->dir = rnd() % 2 ? POL_DIR_INGRESS : POL_DIR_EGRESS;
-		r->action = rnd() % 10 < 6 ? POL_ACT_ALLOW : POL_ACT_DENY;
-		r->proto = protos[rnd() % 11];
-		r->stateful = rnd() % 2;
-		r->log = rnd() % 8 == 0;
-		ports = r->proto == 6 || r->proto == 17;
-		rand_side(&r->src, ports && rnd() % 100 < shape->sport_pct);
-		rand_side(&r->dst, ports);
-		if (sigs && rnd() % 10 == 0) {
-			r->n_sigs = 1;
-			r->sigs = calloc(1, sizeof(*r->sigs));
-			r->sigs[0].name = strdup("sig0");
-		}
-	}
-	free(perm);
-}
-
-static struct pol_policy *
-gen_policy(unsigned n_rules, unsigned n_tenants, unsigned n_op, bool sigs)
-{
-	struct pol_policy *p = policy_new(n_tenants);
-	struct pol_cfg_errs errs = {0};
-	unsigned i, left = n_rules - n_op;
-
-	rand_rules(&p->op, n_op, "op", sigs);
-	for (i = 0; i < n_tenants; i++) {
-		unsigned n = left / (n_tenants - i);
-
-		rand_rules(&p->tenants[i].rs, n, "r", sigs);
-		left -= n;
-	}
-	if (pol_policy_validate(p, &errs)) {
-		print_errs(&errs);
-		abort();
-	}
-	pol_cfg_errs_clear(&errs);
-	return p;
-}
-
 /* ---- packets ---- */
-
-static uint32_t
-pick_addr(const struct pol_match *m)
-{
-	unsigned k = (unsigned)(rnd() % 8);
-	const struct pol_prefix *c;
-	uint32_t first, last;
-
-	if (m->n_except && k < 3)
-		c = &m->except[rnd() % m->n_except];
-	else if (m->n_cidrs && k < 7)
-		c = &m->cidrs[rnd() % m->n_cidrs];
-	else
-		return (uint32_t)rnd();
-	first = c->addr;
-	last = c->addr | ~pol_prefix_mask(c->len);
-	switch (rnd() % 5) {
-	case 0:
-		return first;
-	case 1:
-		return last;
-	case 2:
-		return first - 1;
-	case 3:
-		return last + 1;
-	default:
-		return first + (uint32_t)(rnd() % ((uint64_t)last - first + 1));
-	}
-}
 
 static uint16_t
 pick_port(const struct pol_match *m)
@@ -451,8 +221,8 @@ rand_pkt(const struct pol_policy *pol, struct tpkt *p)
 		p->dir = rnd() % 8 ? r->dir : (enum pol_dir) !r->dir;
 		p->proto = r->proto != POL_PROTO_ANY && rnd() % 8 ? (uint8_t)r->proto
 		                                                  : protos[rnd() % 4];
-		p->src = pick_addr(&r->src);
-		p->dst = pick_addr(&r->dst);
+		p->src = pol_testgen_pick_addr(&r->src);
+		p->dst = pol_testgen_pick_addr(&r->dst);
 		p->sport = pick_port(&r->src);
 		p->dport = pick_port(&r->dst);
 	} else {
@@ -734,7 +504,7 @@ timing(struct pol_gen *g, const struct pol_policy *pol, const char *label)
 
 static void
 test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, bool sigs, size_t n_random,
-            bool time_it, const struct shape *sh)
+            bool time_it, const struct pol_testgen_shape *sh)
 {
 	struct pol_policy *pol;
 	struct pol_gen_opts o = {.n_workers = 2, .socket_id = -1};
@@ -746,8 +516,7 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, bool sigs, size
 	char name[128];
 	bool ok = true;
 
-	shape = sh;
-	pol = gen_policy(n_rules, n_tenants, n_op, sigs);
+	pol = pol_testgen_policy(sh, n_rules, n_tenants, n_op, sigs);
 	t0 = now_ns();
 	g = pol_gen_build(pol, NULL, &o, &errs);
 	t_build = now_ns() - t0;
@@ -1068,7 +837,7 @@ test_build_errors(void)
 static void
 test_tenant_ids(void)
 {
-	struct pol_policy *p1 = policy_new(3), *p2 = policy_new(3);
+	struct pol_policy *p1 = pol_testgen_policy_new(3), *p2 = pol_testgen_policy_new(3);
 	struct pol_cfg_errs errs = {0};
 	struct pol_gen *g1, *g2;
 	bool ok = true;
@@ -1112,7 +881,7 @@ test_tenant_ids(void)
 static void
 test_empty(void)
 {
-	struct pol_policy *p = policy_new(0);
+	struct pol_policy *p = pol_testgen_policy_new(0);
 	struct pol_cfg_errs errs = {0};
 	struct pol_acl_verdict v;
 	struct pol_acl_key k;
@@ -1199,7 +968,7 @@ test_publish(void)
 	rte_rcu_qsbr_init(v, 1);
 	atomic_init(&r.stop, false);
 	for (i = 0; i < 30; i++) {
-		struct pol_policy *p = policy_new(2);
+		struct pol_policy *p = pol_testgen_policy_new(2);
 		struct pol_rule *rule;
 
 		/* each generation: an extra rule, so rule ids move; "dns" keeps its identity */
@@ -1288,23 +1057,23 @@ main(int argc, char **argv)
 		const char *sh = argc > 4 ? argv[4] : "moderate";
 
 		test_random(n, t, op, false, 100000, true,
-		            !strcmp(sh, "complex")  ? &complex_shape
-		            : !strcmp(sh, "simple") ? &simple_shape
-		                                    : &moderate_shape);
+		            !strcmp(sh, "complex")  ? &pol_testgen_complex
+		            : !strcmp(sh, "simple") ? &pol_testgen_simple
+		                                    : &pol_testgen_moderate);
 	} else {
 		test_normalise();
 		test_worked_example();
 		test_empty();
 		test_build_errors();
 		test_tenant_ids();
-		test_random(1, 1, 0, false, 20000, false, &complex_shape);
-		test_random(1, 1, 1, false, 20000, false, &complex_shape);
-		test_random(100, 4, 10, false, 50000, true, &complex_shape);
-		test_random(100, 4, 10, true, 50000, false, &complex_shape);
-		test_random(1000, 50, 100, false, 100000, true, &complex_shape);
-		test_random(1000, 50, 50, false, 50000, true, &simple_shape);
-		test_random(10000, 50, 500, false, 100000, true, &moderate_shape);
-		test_random(10000, 100, 500, false, 50000, true, &simple_shape);
+		test_random(1, 1, 0, false, 20000, false, &pol_testgen_complex);
+		test_random(1, 1, 1, false, 20000, false, &pol_testgen_complex);
+		test_random(100, 4, 10, false, 50000, true, &pol_testgen_complex);
+		test_random(100, 4, 10, true, 50000, false, &pol_testgen_complex);
+		test_random(1000, 50, 100, false, 100000, true, &pol_testgen_complex);
+		test_random(1000, 50, 50, false, 50000, true, &pol_testgen_simple);
+		test_random(10000, 50, 500, false, 100000, true, &pol_testgen_moderate);
+		test_random(10000, 100, 500, false, 50000, true, &pol_testgen_simple);
 		test_publish();
 	}
 	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);

@@ -1,7 +1,7 @@
 /*
  * policy_bench.c - per-packet cost of the gateway's ingress policy path on one core.
  *
- * For 100, 1,000 and 10,000 generated rules (the generator of policy/acl_test.c, copied: same
+ * For 100, 1,000 and 10,000 generated rules (policy/testgen.c, the generator acl_test uses: same
  * shapes and sizes as its timed cases), 8192 prebuilt 64-byte UDP frames near the rules, bursts
  * of 32, three methods timed in interleaved rounds:
  *
@@ -31,6 +31,7 @@
 #include <rte_eal.h>
 
 #include "acl.h"
+#include "testgen.h"
 #include "acl_priv.h"
 #include "ct.h"
 #include "meter.h"
@@ -46,7 +47,6 @@ struct tpkt {
 	uint32_t src, dst;
 	uint16_t sport, dport;
 };
-
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint64_t
@@ -65,244 +65,6 @@ now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint32_t
-ip(unsigned a, unsigned b, unsigned c, unsigned d)
-{
-	return a << 24 | b << 16 | c << 8 | d;
-}
-
-
-/* ---- building policies in memory ---- */
-
-static struct pol_policy *
-policy_new(unsigned n_tenants)
-{
-	struct pol_policy *p = calloc(1, sizeof(*p));
-	unsigned i;
-
-	p->file = strdup("generated");
-	p->path = strdup("");
-	p->n_tenants = n_tenants;
-	p->tenants = calloc(n_tenants ? n_tenants : 1, sizeof(*p->tenants));
-	for (i = 0; i < n_tenants; i++) {
-		struct pol_tenant *t = &p->tenants[i];
-		char name[32];
-
-		snprintf(name, sizeof(name), "t%u", i);
-		t->name = strdup(name);
-		t->n_addrs = 1;
-		t->addrs = calloc(1, sizeof(*t->addrs));
-		t->addrs[0].addr = ip(198, 19, (i >> 8) & 0xff, i & 0xff);
-		t->addrs[0].len = 32;
-		t->quota.sessions = POL_QUOTA_SESSIONS_DEFAULT;
-		t->dflt[POL_DIR_INGRESS] = (i % 3) ? POL_ACT_DENY : POL_ACT_ALLOW;
-		t->dflt[POL_DIR_EGRESS] = (i % 4) ? POL_ACT_ALLOW : POL_ACT_DENY;
-	}
-	return p;
-}
-
-static const uint32_t addr_pool[] = {0x0a000000, 0xc6120000, 0xcb007100, 0xac100000};
-
-static struct pol_prefix
-rand_prefix(void)
-{
-	struct pol_prefix x = {0};
-	unsigned r = (unsigned)(rnd() % 10);
-
-	x.len = (uint8_t)(r < 2 ? 8 + rnd() % 9 : r < 6 ? 16 + rnd() % 9 : 24 + rnd() % 9);
-	if (rnd() % 8 == 0)
-		x.addr = (uint32_t)rnd();
-	else
-		x.addr = addr_pool[rnd() % 4] | ((uint32_t)rnd() & 0x0003ffff);
-	x.addr &= pol_prefix_mask(x.len);
-	return x;
-}
-
-static bool
-pfx_dup(const struct pol_prefix *v, unsigned n, struct pol_prefix x)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		if (v[i].addr == x.addr && v[i].len == x.len)
-			return true;
-	return false;
-}
-
-/*
- * How complex generated rules are: up to this many CIDRs and port items per side, an except list
- * on this percentage of sides, source ports on this percentage of tcp/udp rules.
- */
-struct shape {
-	const char *name;
-	unsigned cidrs, ports, except_pct, sport_pct;
-};
-static const struct shape complex_shape = {"complex", 3, 3, 20, 25};
-static const struct shape moderate_shape = {"moderate", 2, 2, 10, 10};
-static const struct shape *shape = &complex_shape;
-
-static void
-rand_side(struct pol_match *m, bool ports)
-{
-	unsigned i, n;
-
-	if (rnd() % 10 >= 3) {
-		n = 1 + (unsigned)(rnd() % shape->cidrs);
-		m->cidrs = calloc(n, sizeof(*m->cidrs));
-		for (i = 0; i < n; i++) {
-			struct pol_prefix x = rand_prefix();
-
-			if (!pfx_dup(m->cidrs, m->n_cidrs, x))
-				m->cidrs[m->n_cidrs++] = x;
-		}
-	}
-	if (rnd() % 100 < shape->except_pct) {
-		n = 1 + (unsigned)(rnd() % 2);
-		m->except = calloc(n, sizeof(*m->except));
-		for (i = 0; i < n; i++) {
-			struct pol_prefix c = m->n_cidrs
-			                              ? m->cidrs[rnd() % m->n_cidrs]
-			                              : (struct pol_prefix){0x0a000000, 8, {0, 0}};
-			struct pol_prefix x;
-
-			if (c.len >= 32)
-				continue;
-			x.len = (uint8_t)(c.len + 1 + rnd() % (32 - c.len));
-			x.addr = (c.addr | ((uint32_t)rnd() & ~pol_prefix_mask(c.len))) &
-			         pol_prefix_mask(x.len);
-			x.loc = (struct pol_loc){0, 0};
-			if (!pfx_dup(m->except, m->n_except, x))
-				m->except[m->n_except++] = x;
-		}
-	}
-	if (ports && rnd() % 10 < 6) {
-		n = 1 + (unsigned)(rnd() % shape->ports);
-		m->ports = calloc(n, sizeof(*m->ports));
-		for (i = 0; i < n; i++) {
-			struct pol_port_range *r = &m->ports[m->n_ports++];
-			unsigned k = (unsigned)(rnd() % 10);
-
-			if (k < 4) {
-				static const uint16_t common[] = {22, 53, 80, 443, 0, 65535, 8080};
-
-				r->lo = r->hi = common[rnd() % 7];
-			} else if (k < 6) {
-				r->lo = r->hi = (uint16_t)(rnd() % 2048);
-			} else {
-				uint32_t lo = (uint32_t)(rnd() % 4000),
-				         hi = lo + (uint32_t)(rnd() % 600);
-
-				if (k == 9) {
-					lo = 1024 + (uint32_t)(rnd() % 1000);
-					hi = 65535;
-				}
-				r->lo = (uint16_t)lo;
-				r->hi = (uint16_t)(hi > 65535 ? 65535 : hi);
-			}
-		}
-	}
-}
-
-static void
-rand_rules(struct pol_ruleset *rs, unsigned n, const char *prefix, bool sigs)
-{
-	unsigned i, *perm = malloc((n ? n : 1) * sizeof(*perm));
-
-	for (i = 0; i < n; i++)
-		perm[i] = i;
-	for (i = n; i > 1; i--) {
-		unsigned j = (unsigned)(rnd() % i), t = perm[i - 1];
-
-		perm[i - 1] = perm[j];
-		perm[j] = t;
-	}
-	rs->n_rules = n;
-	rs->rules = calloc(n ? n : 1, sizeof(*rs->rules));
-	if (sigs) {
-		rs->n_sigs = 1;
-		rs->sigs = calloc(1, sizeof(*rs->sigs));
-		rs->sigs[0].name = strdup("sig0");
-		rs->sigs[0].pattern = strdup("evil");
-	}
-	for (i = 0; i < n; i++) {
-		struct pol_rule *r = &rs->rules[i];
-		static const uint16_t protos[] = {
-		        6, 6, 6, 6, 17, 17, 17, 1, POL_PROTO_ANY, POL_PROTO_ANY, 47};
-		char name[64];
-		bool ports;
-
-		snprintf(name, sizeof(name), "%s%u", prefix, i);
-		r->name = strdup(name);
-		r->priority = perm[i] * 3 + 1 + (unsigned)(rnd() % 3);
-		r->dir = rnd() % 2 ? POL_DIR_INGRESS : POL_DIR_EGRESS;
-		r->action = rnd() % 10 < 6 ? POL_ACT_ALLOW : POL_ACT_DENY;
-		r->proto = protos[rnd() % 11];
-		r->stateful = rnd() % 2;
-		r->log = rnd() % 8 == 0;
-		ports = r->proto == 6 || r->proto == 17;
-		rand_side(&r->src, ports && rnd() % 100 < shape->sport_pct);
-		rand_side(&r->dst, ports);
-		if (sigs && rnd() % 10 == 0) {
-			r->n_sigs = 1;
-			r->sigs = calloc(1, sizeof(*r->sigs));
-			r->sigs[0].name = strdup("sig0");
-		}
-	}
-	free(perm);
-}
-
-static struct pol_policy *
-gen_policy(unsigned n_rules, unsigned n_tenants, unsigned n_op, bool sigs)
-{
-	struct pol_policy *p = policy_new(n_tenants);
-	struct pol_cfg_errs errs = {0};
-	unsigned i, left = n_rules - n_op;
-
-	rand_rules(&p->op, n_op, "op", sigs);
-	for (i = 0; i < n_tenants; i++) {
-		unsigned n = left / (n_tenants - i);
-
-		rand_rules(&p->tenants[i].rs, n, "r", sigs);
-		left -= n;
-	}
-	if (pol_policy_validate(p, &errs)) {
-		pol_cfg_errs_print(&errs, stderr);
-		abort();
-	}
-	pol_cfg_errs_clear(&errs);
-	return p;
-}
-
-
-static uint32_t
-pick_addr(const struct pol_match *m)
-{
-	unsigned k = (unsigned)(rnd() % 8);
-	const struct pol_prefix *c;
-	uint32_t first, last;
-
-	if (m->n_except && k < 3)
-		c = &m->except[rnd() % m->n_except];
-	else if (m->n_cidrs && k < 7)
-		c = &m->cidrs[rnd() % m->n_cidrs];
-	else
-		return (uint32_t)rnd();
-	first = c->addr;
-	last = c->addr | ~pol_prefix_mask(c->len);
-	switch (rnd() % 5) {
-	case 0:
-		return first;
-	case 1:
-		return last;
-	case 2:
-		return first - 1;
-	case 3:
-		return last + 1;
-	default:
-		return first + (uint32_t)(rnd() % ((uint64_t)last - first + 1));
-	}
 }
 
 static uint16_t
@@ -362,8 +124,8 @@ rand_pkt(const struct pol_policy *pol, struct tpkt *p)
 		p->dir = rnd() % 8 ? r->dir : (enum pol_dir) !r->dir;
 		p->proto = r->proto != POL_PROTO_ANY && rnd() % 8 ? (uint8_t)r->proto
 		                                                  : protos[rnd() % 4];
-		p->src = pick_addr(&r->src);
-		p->dst = pick_addr(&r->dst);
+		p->src = pol_testgen_pick_addr(&r->src);
+		p->dst = pol_testgen_pick_addr(&r->dst);
 		p->sport = pick_port(&r->src);
 		p->dport = pick_port(&r->dst);
 	} else {
@@ -377,7 +139,6 @@ rand_pkt(const struct pol_policy *pol, struct tpkt *p)
 	if (p->proto != 6 && p->proto != 17)
 		p->sport = p->dport = 0;
 }
-
 
 /* ---- the benchmark ---- */
 
@@ -440,8 +201,8 @@ struct bench {
 	uint16_t *tenant;         /* per packet: which tenant the packet is for */
 	struct pol_acl_key *keys; /* for bare and acl */
 	uint64_t admitted, denied, sink, dbg[4];
-	bool stages;       /* time each stage (rdtsc per burst and stage): the breakdown pass */
-	uint64_t cyc[5];   /* parse, conntrack, ACL, open, meter */
+	bool stages;     /* time each stage (rdtsc per burst and stage): the breakdown pass */
+	uint64_t cyc[5]; /* parse, conntrack, ACL, open, meter */
 };
 
 static void
@@ -524,7 +285,8 @@ run_path(struct bench *b)
 		na = 0;
 		for (i = 0; i < BURST; i++) {
 			struct pol_ct_info ci;
-			enum pol_ct_verdict v = pol_ct_track(b->ct, idx[i], &ck[i], &cp[i], now, &ci);
+			enum pol_ct_verdict v =
+			        pol_ct_track(b->ct, idx[i], &ck[i], &cp[i], now, &ci);
 
 			if (v == POL_CT_INVALID) {
 				ok[i] = false;
@@ -679,7 +441,7 @@ default_alg(struct rte_acl_ctx *ctx)
 
 struct size {
 	unsigned rules, tenants, op;
-	const struct shape *shape;
+	const struct pol_testgen_shape *shape;
 };
 
 static int
@@ -700,9 +462,9 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	char ctname[32];
 	static run_fn *const fns[3] = {run_bare, run_acl, run_path};
 
-	shape = sz->shape;
 	rng = 0x2545f4914f6cdd1dull ^ sz->rules;
-	pol = gen_policy(sz->rules, sz->tenants, sz->op, false);
+	pol_testgen_seed(rng); /* the same policy for a size, run after run */
+	pol = pol_testgen_policy(sz->shape, sz->rules, sz->tenants, sz->op, false);
 	unblock(pol);
 	t0 = now_ns();
 	g = pol_gen_build(pol, NULL, &o, &errs);
@@ -713,7 +475,8 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	}
 	n_acl = g->n_acl[POL_DIR_INGRESS];
 	alg = default_alg(g->ctx[POL_DIR_INGRESS]);
-	fprintf(stderr, "# %u rules (%u tenants, %u operator, %s): built in %.0f ms, %u rte_acl "
+	fprintf(stderr,
+	        "# %u rules (%u tenants, %u operator, %s): built in %.0f ms, %u rte_acl "
 	        "rules ingress, classify method %s\n",
 	        sz->rules, sz->tenants, sz->op, sz->shape->name, (double)(now_ns() - t0) / 1e6,
 	        n_acl, alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg]);
@@ -771,20 +534,23 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	{
 		double k = 1e9 / (double)rte_get_tsc_hz() / (20.0 * N_PKTS);
 
-		fprintf(stderr, "# stages, ns/packet (20 passes, rdtsc per stage): parse %.1f, conntrack "
+		fprintf(stderr,
+		        "# stages, ns/packet (20 passes, rdtsc per stage): parse %.1f, conntrack "
 		        "lookup+track %.1f, ACL %.1f, verdicts+open %.1f, meter %.1f\n",
 		        b.cyc[0] * k, b.cyc[1] * k, b.cyc[2] * k, b.cyc[3] * k, b.cyc[4] * k);
 	}
 	b.admitted = b.denied = 0;
 	memset(b.dbg, 0, sizeof(b.dbg));
 	run_path(&b);
-	fprintf(stderr, "# one pass of the path: %" PRIu64 " denied by the ACL, %" PRIu64
+	fprintf(stderr,
+	        "# one pass of the path: %" PRIu64 " denied by the ACL, %" PRIu64
 	        " refused by the connection meter, %" PRIu64 " by conntrack\n",
 	        b.dbg[0], b.dbg[1], b.dbg[2]);
 	printf("| %6u | %6u | %5.1f / %5.1f / %5.1f | %5.1f / %5.1f / %5.1f | "
 	       "%5.1f / %5.1f / %5.1f | %.2fx | %s | %.0f%% | %u |\n",
 	       sz->rules, n_acl, s[0].min, s[0].med, s[0].max, s[1].min, s[1].med, s[1].max,
-	       s[2].min, s[2].med, s[2].max, s[2].med / s[0].med, alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg],
+	       s[2].min, s[2].med, s[2].max, s[2].med / s[0].med,
+	       alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg],
 	       100.0 * (double)b.admitted / N_PKTS, pol_ct_count(b.ct));
 	fflush(stdout);
 	for (i = 0; i < 3; i++)
@@ -803,14 +569,22 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 int
 main(int argc, char **argv)
 {
-	char *eal[64] = {argv[0],   "--no-huge",     "--no-pci", "--no-shconf",
-	                 "-m",      "512",           "--no-telemetry", "-l", "0",
-	                 "--log-level=lib.eal:warning", "--log-level=bypassd.policy.*:warning"};
+	char *eal[64] = {argv[0],
+	                 "--no-huge",
+	                 "--no-pci",
+	                 "--no-shconf",
+	                 "-m",
+	                 "512",
+	                 "--no-telemetry",
+	                 "-l",
+	                 "0",
+	                 "--log-level=lib.eal:warning",
+	                 "--log-level=bypassd.policy.*:warning"};
 	unsigned n_eal = 11, rounds = 9, ms = 100, i;
 	static const struct size sizes[] = {
-	        {100, 4, 10, &complex_shape},
-	        {1000, 50, 100, &complex_shape},
-	        {10000, 50, 500, &moderate_shape},
+	        {100, 4, 10, &pol_testgen_complex},
+	        {1000, 50, 100, &pol_testgen_complex},
+	        {10000, 50, 500, &pol_testgen_moderate},
 	};
 	int a;
 
@@ -823,7 +597,8 @@ main(int argc, char **argv)
 			for (a++; a < argc && n_eal < 63; a++)
 				eal[n_eal++] = argv[a];
 		} else {
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-t MS] [-- EAL_ARGS...]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-t MS] [-- EAL_ARGS...]\n",
+			        argv[0]);
 			return 2;
 		}
 	}

@@ -214,6 +214,17 @@ int gw_iface_build(struct gw *gw);
 int gw_policy_init(struct gw *gw);
 /* SIGHUP: reload the policy; all or nothing. 0 applied, -1 failed (logged, nothing changed). */
 int gw_policy_reload(struct gw *gw);
+/*
+ * Check p against the gateway, compile it and publish it as the next generation: all or nothing.
+ * Takes ownership of p (freed on failure). 0 and the new generation number in *gen_out (may be
+ * NULL), or -1 with errno set and every reason appended to errs (none for ENOMEM). Control
+ * thread (or whoever holds the control role); the reload on SIGHUP and the admin API both call
+ * this.
+ */
+int gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs,
+                    uint64_t *gen_out);
+/* The active generation's number (0 before the first). */
+uint64_t gw_policy_generation(const struct gw *gw);
 /* After workers stopped. */
 void gw_policy_fini(struct gw *gw);
 /* Log the generation, per-tenant meter drops and every rule's counters. */

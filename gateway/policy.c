@@ -134,14 +134,66 @@ gw_policy_init(struct gw *gw)
 }
 
 int
+gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, uint64_t *gen_out)
+{
+	struct pol_gen_opts o;
+	struct pol_gen *g, **slot;
+	unsigned n, before = pol_cfg_errs_count(errs);
+
+	if (pol_policy_check_against(p, &gw->cfg->gw, errs) || pol_cfg_errs_count(errs) > before) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (!same_tenants(p, gw->cfg->policy)) {
+		pol_cfg_err_add(errs, p->file, 0, 0, "tenants",
+		                "tenants added, removed, renamed, reordered or their addresses "
+		                "changed; in this version that needs a restart");
+		errno = EINVAL;
+		goto fail;
+	}
+	gen_opts(gw, &o);
+	g = pol_gen_build(p, atomic_load_explicit(&gw->gen, memory_order_relaxed), &o, errs);
+	if (!g)
+		goto fail; /* errno from the compiler; errors appended */
+	/* the old policy stays alive: attached apps point at its tenants (ports, quotas) */
+	slot = realloc(gw->retired, (gw->n_retired + 1) * sizeof(*gw->retired));
+	if (!slot) {
+		pol_gen_put(g);
+		errno = ENOMEM;
+		goto fail;
+	}
+	gw->retired = (struct pol_policy **)slot;
+	gw->retired[gw->n_retired++] = gw->cfg->policy;
+	gw->cfg->policy = p;
+	n = pol_gen_n_tenants(g);
+	meters_set(gw, g);
+	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu);
+	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
+	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
+	if (gen_out)
+		*gen_out = pol_gen_number(g);
+	pol_gen_put(g);
+	return 0;
+fail:
+	pol_policy_free(p);
+	return -1;
+}
+
+uint64_t
+gw_policy_generation(const struct gw *gw)
+{
+	const struct pol_gen *g = atomic_load_explicit(&gw->gen, memory_order_acquire);
+
+	return g ? pol_gen_number(g) : 0;
+}
+
+int
 gw_policy_reload(struct gw *gw)
 {
 	struct pol_cfg_errs errs = {0};
-	struct pol_gen_opts o;
 	struct pol_policy *p;
-	struct pol_gen *g, **slot;
 	bool gw_changed = false;
-	unsigned n;
+	int rc;
 
 	p = pol_cfg_reload_policy(gw->cfg, &gw_changed, &errs);
 	if (!p) {
@@ -154,51 +206,19 @@ gw_policy_reload(struct gw *gw)
 	if (gw_changed)
 		GW_LOG(WARNING, "policy reload: the gateway section changed; those settings need "
 		                "a restart (not applied)");
-	if (pol_policy_check_against(p, &gw->cfg->gw, &errs) || pol_cfg_errs_count(&errs)) {
-		log_errs("policy reload failed", &errs);
-		GW_LOG(ERR, "policy reload failed: %u errors, nothing changed",
-		       pol_cfg_errs_count(&errs));
-		goto fail;
-	}
-	if (!same_tenants(p, gw->cfg->policy)) {
-		GW_LOG(ERR,
-		       "policy reload failed: tenants added, removed, renamed, reordered or "
-		       "their addresses changed; in this version that needs a restart, nothing "
-		       "changed");
-		goto fail;
-	}
-	gen_opts(gw, &o);
-	g = pol_gen_build(p, atomic_load_explicit(&gw->gen, memory_order_relaxed), &o, &errs);
-	if (!g) {
+	rc = gw_policy_apply(gw, p, &errs, NULL);
+	if (rc) {
 		int e = errno;
 
 		log_errs("policy reload failed", &errs);
-		GW_LOG(ERR, "policy reload failed: cannot compile: %s, nothing changed",
-		       strerror(e));
-		goto fail;
+		if (pol_cfg_errs_count(&errs))
+			GW_LOG(ERR, "policy reload failed: %u errors, nothing changed",
+			       pol_cfg_errs_count(&errs));
+		else
+			GW_LOG(ERR, "policy reload failed: %s, nothing changed", strerror(e));
 	}
-	/* the old policy stays alive: attached apps point at its tenants (ports, quotas) */
-	slot = realloc(gw->retired, (gw->n_retired + 1) * sizeof(*gw->retired));
-	if (!slot) {
-		GW_LOG(ERR, "policy reload failed: out of memory, nothing changed");
-		pol_gen_put(g);
-		goto fail;
-	}
-	gw->retired = (struct pol_policy **)slot;
-	gw->retired[gw->n_retired++] = gw->cfg->policy;
-	gw->cfg->policy = p;
-	n = pol_gen_n_tenants(g);
-	meters_set(gw, g);
-	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu);
-	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
-	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
-	pol_gen_put(g);
 	pol_cfg_errs_clear(&errs);
-	return 0;
-fail:
-	pol_cfg_errs_clear(&errs);
-	pol_policy_free(p);
-	return -1;
+	return rc;
 }
 
 void

@@ -451,7 +451,9 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 		if (raw) {
 			/* copy first, then check the copy: the app may still be writing */
 			rte_memcpy(p, bp_chan_tx_data(c, &d[i]), d[i].len);
-			if (unlikely(!raw_allowed(w, app->tenant, p, d[i].len))) {
+			if (unlikely(!raw_allowed(
+			            w, atomic_load_explicit(&app->tenant, memory_order_acquire), p,
+			            d[i].len))) {
 				w->cnt[GW_CNT_RAW_TX_SPOOFED]++;
 				ch->cnt[GW_CHAN_CNT_RAW_TX_SPOOFED]++;
 				c->err[BP_DESC_ERR_SPOOF]++;

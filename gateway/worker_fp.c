@@ -264,6 +264,8 @@ gw_worker_main(void *arg)
 
 		/* nothing published is held across this point: the control thread may free */
 		rte_rcu_qsbr_quiescent(gw->rcu, w->id);
+		/* the interface a reload may have republished (owned addresses) */
+		w->stk.ifc = atomic_load_explicit(&gw->ifc, memory_order_acquire);
 
 		w->stk.now_ns = gw_now_ns(gw);
 		n = rte_eth_rx_burst(w->port_id, (uint16_t)w->id, pkts, GW_BURST);

@@ -279,6 +279,13 @@ void gw_chan_fini(struct gw *gw);
 /* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */
 bool gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
                    const struct stk_pkt_info *info, enum stk_verdict v);
+/*
+ * Before the policy: a datagram to a socket whose queue another worker serves goes to that
+ * worker (handoff ring, taken: true), which runs the ingress policy with its conntrack table,
+ * the one that holds the sessions its apps' sends opened. false: judge and deliver it here.
+ */
+bool gw_chan_steer(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
+                   const struct stk_pkt_info *info, enum stk_verdict v);
 /* Serve this worker's queues (DONE, TX) and its handoff ring; returns work done. */
 unsigned gw_chan_poll(struct gw_worker *w);
 /* End of an RX burst: post staged descriptors. */

@@ -173,6 +173,9 @@ rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 			uint16_t t = g ? pol_gen_tenant_by_addr(g, info.dst_ip) : POL_TENANT_NONE;
 
 			if (t != POL_TENANT_NONE && np < GW_BURST) {
+				/* judged where its app's queue is served (sessions live there) */
+				if (gw_chan_steer(w, m, &b, &info, v))
+					continue;
 				pm[np] = m;
 				pb[np] = b;
 				pi[np] = info;

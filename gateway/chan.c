@@ -552,6 +552,14 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 		            t->name);
 		return;
 	}
+	if (m->proto == BP_PROTO_RAW && !app->q[m->queue].c.tx_lim.raw) {
+		/* raw was granted by a reload after this app attached: its queues were made
+		 * without raw sends */
+		reply_error(app, m->hdr.seq, BP_ENOTSUP,
+		            "tenant '%s' got raw frames after this app attached: attach again",
+		            t->name);
+		return;
+	}
 	if (m->proto != BP_PROTO_UDP && m->proto != BP_PROTO_RAW) {
 		reply_error(app, m->hdr.seq, BP_ENOTSUP, "protocol %u not supported", m->proto);
 		return;

@@ -229,20 +229,6 @@ reply_error(struct gw_app *app, uint32_t seq, int code, const char *fmt, ...)
 
 /* ---- lifecycle ---- */
 
-static bool
-tenant_admits(const struct pol_tenant *t, uid_t uid, gid_t gid)
-{
-	unsigned i;
-
-	for (i = 0; i < t->n_uids; i++)
-		if (t->uids[i] == uid)
-			return true;
-	for (i = 0; i < t->n_gids; i++)
-		if (t->gids[i] == gid)
-			return true;
-	return false;
-}
-
 /* The stable id of t, a tenant of the running policy (its generation is published with it). */
 static uint16_t
 tenant_id(const struct gw *gw, const struct pol_tenant *t)
@@ -407,7 +393,7 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		reply_error(app, m->hdr.seq, BP_ETENANT, "unknown tenant '%s'", m->tenant);
 		goto refuse;
 	}
-	if (!tenant_admits(t, app->uid, app->gid)) {
+	if (!gw_tenant_admits(t, app->uid, app->gid)) {
 		reply_error(app, m->hdr.seq, BP_EDENIED,
 		            "tenant '%s' does not admit uid %u gid %u (policy allow.uids/gids)",
 		            t->name, (unsigned)app->uid, (unsigned)app->gid);
@@ -884,19 +870,6 @@ gw_chan_log_stats(struct gw *gw, uint32_t level)
 
 /* ---- policy changes (reload), eviction, listing: the admin API's view of apps ---- */
 
-/* Why the tenant t no longer allows socket s, or NULL when it still does. */
-static const char *
-sock_disallowed(const struct pol_tenant *t, const struct gw_sock *s)
-{
-	if (!gw_tenant_has_addr(t, s->addr))
-		return "the address is no longer the tenant's";
-	if (s->proto == BP_PROTO_RAW && !t->raw)
-		return "the tenant may no longer use raw frames";
-	if (s->proto == BP_PROTO_UDP && !gw_port_in(t->udp, t->n_udp, s->port))
-		return "the port is no longer given to the tenant";
-	return NULL;
-}
-
 /* Put back what phase 1 of reconcile revoked (out of memory publishing the demux). */
 static void
 reconcile_undo(struct gw *gw)
@@ -939,13 +912,13 @@ gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const struct
 		if (app->state != GW_APP_ATTACHED)
 			continue;
 		nt = pol_policy_tenant(p, app_tenant(app)->name);
-		app->detach = !nt || !tenant_admits(nt, app->uid, app->gid);
+		app->detach = !nt || !gw_tenant_admits(nt, app->uid, app->gid);
 		for (i = 0; i < BP_MAX_SOCKS; i++) {
 			struct gw_sock *s = &app->socks[i];
 
 			if (!atomic_load_explicit(&s->valid, memory_order_relaxed))
 				continue;
-			if (app->detach || sock_disallowed(nt, s)) {
+			if (app->detach || gw_sock_disallowed(nt, s->proto, s->addr, s->port)) {
 				s->revoked = true;
 				atomic_store_explicit(&s->valid, false, memory_order_release);
 			}
@@ -977,7 +950,7 @@ gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const struct
 			GW_LOG(NOTICE,
 			       "channel %u: socket %u (%s %s:%u) closed by policy reload: %s",
 			       app->id, i, s->proto == BP_PROTO_RAW ? "raw" : "UDP", as, s->port,
-			       sock_disallowed(nt, s));
+			       gw_sock_disallowed(nt, s->proto, s->addr, s->port));
 			closed++;
 		}
 		if (app->detach) {

@@ -134,4 +134,33 @@ gw_port_in(const struct pol_port_range *r, unsigned n, uint16_t port)
 	return false;
 }
 
+/* true when the tenant admits an app of this uid or gid (SO_PEERCRED) */
+static inline bool
+gw_tenant_admits(const struct pol_tenant *t, uint32_t uid, uint32_t gid)
+{
+	unsigned i;
+
+	for (i = 0; i < t->n_uids; i++)
+		if (t->uids[i] == uid)
+			return true;
+	for (i = 0; i < t->n_gids; i++)
+		if (t->gids[i] == gid)
+			return true;
+	return false;
+}
+
+/* Why tenant t does not allow a socket (proto BP_PROTO_*, addr, port host order), or NULL when it
+ * does: what a reload checks for every bound socket. */
+static inline const char *
+gw_sock_disallowed(const struct pol_tenant *t, uint16_t proto, uint32_t addr, uint16_t port)
+{
+	if (!gw_tenant_has_addr(t, addr))
+		return "the address is no longer the tenant's";
+	if (proto == BP_PROTO_RAW && !t->raw)
+		return "the tenant may no longer use raw frames";
+	if (proto == BP_PROTO_UDP && !gw_port_in(t->udp, t->n_udp, port))
+		return "the port is no longer given to the tenant";
+	return NULL;
+}
+
 #endif

@@ -331,6 +331,26 @@ int gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto
                      uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4,
                      uint32_t l4_avail, uint32_t pay_len, uint32_t bytes);
 
+/*
+ * The opening direction of a session, as the ACL sees it: for a packet of direction dir that
+ * conntrack found in the session's reply direction (reply), the reversed tuple and the other
+ * direction; else the packet's own. ICMP keys carry no ports (conntrack uses the echo id).
+ * What a session of an older generation is re-checked against (gw_policy_ingress/egress).
+ */
+static inline enum pol_dir
+gw_policy_opening_key(enum pol_dir dir, bool reply, const struct pol_ct_pkt *p,
+                      struct pol_acl_key *k)
+{
+	uint16_t sport = p->proto == 1 ? 0 : p->sport, dport = p->proto == 1 ? 0 : p->dport;
+
+	if (!reply) {
+		pol_acl_key_set(k, p->tenant, p->proto, p->src, p->dst, sport, dport);
+		return dir;
+	}
+	pol_acl_key_set(k, p->tenant, p->proto, p->dst, p->src, dport, sport);
+	return dir == POL_DIR_INGRESS ? POL_DIR_EGRESS : POL_DIR_INGRESS;
+}
+
 /* Monotonic nanoseconds from the TSC: one 128-bit multiply, no division (called per burst). */
 static inline uint64_t
 gw_now_ns(const struct gw *gw)

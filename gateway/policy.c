@@ -294,17 +294,9 @@ ct_recheck(struct gw_worker *w, const struct pol_gen *g, enum pol_dir dir,
 {
 	struct pol_acl_key k;
 	struct pol_acl_verdict av;
-	bool rev = v == POL_CT_REPLY, icmp = p->proto == 1;
-	enum pol_dir odir = rev ? (dir == POL_DIR_INGRESS ? POL_DIR_EGRESS : POL_DIR_INGRESS) : dir;
+	enum pol_dir odir = gw_policy_opening_key(dir, v == POL_CT_REPLY, p, &k);
 
 	w->cnt[GW_CNT_CT_RECHECKED]++;
-	pol_acl_key_set(&k, p->tenant, p->proto, rev ? p->dst : p->src, rev ? p->src : p->dst,
-	                icmp  ? 0
-	                : rev ? p->dport
-	                      : p->sport,
-	                icmp  ? 0
-	                : rev ? p->sport
-	                      : p->dport);
 	pol_acl_classify(g, odir, w->id, &k, NULL, 1, &av);
 	if (av.action != POL_ACT_ALLOW) {
 		pol_ct_remove(w->ct, ci->idx);

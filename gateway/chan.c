@@ -829,18 +829,21 @@ gw_chan_heartbeat(struct gw *gw)
 void
 gw_chan_log_stats(struct gw *gw, uint32_t level)
 {
-	struct gw_app *app;
+	struct gw_chan_list l;
 	char buf[2048];
-	unsigned i, k;
+	unsigned i, j, k;
 	size_t off;
 
-	if (!gw->apps)
+	/* from the snapshot the admin API reads too: the log shows what it would */
+	if (gw_chan_list(gw, &l)) {
+		GW_LOG(WARNING, "channel counters: out of memory");
 		return;
-	for (app = gw->apps->head; app; app = app->next) {
-		if (app->state != GW_APP_ATTACHED)
-			continue;
-		for (i = 0; i < app->nqueues; i++) {
-			const struct gw_chan *q = &app->q[i];
+	}
+	for (j = 0; j < l.n; j++) {
+		const struct gw_chan_info *ci = &l.apps[j];
+
+		for (i = 0; i < ci->nqueues; i++) {
+			const struct gw_chan_qinfo *q = &ci->q[i];
 
 			off = 0;
 #define APPEND(...)                                                           \
@@ -849,23 +852,21 @@ gw_chan_log_stats(struct gw *gw, uint32_t level)
 		if (n_ > 0 && (size_t)n_ < sizeof(buf) - off)                 \
 			off += (size_t)n_;                                    \
 	} while (0)
-			APPEND("tenant=%s pid=%d app=%s queue=%u worker=%u", app_tenant(app)->name,
-			       (int)app->pid, app->name[0] ? app->name : "-", i, q->worker);
+			APPEND("tenant=%s pid=%d app=%s queue=%u worker=%u", ci->tenant,
+			       (int)ci->pid, ci->name[0] ? ci->name : "-", q->queue, q->worker);
 			for (k = 0; k < BP_CHAN_CNT__MAX; k++)
-				APPEND(" %s=%" PRIu64, bp_chan_counter_names[k],
-				       __atomic_load_n(&q->c.cnt[k], __ATOMIC_RELAXED));
+				APPEND(" %s=%" PRIu64, bp_chan_counter_names[k], q->chan[k]);
 			for (k = 0; k < GW_CHAN_CNT__MAX; k++)
-				APPEND(" %s=%" PRIu64, gw_chan_counter_names[k],
-				       __atomic_load_n(&q->cnt[k], __ATOMIC_RELAXED));
+				APPEND(" %s=%" PRIu64, gw_chan_counter_names[k], q->gw[k]);
 			for (k = 1; k < BP_DESC_ERR__MAX; k++)
-				APPEND(" %s=%" PRIu64, bp_desc_err_names[k],
-				       __atomic_load_n(&q->c.err[k], __ATOMIC_RELAXED));
-			APPEND(" drops=%" PRIu64, bp_chan_drops(&q->c));
+				APPEND(" %s=%" PRIu64, bp_desc_err_names[k], q->err[k]);
+			APPEND(" drops=%" PRIu64, q->drops);
 #undef APPEND
-			rte_log(level, gw_logtype, "GATEWAY: counters channel%u: %s\n", app->id,
-			        buf);
+			rte_log(level, gw_logtype, "GATEWAY: counters channel%" PRIu64 ": %s\n",
+			        ci->id, buf);
 		}
 	}
+	gw_chan_list_free(&l);
 }
 
 /* ---- policy changes (reload), eviction, listing: the admin API's view of apps ---- */
@@ -900,11 +901,13 @@ gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const struct
 		return 0;
 	/* a detached app not yet unpublished (out of memory) may still be read by a worker, and
 	 * it points into the policy about to be freed: publish its removal first, or give up */
-	for (app = a->zombies; app; app = app->next)
-		if (app->stuck && (demux_publish(gw) || qlists_publish(gw)))
+	for (app = a->zombies; app; app = app->next) {
+		if (!app->stuck)
+			continue;
+		if (demux_publish(gw) || qlists_publish(gw))
 			return -ENOMEM;
-		else
-			app->stuck = false;
+		app->stuck = false;
+	}
 	/* 1: decide, and take the sockets that go out of the demux */
 	for (app = a->head; app; app = app->next) {
 		const struct pol_tenant *nt;

@@ -11,6 +11,7 @@ import signal
 import time
 
 import pytest
+from scapy.layers.l2 import ARP, Ether
 
 from conftest import PEER_IP, PY, delta, parse_kv, run
 from test_channels import Peer, start_echo, start_hostile  # noqa: F401
@@ -57,7 +58,8 @@ def test_reload_changes_tenants(topo, rl_gw, procs, peer):
     another address (b's socket on the old one closes, the app stays; the new address answers
     ARP and takes binds), shrinks a's ports (the socket on 5005 closes, 5000 keeps working) and
     lowers a's app quota below what it holds (nothing taken away, a new attach refused). A
-    second reload stops admitting uid 0 to a: a's apps are detached."""
+    second reload stops admitting uid 0 to a: a's apps are detached. A paced stream to a's
+    port 5000 across the first reload loses nothing."""
     t1 = [tenant("a", A_IP, "5000-5009"), tenant("b", B_IP, "6000-6009"),
           tenant("c", C_IP, "7000-7009")]
     gw = rl_gw(t1)
@@ -72,9 +74,24 @@ def test_reload_changes_tenants(topo, rl_gw, procs, peer):
     t2 = [tenant("d", D_IP, "8000-8009", quotas={"apps": 1, "queues": 1}),
           tenant("b", B2_IP, "6000-6009"),
           tenant("a", A_IP, "5000-5004", quotas={"apps": 1, "queues": 1})]
+    sn = topo.start_sniffer(duration=20)
+    stream = peer.start("paced", A_IP, 5000, name="peer-paced", pps=200, duration=3,
+                        count=10 ** 6, max_size=64, sport=41999, linger=1)
+    time.sleep(1)
     since = gw.mark()
     gen = reload(gw, t2)
     assert gen == 2
+    res = Peer.result(stream, 30)
+    assert res["sent"] >= 500 and res["received"] == res["sent"], (res["sent"], res["received"])
+
+    def garp_for(ip):
+        def pred(f):
+            p = Ether(f)
+            return (ARP in p and p[ARP].psrc == ip and p[ARP].pdst == ip
+                    and p[ARP].hwsrc == topo.gw_mac)
+        return pred
+    for ip in (B2_IP, D_IP):
+        assert sn.wait_for(garp_for(ip), timeout=3), f"no gratuitous ARP for {ip}"
     log = lambda: "\n".join(gw.log_lines()[since:])  # noqa: E731
     # c's app: detached, told so
     tc.wait_line(r"^SHUTDOWN", timeout=5)

@@ -58,7 +58,8 @@ def test_reload_changes_tenants(topo, rl_gw, procs, peer):
     another address (b's socket on the old one closes, the app stays; the new address answers
     ARP and takes binds), shrinks a's ports (the socket on 5005 closes, 5000 keeps working) and
     lowers a's app quota below what it holds (nothing taken away, a new attach refused). A
-    second reload stops admitting uid 0 to a: a's apps are detached. A paced stream to a's
+    second reload stops admitting uid 0 to a (a's apps are detached) and renames d (its app is
+    detached, the address stays owned, the new name's apps bind it). A paced stream to a's
     port 5000 across the first reload loses nothing."""
     t1 = [tenant("a", A_IP, "5000-5009"), tenant("b", B_IP, "6000-6009"),
           tenant("c", C_IP, "7000-7009")]
@@ -114,7 +115,7 @@ def test_reload_changes_tenants(topo, rl_gw, procs, peer):
     start_echo(procs, gw, "b", B2_IP, 6000)
     assert send(peer, B2_IP, 6000, n=3, sport=41201) == 3
     # d is new: it takes one app (its quota), not two
-    start_echo(procs, gw, "d", D_IP, 8000)
+    ed = start_echo(procs, gw, "d", D_IP, 8000)
     assert send(peer, D_IP, 8000, n=3, sport=41300) == 3
     d2 = talk(procs, gw, "d", D_IP, 8001, "-c", 0, "-l", 1, name="talk-d-2")
     assert d2.wait(10) == 1 and "quota" in d2.err(), d2.describe()
@@ -123,16 +124,23 @@ def test_reload_changes_tenants(topo, rl_gw, procs, peer):
     assert a3.wait(10) == 1 and "quota" in a3.err(), a3.describe()
     assert send(peer, A_IP, 5000, n=2, sport=41101) == 2
 
-    # uid 0 no longer admitted to a: both of a's apps go, the others stay
+    # uid 0 no longer admitted to a: both of a's apps go, the others stay; d renamed d2 (a
+    # removal and an addition): d's app goes, the address stays owned and d2's apps take it
     t3 = copy.deepcopy(t2)
     t3[2]["allow"] = {"uids": [NOBODY]}
+    t3[0]["name"] = "d2"
     since = gw.mark()
     reload(gw, t3)
     for e in (e1, e2):
         assert gw.wait_log(rf"channel {e.chan} detached: policy reload: the tenant no longer "
                            r"admits its uid/gid", 3, since), gw.tail()
+    assert gw.wait_log(rf"channel {ed.chan} detached: policy reload removed its tenant", 3,
+                       since), gw.tail()
     assert send(peer, A_IP, 5000, n=2, sport=41102) == 0
     assert send(peer, B2_IP, 6000, n=2, sport=41202) == 2
+    assert ping(topo, D_IP, n=2) == 2
+    start_echo(procs, gw, "d2", D_IP, 8000)
+    assert send(peer, D_IP, 8000, n=3, sport=41301) == 3
     assert gw.alive()
 
 

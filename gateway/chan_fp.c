@@ -110,13 +110,33 @@ lookup(const struct gw_demux *d, const struct stk_pkt_info *info, enum stk_verdi
 	return e;
 }
 
+/* Pass a datagram to the worker serving queue e; it re-checks the demux on arrival. Takes m. */
+static inline void
+handoff(struct gw_worker *w, const struct gw_demux_ent *e, struct rte_mbuf *m,
+        const struct stk_buf *b, const struct stk_pkt_info *info, enum stk_verdict v, bool judged)
+{
+	struct gw_mbuf_priv *priv;
+
+	m->data_len = (uint16_t)b->len;
+	m->pkt_len = b->len;
+	priv = rte_mbuf_to_priv(m);
+	priv->info = *info;
+	priv->verdict = (uint8_t)v;
+	priv->judged = judged;
+	if (rte_ring_mp_enqueue(w->gw->workers[e->ch->worker].handoff, m)) {
+		w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
+		rte_pktmbuf_free(m);
+	} else {
+		w->cnt[GW_CNT_CHAN_HANDOFF]++;
+	}
+}
+
 bool
 gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
               const struct stk_pkt_info *info, enum stk_verdict v)
 {
 	const struct gw_demux *d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
 	const struct gw_demux_ent *e = lookup(d, info, v);
-	struct gw_mbuf_priv *priv;
 
 	if (!e)
 		return false;
@@ -124,33 +144,86 @@ gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
 		deliver(w, e, m, info);
 		return true;
 	}
-	/* Another worker serves that queue: pass the datagram on, it re-checks on arrival. */
-	m->data_len = (uint16_t)b->len;
-	m->pkt_len = b->len;
-	priv = rte_mbuf_to_priv(m);
-	priv->info = *info;
-	priv->verdict = (uint8_t)v;
-	if (rte_ring_mp_enqueue(w->gw->workers[e->ch->worker].handoff, m)) {
-		w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
-		rte_pktmbuf_free(m);
-	} else {
-		w->cnt[GW_CNT_CHAN_HANDOFF]++;
-	}
+	handoff(w, e, m, b, info, v, true);
 	return true;
 }
 
+bool
+gw_chan_steer(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
+              const struct stk_pkt_info *info, enum stk_verdict v)
+{
+	const struct gw_demux *d;
+	const struct gw_demux_ent *e;
+
+	if (w->gw->n_workers == 1)
+		return false;
+	d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	e = lookup(d, info, v);
+	if (!e || e->ch->worker == w->id)
+		return false;
+	handoff(w, e, m, b, info, v, false);
+	return true;
+}
+
+/*
+ * Datagrams other workers passed on: those not judged yet (steered before the policy, so the
+ * conntrack of this worker, the one that holds its app's sessions, sees both directions) go
+ * through the ingress policy here as one burst; then each is delivered if still bound here.
+ */
 static void
 handoff_drain(struct gw_worker *w)
 {
 	const struct gw_demux *d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	const struct pol_gen *g = pol_gen_current(&w->gw->gen);
 	struct rte_mbuf *ms[GW_BURST];
-	unsigned n, i;
+	struct stk_buf pb[GW_BURST];
+	struct stk_pkt_info pi[GW_BURST];
+	uint16_t pt[GW_BURST];
+	uint32_t pl[GW_BURST];
+	uint8_t px[GW_BURST];
+	bool ok[GW_BURST];
+	unsigned n, i, np = 0;
 
 	n = rte_ring_sc_dequeue_burst(w->handoff, (void **)ms, GW_BURST, NULL);
 	for (i = 0; i < n; i++) {
 		const struct gw_mbuf_priv *p = rte_mbuf_to_priv(ms[i]);
-		const struct gw_demux_ent *e = lookup(d, &p->info, (enum stk_verdict)p->verdict);
+		uint16_t t;
 
+		ok[i] = true;
+		if (p->judged || !g)
+			continue;
+		t = pol_gen_tenant_by_addr(g, p->info.dst_ip);
+		if (t == POL_TENANT_NONE) {
+			ok[i] = false; /* no tenant's any more (a reload while in flight) */
+			continue;
+		}
+		pb[np] = (struct stk_buf){.data = rte_pktmbuf_mtod(ms[i], uint8_t *),
+		                          .len = ms[i]->data_len,
+		                          .room = ms[i]->data_len};
+		pi[np] = p->info;
+		pt[np] = t;
+		pl[np] = ms[i]->pkt_len;
+		px[np++] = (uint8_t)i;
+	}
+	if (np) {
+		bool pok[GW_BURST];
+
+		gw_policy_ingress(w, g, w->stk.now_ns, np, pb, pi, pt, pl, pok);
+		for (i = 0; i < np; i++)
+			if (!pok[i]) {
+				ok[px[i]] = false;
+				rte_pktmbuf_free(ms[px[i]]); /* counted by the policy */
+				ms[px[i]] = NULL;
+			}
+	}
+	for (i = 0; i < n; i++) {
+		const struct gw_mbuf_priv *p;
+		const struct gw_demux_ent *e;
+
+		if (!ms[i])
+			continue;
+		p = rte_mbuf_to_priv(ms[i]);
+		e = ok[i] ? lookup(d, &p->info, (enum stk_verdict)p->verdict) : NULL;
 		if (e && e->ch->worker == w->id) {
 			deliver(w, e, ms[i], &p->info);
 		} else {
@@ -451,7 +524,9 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 		if (raw) {
 			/* copy first, then check the copy: the app may still be writing */
 			rte_memcpy(p, bp_chan_tx_data(c, &d[i]), d[i].len);
-			if (unlikely(!raw_allowed(w, app->tenant, p, d[i].len))) {
+			if (unlikely(!raw_allowed(
+			            w, atomic_load_explicit(&app->tenant, memory_order_acquire), p,
+			            d[i].len))) {
 				w->cnt[GW_CNT_RAW_TX_SPOOFED]++;
 				ch->cnt[GW_CHAN_CNT_RAW_TX_SPOOFED]++;
 				c->err[BP_DESC_ERR_SPOOF]++;

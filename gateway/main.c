@@ -179,7 +179,7 @@ workers_start(void)
 		                             RING_F_SC_DEQ);
 		if (!w->handoff)
 			return -rte_errno;
-		stk_lcore_init(&w->stk, &gw.ifc, gw.arp, gw.cfg->gw.arp.pending,
+		stk_lcore_init(&w->stk, gw.ifc, gw.arp, gw.cfg->gw.arp.pending,
 		               (uint64_t)gw.cfg->gw.arp.pending_timeout_ms * 1000000ull, now);
 		i++;
 	}
@@ -501,7 +501,7 @@ out_workers:
 out_port:
 	gw_port_fini(&gw);
 	gw_policy_fini(&gw);
-	stk_iface_release(&gw.ifc);
+	gw_iface_free(atomic_exchange(&gw.ifc, NULL));
 	stk_arp_destroy(gw.arp);
 	gw.arp = NULL;
 	rte_free(gw.rcu);

@@ -56,31 +56,6 @@ meters_set(struct gw *gw, const struct pol_gen *g)
 	}
 }
 
-/*
- * true when a and b have the same tenants (names, in order) owning the same addresses (in order).
- * The interface's owned-address set and chan.c's per-tenant usage (indexed by position in the
- * policy) depend on both; changing them needs a restart in this version.
- */
-static bool
-same_tenants(const struct pol_policy *a, const struct pol_policy *b)
-{
-	unsigned i, j;
-
-	if (a->n_tenants != b->n_tenants)
-		return false;
-	for (i = 0; i < a->n_tenants; i++) {
-		const struct pol_tenant *x = &a->tenants[i], *y = &b->tenants[i];
-
-		if (strcmp(x->name, y->name) || x->n_addrs != y->n_addrs)
-			return false;
-		for (j = 0; j < x->n_addrs; j++)
-			if (x->addrs[j].addr != y->addrs[j].addr ||
-			    x->addrs[j].len != y->addrs[j].len)
-				return false;
-	}
-	return true;
-}
-
 int
 gw_policy_init(struct gw *gw)
 {
@@ -133,21 +108,28 @@ gw_policy_init(struct gw *gw)
 	return 0;
 }
 
+/*
+ * Everything that can fail comes first (check, compile, the new interface, unpublishing what
+ * the new policy no longer allows); then the publish, which cannot fail:
+ *   1. apps: detached (tenant gone, uid/gid no longer admitted) and sockets closed (address,
+ *      port, raw flag), their demux entries unpublished (RCU) before any address changes hands;
+ *      the rest moved to the new policy's tenants (quota usage is kept by stable tenant id);
+ *   2. the interface (owned addresses: ARP answers, what the stack accepts), then the
+ *      generation, each a release store; one grace period covers both;
+ *   3. the old interface and policy are freed at once: no app or worker points into them;
+ *   4. gratuitous ARP for the addresses newly owned.
+ */
 int
 gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, uint64_t *gen_out)
 {
 	struct pol_gen_opts o;
-	struct pol_gen *g, **slot;
+	struct pol_gen *g;
+	struct pol_policy *old_p;
+	struct stk_iface *ifc, *old_ifc;
 	unsigned n, before = pol_cfg_errs_count(errs);
+	int ret;
 
 	if (pol_policy_check_against(p, &gw->cfg->gw, errs) || pol_cfg_errs_count(errs) > before) {
-		errno = EINVAL;
-		goto fail;
-	}
-	if (!same_tenants(p, gw->cfg->policy)) {
-		pol_cfg_err_add(errs, p->file, 0, 0, "tenants",
-		                "tenants added, removed, renamed, reordered or their addresses "
-		                "changed; in this version that needs a restart");
 		errno = EINVAL;
 		goto fail;
 	}
@@ -155,19 +137,32 @@ gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, 
 	g = pol_gen_build(p, atomic_load_explicit(&gw->gen, memory_order_relaxed), &o, errs);
 	if (!g)
 		goto fail; /* errno from the compiler; errors appended */
-	/* the old policy stays alive: attached apps point at its tenants (ports, quotas) */
-	slot = realloc(gw->retired, (gw->n_retired + 1) * sizeof(*gw->retired));
-	if (!slot) {
+	ifc = gw_iface_new(gw, p);
+	if (!ifc) {
+		ret = errno;
+		pol_cfg_err_add(errs, p->file, 0, 0, "tenants", "interface tables: %s",
+		                strerror(ret));
 		pol_gen_put(g);
-		errno = ENOMEM;
+		errno = ret;
 		goto fail;
 	}
-	gw->retired = (struct pol_policy **)slot;
-	gw->retired[gw->n_retired++] = gw->cfg->policy;
+	ret = gw_chan_policy_reconcile(gw, p, g);
+	if (ret) {
+		gw_iface_free(ifc);
+		pol_gen_put(g);
+		errno = -ret;
+		goto fail;
+	}
+	/* from here nothing fails */
+	old_p = gw->cfg->policy;
 	gw->cfg->policy = p;
+	old_ifc = atomic_exchange_explicit(&gw->ifc, ifc, memory_order_acq_rel);
 	n = pol_gen_n_tenants(g);
 	meters_set(gw, g);
-	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu);
+	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu); /* waits for the grace period */
+	gw_send_garp_new(gw, ifc, old_ifc);
+	gw_iface_free(old_ifc);
+	pol_policy_free(old_p);
 	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
 	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
 	if (gen_out)
@@ -281,14 +276,39 @@ gw_policy_fini(struct gw *gw)
 	}
 	pol_meter_free(gw->meter);
 	gw->meter = NULL;
-	for (i = 0; i < gw->n_retired; i++)
-		pol_policy_free(gw->retired[i]);
-	free(gw->retired);
-	gw->retired = NULL;
-	gw->n_retired = 0;
 }
 
 /* ---- fast path (workers) ---- */
+
+/*
+ * A session admitted under an older generation (reload since): re-classify the flow's opening
+ * direction against g. The flow still allowed: the session is re-stamped with the rule that
+ * allows it now (its `stateful` decides about replies from now on), 0. Not allowed any more:
+ * the session is removed (counted ct_revoked), -1, and the caller drops the packet. p is the
+ * packet of direction dir; v says whether it came from the opener (ORIG) or the other end.
+ * One rte_acl lookup, once per session and reload.
+ */
+static int
+ct_recheck(struct gw_worker *w, const struct pol_gen *g, enum pol_dir dir,
+           const struct pol_ct_pkt *p, enum pol_ct_verdict v, struct pol_ct_info *ci)
+{
+	struct pol_acl_key k;
+	struct pol_acl_verdict av;
+	enum pol_dir odir = gw_policy_opening_key(dir, v == POL_CT_REPLY, p, &k);
+
+	w->cnt[GW_CNT_CT_RECHECKED]++;
+	pol_acl_classify(g, odir, w->id, &k, NULL, 1, &av);
+	if (av.action != POL_ACT_ALLOW) {
+		pol_ct_remove(w->ct, ci->idx);
+		w->cnt[GW_CNT_CT_REVOKED]++;
+		return -1;
+	}
+	ci->admit_reply = (av.flags & POL_RULE_F_STATEFUL) != 0;
+	ci->rule = av.rule;
+	ci->gen = pol_gen_number(g);
+	pol_ct_set_rule(w->ct, ci->idx, ci->rule, ci->gen, ci->admit_reply);
+	return 0;
+}
 
 /*
  * Ingress policy for n (<= GW_BURST) UDP/TCP packets to tenant addresses: conntrack, ACL for what
@@ -305,7 +325,9 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	struct pol_acl_key ak[GW_BURST];
 	uint32_t alen[GW_BURST];
 	uint8_t ai[GW_BURST], ctv[GW_BURST];
+	int32_t stale[GW_BURST]; /* ORIG packets of a session of an older generation: its entry */
 	struct pol_acl_verdict av[GW_BURST];
+	const uint64_t gnum = pol_gen_number(g);
 	struct pol_ct *ct = w->ct;
 	struct pol_meter *meter = w->gw->meter;
 	unsigned i, j, na = 0;
@@ -344,6 +366,16 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 			w->cnt[GW_CNT_POLICY_CT_INVALID]++;
 			continue;
 		}
+		stale[i] = -1;
+		if (unlikely(v != POL_CT_NEW && ci.gen != gnum)) {
+			if (v == POL_CT_ORIG) {
+				stale[i] = ci.idx; /* the ACL below judges its opening direction */
+			} else if (ct_recheck(w, g, POL_DIR_INGRESS, &cp[i], v, &ci)) {
+				ok[i] = false;
+				w->cnt[GW_CNT_POLICY_DENY]++;
+				continue;
+			}
+		}
 		if (v == POL_CT_REPLY && ci.admit_reply)
 			continue; /* the reply direction of a flow a stateful rule admitted */
 		ctv[i] = (uint8_t)v;
@@ -358,6 +390,17 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, alen, na, av);
 	for (j = 0; j < na; j++) {
 		i = ai[j];
+		if (unlikely(stale[i] >= 0)) {
+			/* re-checked: re-stamped with the rule that allows it now, or removed */
+			w->cnt[GW_CNT_CT_RECHECKED]++;
+			if (av[j].action == POL_ACT_ALLOW) {
+				pol_ct_set_rule(ct, stale[i], av[j].rule, gnum,
+				                (av[j].flags & POL_RULE_F_STATEFUL) != 0);
+			} else {
+				pol_ct_remove(ct, stale[i]);
+				w->cnt[GW_CNT_CT_REVOKED]++;
+			}
+		}
 		if (av[j].action != POL_ACT_ALLOW) {
 			ok[i] = false;
 			w->cnt[GW_CNT_POLICY_DENY]++;
@@ -436,6 +479,9 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 		v = pol_ct_track(w->ct, pol_ct_lookup(w->ct, &k), &k, &p, now, &ci);
 		if (v == POL_CT_INVALID) {
 			cnt = GW_CNT_CT_TX_REFUSED;
+		} else if (unlikely(v != POL_CT_NEW && ci.gen != pol_gen_number(g)) &&
+		           ct_recheck(w, g, POL_DIR_EGRESS, &p, v, &ci)) {
+			cnt = GW_CNT_POLICY_TX_DENY; /* a reload took its flow away: session gone */
 		} else if (!(v == POL_CT_REPLY && ci.admit_reply)) {
 			pol_acl_key_set(&ak, tenant, proto, src, dst, proto == 1 ? 0 : sport,
 			                proto == 1 ? 0 : dport);

@@ -151,6 +151,7 @@ struct gw {
 	struct pol_gen *_Atomic gen; /* published generation (RCU) */
 	struct pol_meter *meter;     /* shared per-tenant rate limits */
 	struct pol_ct *ct[GW_MAX_WORKERS];
+	struct gw_flow *flow;        /* rte_flow offload state (flow.c) */
 	struct pol_policy **retired; /* replaced policies: apps may still point into them */
 	unsigned n_retired;
 	atomic_bool stop;
@@ -237,6 +238,53 @@ void gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t no
 int gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
                      uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4,
                      uint32_t l4_avail, uint32_t pay_len, uint32_t bytes);
+
+/*
+ * flow.c: rte_flow offload of ingress deny rules (control side only; docs/policy.md "Offload").
+ * The compiler calls the hook gw_flow_opts installs while it builds a generation, so the new
+ * generation's flows exist before it is published; gw_flow_commit after the publish removes the
+ * previous generation's flows (except those an unchanged rule took over), gw_flow_abort after a
+ * failed build removes what it created. Thread-safe (a lock): the admin API may query.
+ */
+struct gw_flow;
+struct pol_offload_ctx;
+enum gw_flow_where { GW_FLOW_SOFTWARE, GW_FLOW_HARDWARE, GW_FLOW_PARTIAL };
+#define GW_FLOW_REASON_MAX 256
+struct gw_flow_rule_info {
+	uint64_t generation;        /* the generation these placements belong to */
+	enum gw_flow_where where;   /* software; hardware: all n_wanted flows; partial: some */
+	unsigned n_flows;           /* installed in the NIC */
+	unsigned n_wanted;          /* flows the rule expands to; 0 when it cannot be expressed */
+	bool counted;               /* the NIC counts them (rte_flow COUNT) */
+	uint64_t hw_pkts, hw_bytes; /* dropped by the NIC, over every generation of the rule */
+	char reason[GW_FLOW_REASON_MAX]; /* why not (all) in the NIC; "" in hardware */
+};
+/* The state for the gateway's port (after gw_port_init). 0 or -ENOMEM. */
+int gw_flow_init(struct gw *gw);
+/* Set o's offload hook for building a generation of p (no-op without a port). */
+void gw_flow_opts(struct gw *gw, const struct pol_policy *p, struct pol_gen_opts *o);
+/* After g was published: g's placements become current, the old flows go. */
+void gw_flow_commit(struct gw *gw, const struct pol_gen *g);
+/* After a build failed (or its generation was dropped): remove what it installed. */
+void gw_flow_abort(struct gw *gw);
+/* Remove every flow and free the state: before the port stops. */
+void gw_flow_fini(struct gw *gw);
+/*
+ * Where rule rule_id of the current generation runs, with the NIC's counters (query them; add
+ * them to pol_rule_info's software counters). 0, or -ENOENT (no such rule, no port). Any thread.
+ */
+int gw_flow_rule_placement(struct gw *gw, unsigned rule_id, struct gw_flow_rule_info *out);
+const char *gw_flow_where_name(enum gw_flow_where w);
+/* --check: no port; offload: required rules are translated (an error when no NIC could run
+ * them) and counted, not installed. */
+struct gw_flow_check {
+	const struct pol_policy *p;
+	struct pol_offload_ctx *ctx;
+	unsigned n_required, n_required_flows;
+};
+void gw_flow_check_opts(struct gw_flow_check *c, const struct pol_policy *p,
+                        struct pol_gen_opts *o);
+void gw_flow_check_done(struct gw_flow_check *c);
 
 /* Monotonic nanoseconds from the TSC: one 128-bit multiply, no division (called per burst). */
 static inline uint64_t

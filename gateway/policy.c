@@ -90,9 +90,15 @@ gw_policy_init(struct gw *gw)
 	uint64_t entries = 0;
 	unsigned i, n;
 
+	if (gw->have_port && !gw->flow && gw_flow_init(gw)) {
+		GW_LOG(ERR, "policy: rte_flow state: out of memory");
+		return -1;
+	}
 	gen_opts(gw, &o);
+	gw_flow_opts(gw, gw->cfg->policy, &o);
 	g = pol_gen_build(gw->cfg->policy, NULL, &o, &errs);
 	if (!g) {
+		gw_flow_abort(gw);
 		log_errs("policy", &errs);
 		GW_LOG(ERR, "policy: cannot compile generation 1: %s", strerror(errno));
 		pol_cfg_errs_clear(&errs);
@@ -108,6 +114,7 @@ gw_policy_init(struct gw *gw)
 	if (!gw->meter) {
 		GW_LOG(ERR, "policy: meters: %s", strerror(errno));
 		pol_gen_put(g);
+		gw_flow_abort(gw);
 		return -1;
 	}
 	for (i = 0; i < gw->n_workers; i++) {
@@ -123,11 +130,13 @@ gw_policy_init(struct gw *gw)
 			GW_LOG(ERR, "policy: conntrack table of %u entries for worker %u: %s",
 			       c.entries, i, strerror(errno));
 			pol_gen_put(g);
+			gw_flow_abort(gw);
 			return -1;
 		}
 	}
 	meters_set(gw, g);
 	pol_gen_publish(&gw->gen, g, NULL); /* no worker runs yet */
+	gw_flow_commit(gw, g);
 	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
 	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
 	return 0;
@@ -152,13 +161,17 @@ gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, 
 		goto fail;
 	}
 	gen_opts(gw, &o);
+	gw_flow_opts(gw, p, &o);
 	g = pol_gen_build(p, atomic_load_explicit(&gw->gen, memory_order_relaxed), &o, errs);
-	if (!g)
+	if (!g) {
+		gw_flow_abort(gw);
 		goto fail; /* errno from the compiler; errors appended */
+	}
 	/* the old policy stays alive: attached apps point at its tenants (ports, quotas) */
 	slot = realloc(gw->retired, (gw->n_retired + 1) * sizeof(*gw->retired));
 	if (!slot) {
 		pol_gen_put(g);
+		gw_flow_abort(gw);
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -168,6 +181,7 @@ gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, 
 	n = pol_gen_n_tenants(g);
 	meters_set(gw, g);
 	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu);
+	gw_flow_commit(gw, g); /* no worker sees the old generation: its flows go */
 	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
 	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
 	if (gen_out)
@@ -258,14 +272,37 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	n = pol_gen_n_rules(g);
 	for (i = 1; i < n; i++) {
 		struct pol_rule_info ri;
+		struct gw_flow_rule_info fi;
+		char where[GW_FLOW_REASON_MAX + 96];
 
 		if (pol_gen_rule_info(g, i, &ri))
 			continue;
+		/* where it runs; the NIC's drops count as the rule's packets too */
+		if (gw_flow_rule_placement(gw, i, &fi) == 0 && fi.generation == pol_gen_number(g) &&
+		    !(ri.flags & POL_RULE_F_DEFAULT)) {
+			ri.pkts += fi.hw_pkts;
+			ri.bytes += fi.hw_bytes;
+			if (fi.where == GW_FLOW_HARDWARE)
+				snprintf(
+				        where, sizeof(where),
+				        " placement=hardware flows=%u hw_counted=%s hw_packets=%" PRIu64,
+				        fi.n_flows, fi.counted ? "yes" : "no", fi.hw_pkts);
+			else if (fi.where == GW_FLOW_PARTIAL)
+				snprintf(where, sizeof(where),
+				         " placement=partial flows=%u/%u hw_packets=%" PRIu64
+				         " reason=\"%s\"",
+				         fi.n_flows, fi.n_wanted, fi.hw_pkts, fi.reason);
+			else
+				snprintf(where, sizeof(where), " placement=software reason=\"%s\"",
+				         fi.reason);
+		} else {
+			snprintf(where, sizeof(where), " placement=software");
+		}
 		rte_log(level, gw_logtype,
 		        "GATEWAY: counters rule %s/%s/%s: action=%s packets=%" PRIu64
-		        " bytes=%" PRIu64 "\n",
+		        " bytes=%" PRIu64 "%s\n",
 		        ri.tenant ? ri.tenant : "operator", ri.name, pol_dir_name(ri.dir),
-		        pol_action_name(ri.action), ri.pkts, ri.bytes);
+		        pol_action_name(ri.action), ri.pkts, ri.bytes, where);
 	}
 }
 

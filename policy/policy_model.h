@@ -22,16 +22,15 @@
 #define POL_TENANT_NAME_MAX 32 /* [a-z0-9_-]{1,32} */
 #define POL_NAME_MAX        64 /* rule and signature names: [A-Za-z0-9_.-]{1,64} */
 #define POL_PATTERN_MAX     4096
-#define POL_PRIO_MAX \
-	1000000           /* rule priorities 1..POL_PRIO_MAX, lower ranks first (docs/policy.md) */
-#define POL_PATH_MAX  512 /* key paths in errors */
-#define POL_PROTO_ANY 256 /* pol_rule.proto: any protocol */
+#define POL_PRIO_MAX        1000000 /* rule priorities 1..POL_PRIO_MAX, lower ranks first (docs/policy.md) */
+#define POL_PATH_MAX        512     /* key paths in errors */
+#define POL_PROTO_ANY       256     /* pol_rule.proto: any protocol */
 /*
  * A front end leaves a field it could not parse at a value pol_policy_validate skips, so one
  * mistake is reported once: name NULL, priority 0, proto POL_PROTO_BAD; bad list items are left
  * out.
  */
-#define POL_PROTO_BAD 0xffff
+#define POL_PROTO_BAD       0xffff
 
 /* 1-based source position; {0, 0} when unknown. */
 struct pol_loc {
@@ -104,8 +103,7 @@ struct pol_sig_ref {
 
 struct pol_rule {
 	char *name;        /* unique within its tier */
-	uint32_t priority; /* 1..POL_PRIO_MAX, unique within its tier; lower ranks first: picks the
-	                      counted rule (deny still wins in a tier) */
+	uint32_t priority; /* 1..POL_PRIO_MAX, unique within its tier; lower ranks first: picks the counted rule (deny still wins in a tier) */
 	enum pol_dir dir;
 	enum pol_action action;
 	bool log;

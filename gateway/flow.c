@@ -235,7 +235,6 @@ offload_hook(void *arg, const struct pol_gen *g, uint32_t rule, const struct pol
 {
 	struct gw_flow *fl = arg;
 	struct flow_rule *fr, *old;
-	struct pol_rule_info ri;
 	unsigned i, j;
 	int n, ret = 0;
 
@@ -260,13 +259,14 @@ offload_hook(void *arg, const struct pol_gen *g, uint32_t rule, const struct pol
 			goto out;
 		}
 	}
-	if (rule >= fl->pend->n_rules || pol_gen_rule_info(g, rule, &ri)) {
+	if (rule >= fl->pend->n_rules) {
 		ret = -EINVAL;
 		goto out;
 	}
+	/* (the generation is half built: its counters do not exist yet) */
 	fr = &fl->pend->r[rule];
 	snprintf(fr->tenant, sizeof(fr->tenant), "%s", t ? t->name : "");
-	snprintf(fr->name, sizeof(fr->name), "%s", ri.name);
+	snprintf(fr->name, sizeof(fr->name), "%s", r->name ? r->name : "?");
 	fr->tried = true;
 	fr->where = GW_FLOW_SOFTWARE;
 	n = pol_offload_expand(fl->ctx, t, r, fl->specs, fl->max_flows, fr->reason,
@@ -432,8 +432,7 @@ gw_flow_commit(struct gw *gw, const struct pol_gen *g)
 			fr->is_default = (ri.flags & POL_RULE_F_DEFAULT) != 0;
 			fr->where = GW_FLOW_SOFTWARE;
 			snprintf(fr->reason, sizeof(fr->reason), "%s",
-			         fr->is_default ? "a tenant's default runs in software"
-			                        : "offload: never");
+			         fr->is_default ? "defaults run in software" : "offload: never");
 		}
 		if (fr->where == GW_FLOW_HARDWARE)
 			hw++;

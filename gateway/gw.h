@@ -66,7 +66,9 @@ extern int gw_logtype;
 	_(POLICY_TX_DENY, "policy_tx_deny", "app sends refused: denied by egress policy")         \
 	_(METER_TX_DROP, "meter_tx_drop", "app sends refused: over the tenant's egress limit")    \
 	_(CT_TX_REFUSED, "ct_tx_refused",                                                         \
-	  "app sends refused: session quota or table full or invalid")
+	  "app sends refused: session quota or table full or invalid")                            \
+	_(LOG_QUEUED, "log_queued", "packets of log: true rules queued for the log")              \
+	_(LOG_DROPPED, "log_dropped", "packets of log: true rules not logged: log ring full")
 
 enum gw_counter {
 #define _(e, n, h) GW_CNT_##e,
@@ -118,7 +120,8 @@ struct gw_worker {
 	struct gw_qlist *_Atomic qlist; /* queues this worker serves (RCU) */
 	atomic_bool done;               /* set by the worker when its loop has returned */
 	uint64_t cnt[GW_CNT__MAX];
-	struct pol_ct *ct; /* this worker's conntrack table (policy.c creates it) */
+	struct pol_ct *ct;    /* this worker's conntrack table (policy.c creates it) */
+	struct rte_ring *log; /* this worker -> control thread: struct gw_log_rec (SP/SC, log.c) */
 	struct stk_lcore stk;
 	/* RX deliveries staged for one channel, posted together (gw_chan_flush) */
 	struct gw_chan *stage_ch;
@@ -152,6 +155,7 @@ struct gw {
 	struct pol_meter *meter;     /* shared per-tenant rate limits */
 	struct pol_ct *ct[GW_MAX_WORKERS];
 	struct gw_flow *flow;        /* rte_flow offload state (flow.c) */
+	struct gw_log *log;          /* log: true records, control side (log.c) */
 	struct pol_policy **retired; /* replaced policies: apps may still point into them */
 	unsigned n_retired;
 	atomic_bool stop;
@@ -285,6 +289,35 @@ struct gw_flow_check {
 void gw_flow_check_opts(struct gw_flow_check *c, const struct pol_policy *p,
                         struct pol_gen_opts *o);
 void gw_flow_check_done(struct gw_flow_check *c);
+
+/*
+ * log.c / log_fp.c: `log: true`. A worker pushes one record per packet such a rule decided onto
+ * its own ring (full: counted as log_dropped); the control loop drains the rings and logs, at
+ * most GW_LOG_LINES_PER_S lines per rule a second, then one "M more packets not logged" line.
+ */
+#define GW_LOG_LINES_PER_S 10
+#define GW_LOG_RING        1024 /* records per worker ring */
+struct gw_log;
+struct gw_log_rec {
+	uint64_t gen;      /* generation the rule id belongs to */
+	uint32_t rule;     /* deciding rule id */
+	uint32_t src, dst; /* host order */
+	uint16_t sport, dport;
+	uint16_t tenant;
+	uint16_t len; /* frame bytes, saturating */
+	uint8_t proto, dir, action, pad;
+};
+_Static_assert(sizeof(struct gw_log_rec) == 32, "log record");
+int gw_log_init(struct gw *gw);
+struct rte_ring *gw_log_ring_create(unsigned worker, int socket);
+/* Control loop: drain every worker's ring, log, emit the summaries of windows that ended. */
+void gw_log_drain(struct gw *gw, uint64_t now);
+/* After the workers stopped: a last drain, the pending summaries, free. */
+void gw_log_fini(struct gw *gw);
+/* Worker: queue the record of one packet rule decided (gen g). Never blocks, never logs. */
+void gw_log_push(struct gw_worker *w, const struct pol_gen *g, uint32_t rule, uint16_t tenant,
+                 uint8_t dir, uint8_t action, uint8_t proto, uint32_t src, uint32_t dst,
+                 uint16_t sport, uint16_t dport, uint32_t len);
 
 /* Monotonic nanoseconds from the TSC: one 128-bit multiply, no division (called per burst). */
 static inline uint64_t

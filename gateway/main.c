@@ -254,6 +254,9 @@ workers_start(void)
 		                             RING_F_SC_DEQ);
 		if (!w->handoff)
 			return -rte_errno;
+		w->log = gw_log_ring_create(i, (int)rte_lcore_to_socket_id(lcore));
+		if (!w->log)
+			return -rte_errno;
 		stk_lcore_init(&w->stk, &gw.ifc, gw.arp, gw.cfg->gw.arp.pending,
 		               (uint64_t)gw.cfg->gw.arp.pending_timeout_ms * 1000000ull, now);
 		i++;
@@ -320,6 +323,8 @@ workers_free(void)
 				rte_pktmbuf_free(m);
 			rte_ring_free(w->handoff);
 		}
+		rte_ring_free(w->log);
+		w->log = NULL;
 		for (j = 0; j < w->stk.pending.n; j++)
 			rte_pktmbuf_free(w->stk.pending.slot[j].pkt);
 		w->stk.pending.n = 0;
@@ -383,6 +388,7 @@ control_loop(int sfd)
 			gw_chan_events(&gw, pfd + 1, n);
 		}
 		now = gw_now_ns(&gw);
+		gw_log_drain(&gw, now); /* log: true packets, rate-limited */
 		if (now - last_hb >= BP_HEARTBEAT_MS / 2 * 1000000ull) {
 			gw_chan_heartbeat(&gw);
 			last_hb = now;
@@ -553,6 +559,10 @@ main(int argc, char **argv)
 		rc = EXIT_CONFIG; /* the policy does not compile: a config problem */
 		goto out_port;
 	}
+	if (gw_log_init(&gw)) {
+		GW_LOG(ERR, "packet log: out of memory");
+		goto out_port;
+	}
 	ret = workers_start();
 	if (ret) {
 		GW_LOG(ERR, "workers: %s", rte_strerror(-ret));
@@ -571,11 +581,13 @@ out_workers:
 	/* apps first: they see BP_ESHUTDOWN at once, and teardown needs live workers (RCU) */
 	gw_chan_shutdown(&gw);
 	workers_stop(&set);
+	gw_log_fini(&gw); /* the last records and summaries */
 	gw_stats_log(&gw, RTE_LOG_NOTICE);
 	gw_port_stop(&gw); /* frees what the TX queues held: zero-copy sends complete */
 	gw_chan_fini(&gw);
 	workers_free();
 out_port:
+	gw_log_fini(&gw);
 	gw_port_fini(&gw);
 	gw_policy_fini(&gw);
 	stk_iface_release(&gw.ifc);

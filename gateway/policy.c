@@ -278,8 +278,7 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 		if (pol_gen_rule_info(g, i, &ri))
 			continue;
 		/* where it runs; the NIC's drops count as the rule's packets too */
-		if (gw_flow_rule_placement(gw, i, &fi) == 0 && fi.generation == pol_gen_number(g) &&
-		    !(ri.flags & POL_RULE_F_DEFAULT)) {
+		if (gw_flow_rule_placement(gw, i, &fi) == 0 && fi.generation == pol_gen_number(g)) {
 			ri.pkts += fi.hw_pkts;
 			ri.bytes += fi.hw_bytes;
 			if (fi.where == GW_FLOW_HARDWARE)
@@ -395,6 +394,10 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, alen, na, av);
 	for (j = 0; j < na; j++) {
 		i = ai[j];
+		if (unlikely(av[j].flags & POL_RULE_F_LOG))
+			gw_log_push(w, g, av[j].rule, tenant[i], POL_DIR_INGRESS, av[j].action,
+			            cp[i].proto, cp[i].src, cp[i].dst, cp[i].sport, cp[i].dport,
+			            lens[i]);
 		if (av[j].action != POL_ACT_ALLOW) {
 			ok[i] = false;
 			w->cnt[GW_CNT_POLICY_DENY]++;
@@ -477,6 +480,9 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 			pol_acl_key_set(&ak, tenant, proto, src, dst, proto == 1 ? 0 : sport,
 			                proto == 1 ? 0 : dport);
 			pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
+			if (unlikely(av.flags & POL_RULE_F_LOG))
+				gw_log_push(w, g, av.rule, tenant, POL_DIR_EGRESS, av.action, proto,
+				            src, dst, sport, dport, bytes);
 			if (av.action != POL_ACT_ALLOW) {
 				cnt = GW_CNT_POLICY_TX_DENY;
 			} else if (v == POL_CT_NEW) {

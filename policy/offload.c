@@ -280,6 +280,10 @@ pol_offload_expand(const struct pol_offload_ctx *c, const struct pol_tenant *t,
 		snprintf(why, why_len, "it matches L7 signatures: the NIC cannot see the payload");
 		return -ENOTSUP;
 	}
+	if (r->log) {
+		snprintf(why, why_len, "log: true: packets the NIC drops cannot be logged");
+		return -ENOTSUP;
+	}
 	if (pol_acl_normalise(&gr, r))
 		return -ENOMEM;
 	if (!gr.n_acl) {

@@ -13,6 +13,7 @@
  *     send must be refused to the app (BP_DESC_ERR_POLICY), which only software can do;
  *   - allow rules: an allowed packet still needs conntrack, meters and delivery;
  *   - rules with signatures: the NIC cannot match the payload;
+ *   - rules with log: true: what the NIC drops never reaches the log;
  *   - a tenant's deny rule that an operator `allow` overlaps (the operator tier decides first),
  *     and any deny rule the replies of a `stateful` egress allow may hit (conntrack admits them
  *     before any rule): the NIC would drop what software lets through.

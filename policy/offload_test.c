@@ -59,6 +59,8 @@ static const char POLICY[] =
         "         protocol: tcp}\n"
         "      - {name: dns-from-resolver, priority: 206, direction: ingress, action: deny,\n"
         "         protocol: udp, src: {cidrs: [192.0.2.53]}}\n"
+        "      - {name: logged, priority: 207, direction: ingress, action: deny,\n"
+        "         protocol: udp, dst: {ports: [9]}, log: true}\n"
         "  - name: db\n"
         "    addresses: [198.18.0.20]\n"
         "    signatures: [{name: evil, pattern: 'evil'}]\n"
@@ -206,7 +208,11 @@ test_expand(void)
 	CHECK(n == -ENOTSUP && strstr(why, "L7 signatures"));
 	n = expand(c, p, "web", "elsewhere", f, 64, why);
 	CHECK(n == -ENOTSUP && strstr(why, "none of tenant 'web''s addresses"));
-	report("egress, allow, signature and out-of-tenant rules: software, with the reason", ok);
+	n = expand(c, p, "web", "logged", f, 64, why);
+	CHECK(n == -ENOTSUP && strstr(why, "log: true"));
+	report("egress, allow, signature, logging and out-of-tenant rules: software, with the "
+	       "reason",
+	       ok);
 
 	ok = true;
 	/* monitoring (operator allow, icmp from 192.0.2.0/24) decides first */

@@ -242,8 +242,8 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	uint64_t ct[POL_CT_CNT__MAX] = {0};
 	unsigned i, j, n, sessions = 0;
 
-	if (!g)
-		return;
+	if (!g || !rte_log_can_log(gw_logtype, level))
+		return; /* (the periodic DEBUG dump would query every NIC counter for nothing) */
 	for (i = 0; i < gw->n_workers; i++) {
 		if (!gw->ct[i])
 			continue;

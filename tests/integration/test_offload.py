@@ -17,7 +17,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from conftest import PEER_IP, delta, run
-from test_channels import PEER_UDP, Peer, start_echo  # noqa: F401
+from test_channels import PEER_UDP, Peer, start_echo, start_hostile  # noqa: F401
 from test_policy import rules, rdelta, send
 
 A_IP = "198.18.0.10"
@@ -27,6 +27,8 @@ A_RULES = [
      "protocol": "udp", "dst": {"ports": [5020]}},
     {"name": "logged", "priority": 21, "direction": "ingress", "action": "deny",
      "protocol": "udp", "dst": {"ports": [5022]}, "log": True, "offload": "never"},
+    {"name": "no-9001", "priority": 25, "direction": "egress", "action": "deny",
+     "protocol": "udp", "dst": {"ports": [9001]}, "log": True},
     {"name": "allow-rest", "priority": 30, "direction": "ingress", "action": "allow",
      "protocol": "udp", "dst": {"ports": ["5000-5030"]}},
 ]
@@ -128,13 +130,13 @@ def test_required_on_an_allow_rule_fails_check(off_gw, bypassd_bin):
     """--check runs the compiler: a required rule no NIC could run (an allow rule) is an error
     there too; a required deny rule is only noted (it needs the port)."""
     t = copy.deepcopy(TENANTS)
-    t[0]["rules"][2]["offload"] = "required"
+    t[0]["rules"][3]["offload"] = "required"
     gw = off_gw(t, start=False)
     p = run([str(bypassd_bin), "--check", "-c", str(gw.write_config())], check=False, timeout=30)
     out = p.stdout + p.stderr
     assert p.returncode == 2, out
     line, col = offload_value_pos(gw.cfg_path)
-    assert (f"{gw.cfg_path}:{line}:{col}: policy.tenants[0].rules[2].offload: offload: "
+    assert (f"{gw.cfg_path}:{line}:{col}: policy.tenants[0].rules[3].offload: offload: "
             f"required, but rule 'allow-rest' cannot run in the NIC: allow rules run in "
             f"software") in out, out
     assert re.search(r"1 error, the policy does not compile", out), out
@@ -164,7 +166,7 @@ def test_check_compiles_the_policy(off_gw, bypassd_bin):
     p = run([str(bypassd_bin), "--check", "-c", str(gw.write_config())], check=False, timeout=60)
     out = p.stdout + p.stderr
     assert p.returncode == 2, out
-    assert re.search(r":\d+:\d+: policy\.tenants\[0\]\.rules\[3\]: rule 'huge' expands to "
+    assert re.search(r":\d+:\d+: policy\.tenants\[0\]\.rules\[4\]: rule 'huge' expands to "
                      r"102400 rte_acl rules", out), out
 
 
@@ -254,3 +256,18 @@ def test_log_flood_is_rate_limited(topo, off_gw, tmp_path):
     assert nsum > 0, "\n".join(lines[-30:])
     # every packet either logged, summarised or counted as dropped from the ring
     assert nlog + nsum + after["_total"]["log_dropped"] == 400, (nlog, nsum, after["_total"])
+
+
+def test_log_egress_deny(off_gw, procs):
+    """An app's sends a log: true egress rule refuses are logged with their 5-tuple (and the
+    app is told: policy_denied)."""
+    gw = off_gw()
+    since = gw.mark()
+    app = start_hostile(procs, gw, ["-t", f"{PEER_IP}:9001", "-c", 2, "send", "a", A_IP, 5001])
+    app.wait(20)
+    assert "refused=2" in app.out(), app.out() + app.err()
+    pat = (r"log rule a/no-9001 egress deny: udp 198\.18\.0\.10:5001 -> 198\.18\.0\.2:9001 "
+           r"len \d+")
+    assert gw.wait_log(pat, 5, since), gw.tail()
+    time.sleep(0.3)
+    assert sum(1 for ln in gw.log_lines()[since:] if re.search(pat, ln)) == 2, gw.tail()

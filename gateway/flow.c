@@ -241,7 +241,8 @@ offload_hook(void *arg, const struct pol_gen *g, uint32_t rule, const struct pol
 	pthread_mutex_lock(&fl->lock);
 	if (fl->pend && fl->pend->number != pol_gen_number(g)) {
 		pthread_mutex_unlock(&fl->lock);
-		return -EBUSY; /* cannot happen: one build at a time */
+		snprintf(why, why_len, "another generation's build is in progress");
+		return -EBUSY; /* cannot happen: one build at a time (control thread) */
 	}
 	if (!fl->pend) {
 		fl->pend = gen_new(pol_gen_number(g), pol_gen_n_rules(g));

@@ -131,7 +131,7 @@ log_rec(struct gw_log *l, const struct gw_log_rec *r, uint64_t now)
 {
 	struct held *h = NULL;
 	struct rl *st = NULL;
-	char name[POL_TENANT_NAME_MAX + POL_NAME_MAX + 16], a[16], b[16], pb[8];
+	char name[2 * POL_TENANT_NAME_MAX + POL_NAME_MAX + 32], a[16], b[16], pb[8];
 	unsigned i;
 
 	for (i = 0; i < 2; i++)
@@ -154,6 +154,14 @@ log_rec(struct gw_log *l, const struct gw_log_rec *r, uint64_t now)
 		}
 		st->lines++;
 		rule_label(h->g, r->rule, name, sizeof(name));
+		if (!strncmp(name, "operator/", 9)) {
+			/* an operator rule: say whose traffic it was */
+			const struct pol_gen_tenant *t = pol_gen_tenant_by_id(h->g, r->tenant);
+			size_t len = strlen(name);
+
+			snprintf(name + len, sizeof(name) - len, " (tenant %s)",
+			         t ? t->name : "none");
+		}
 	} else {
 		snprintf(name, sizeof(name), "#%u of generation %" PRIu64, r->rule, r->gen);
 	}

@@ -42,10 +42,12 @@ TENANTS = [
 
 @pytest.fixture
 def off_gw(gateway_factory, public_tmp):
-    def make(tenants=None, start=True):
+    def make(tenants=None, start=True, operator=None):
         sock = public_tmp / "control.sock"
-        gw = gateway_factory({"gateway": {"control_socket": str(sock)},
-                              "policy": {"tenants": copy.deepcopy(tenants or TENANTS)}},
+        pol = {"tenants": copy.deepcopy(tenants or TENANTS)}
+        if operator:
+            pol["operator"] = {"rules": operator}
+        gw = gateway_factory({"gateway": {"control_socket": str(sock)}, "policy": pol},
                              start=start)
         gw.sock = str(sock)
         return gw
@@ -271,3 +273,15 @@ def test_log_egress_deny(off_gw, procs):
     assert gw.wait_log(pat, 5, since), gw.tail()
     time.sleep(0.3)
     assert sum(1 for ln in gw.log_lines()[since:] if re.search(pat, ln)) == 2, gw.tail()
+
+
+def test_log_operator_rule_names_the_tenant(topo, off_gw, tmp_path):
+    """An operator-tier log: true rule's lines name the tenant whose traffic it judged."""
+    gw = off_gw(operator=[{"name": "op-5023", "priority": 1, "direction": "ingress",
+                           "action": "deny", "protocol": "udp", "dst": {"ports": [5023]},
+                           "log": True}])
+    since = gw.mark()
+    topo.send_frames(udp_frames(topo, 2, 5023, sport=40300), tmp_path, batch=1, gap_ms=20)
+    pat = (r"log rule operator/op-5023 \(tenant a\) ingress deny: udp 198\.18\.0\.2:4030[01] "
+           r"-> 198\.18\.0\.10:5023 len 60")
+    assert gw.wait_log(pat, 5, since), gw.tail()

@@ -70,7 +70,9 @@ extern int gw_logtype;
 	_(CT_RECHECKED, "ct_rechecked",                                                           \
 	  "sessions of an older policy generation re-classified against the current one")         \
 	_(CT_REVOKED, "ct_revoked",                                                               \
-	  "sessions removed: the current policy no longer allows their flow (after a reload)")
+	  "sessions removed: the current policy no longer allows their flow (after a reload)")    \
+	_(LOG_QUEUED, "log_queued", "packets of log: true rules queued for the log")              \
+	_(LOG_DROPPED, "log_dropped", "packets of log: true rules not logged: log ring full")
 
 enum gw_counter {
 #define _(e, n, h) GW_CNT_##e,
@@ -141,7 +143,8 @@ struct gw_worker {
 	struct gw_qlist *_Atomic qlist; /* queues this worker serves (RCU) */
 	atomic_bool done;               /* set by the worker when its loop has returned */
 	uint64_t cnt[GW_CNT__MAX];
-	struct pol_ct *ct; /* this worker's conntrack table (policy.c creates it) */
+	struct pol_ct *ct;    /* this worker's conntrack table (policy.c creates it) */
+	struct rte_ring *log; /* this worker -> control thread: struct gw_log_rec (SP/SC, log.c) */
 	struct stk_lcore stk;
 	/* RX deliveries staged for one channel, posted together (gw_chan_flush) */
 	struct gw_chan *stage_ch;
@@ -177,6 +180,8 @@ struct gw {
 	struct pol_gen *_Atomic gen; /* published generation (RCU) */
 	struct pol_meter *meter;     /* shared per-tenant rate limits */
 	struct pol_ct *ct[GW_MAX_WORKERS];
+	struct gw_flow *flow; /* rte_flow offload state (flow.c) */
+	struct gw_log *log;   /* log: true records, control side (log.c) */
 	atomic_bool stop;
 	uint64_t tsc_hz;
 	uint64_t ns_mult; /* ns = tsc * ns_mult >> 32 */
@@ -350,6 +355,82 @@ gw_policy_opening_key(enum pol_dir dir, bool reply, const struct pol_ct_pkt *p,
 	pol_acl_key_set(k, p->tenant, p->proto, p->dst, p->src, dport, sport);
 	return dir == POL_DIR_INGRESS ? POL_DIR_EGRESS : POL_DIR_INGRESS;
 }
+
+/*
+ * flow.c: rte_flow offload of ingress deny rules (control side only; docs/policy.md "Offload").
+ * The compiler calls the hook gw_flow_opts installs while it builds a generation, so the new
+ * generation's flows exist before it is published; gw_flow_commit after the publish removes the
+ * previous generation's flows (except those an unchanged rule took over), gw_flow_abort after a
+ * failed build removes what it created. Thread-safe (a lock): the admin API may query.
+ */
+struct gw_flow;
+struct pol_offload_ctx;
+enum gw_flow_where { GW_FLOW_SOFTWARE, GW_FLOW_HARDWARE, GW_FLOW_PARTIAL };
+#define GW_FLOW_REASON_MAX 256
+struct gw_flow_rule_info {
+	uint64_t generation;        /* the generation these placements belong to */
+	enum gw_flow_where where;   /* software; hardware: all n_wanted flows; partial: some */
+	unsigned n_flows;           /* installed in the NIC */
+	unsigned n_wanted;          /* flows the rule expands to; 0 when it cannot be expressed */
+	bool counted;               /* the NIC counts them (rte_flow COUNT) */
+	uint64_t hw_pkts, hw_bytes; /* dropped by the NIC, over every generation of the rule */
+	char reason[GW_FLOW_REASON_MAX]; /* why not (all) in the NIC; "" in hardware */
+};
+/* The state for the gateway's port (after gw_port_init). 0 or -ENOMEM. */
+int gw_flow_init(struct gw *gw);
+/* Set o's offload hook for building a generation of p (no-op without a port). */
+void gw_flow_opts(struct gw *gw, const struct pol_policy *p, struct pol_gen_opts *o);
+/* After g was published: g's placements become current, the old flows go. */
+void gw_flow_commit(struct gw *gw, const struct pol_gen *g);
+/* After a build failed (or its generation was dropped): remove what it installed. */
+void gw_flow_abort(struct gw *gw);
+/* Remove every flow and free the state: before the port stops. */
+void gw_flow_fini(struct gw *gw);
+/*
+ * Where rule rule_id of the current generation runs, with the NIC's counters (query them; add
+ * them to pol_rule_info's software counters). 0, or -ENOENT (no such rule, no port). Any thread.
+ */
+int gw_flow_rule_placement(struct gw *gw, unsigned rule_id, struct gw_flow_rule_info *out);
+const char *gw_flow_where_name(enum gw_flow_where w);
+/* --check: no port; offload: required rules are translated (an error when no NIC could run
+ * them) and counted, not installed. */
+struct gw_flow_check {
+	const struct pol_policy *p;
+	struct pol_offload_ctx *ctx;
+	unsigned n_required, n_required_flows;
+};
+void gw_flow_check_opts(struct gw_flow_check *c, const struct pol_policy *p,
+                        struct pol_gen_opts *o);
+void gw_flow_check_done(struct gw_flow_check *c);
+
+/*
+ * log.c / log_fp.c: `log: true`. A worker pushes one record per packet such a rule decided onto
+ * its own ring (full: counted as log_dropped); the control loop drains the rings and logs, at
+ * most GW_LOG_LINES_PER_S lines per rule a second, then one "M more packets not logged" line.
+ */
+#define GW_LOG_LINES_PER_S 10
+#define GW_LOG_RING        1024 /* records per worker ring */
+struct gw_log;
+struct gw_log_rec {
+	uint64_t gen;      /* generation the rule id belongs to */
+	uint32_t rule;     /* deciding rule id */
+	uint32_t src, dst; /* host order */
+	uint16_t sport, dport;
+	uint16_t tenant;
+	uint16_t len; /* frame bytes, saturating */
+	uint8_t proto, dir, action, pad;
+};
+_Static_assert(sizeof(struct gw_log_rec) == 32, "log record");
+int gw_log_init(struct gw *gw);
+struct rte_ring *gw_log_ring_create(unsigned worker, int socket);
+/* Control loop: drain every worker's ring, log, emit the summaries of windows that ended. */
+void gw_log_drain(struct gw *gw, uint64_t now);
+/* After the workers stopped: a last drain, the pending summaries, free. */
+void gw_log_fini(struct gw *gw);
+/* Worker: queue the record of one packet rule decided (gen g). Never blocks, never logs. */
+void gw_log_push(struct gw_worker *w, const struct pol_gen *g, uint32_t rule, uint16_t tenant,
+                 uint8_t dir, uint8_t action, uint8_t proto, uint32_t src, uint32_t dst,
+                 uint16_t sport, uint16_t dport, uint32_t len);
 
 /* Monotonic nanoseconds from the TSC: one 128-bit multiply, no division (called per burst). */
 static inline uint64_t

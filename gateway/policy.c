@@ -65,9 +65,15 @@ gw_policy_init(struct gw *gw)
 	uint64_t entries = 0;
 	unsigned i, n;
 
+	if (gw->have_port && !gw->flow && gw_flow_init(gw)) {
+		GW_LOG(ERR, "policy: rte_flow state: out of memory");
+		return -1;
+	}
 	gen_opts(gw, &o);
+	gw_flow_opts(gw, gw->cfg->policy, &o);
 	g = pol_gen_build(gw->cfg->policy, NULL, &o, &errs);
 	if (!g) {
+		gw_flow_abort(gw);
 		log_errs("policy", &errs);
 		GW_LOG(ERR, "policy: cannot compile generation 1: %s", strerror(errno));
 		pol_cfg_errs_clear(&errs);
@@ -83,6 +89,7 @@ gw_policy_init(struct gw *gw)
 	if (!gw->meter) {
 		GW_LOG(ERR, "policy: meters: %s", strerror(errno));
 		pol_gen_put(g);
+		gw_flow_abort(gw);
 		return -1;
 	}
 	for (i = 0; i < gw->n_workers; i++) {
@@ -98,11 +105,13 @@ gw_policy_init(struct gw *gw)
 			GW_LOG(ERR, "policy: conntrack table of %u entries for worker %u: %s",
 			       c.entries, i, strerror(errno));
 			pol_gen_put(g);
+			gw_flow_abort(gw);
 			return -1;
 		}
 	}
 	meters_set(gw, g);
 	pol_gen_publish(&gw->gen, g, NULL); /* no worker runs yet */
+	gw_flow_commit(gw, g);
 	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
 	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
 	return 0;
@@ -134,15 +143,19 @@ gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, 
 		goto fail;
 	}
 	gen_opts(gw, &o);
+	gw_flow_opts(gw, p, &o);
 	g = pol_gen_build(p, atomic_load_explicit(&gw->gen, memory_order_relaxed), &o, errs);
-	if (!g)
+	if (!g) {
+		gw_flow_abort(gw);
 		goto fail; /* errno from the compiler; errors appended */
+	}
 	ifc = gw_iface_new(gw, p);
 	if (!ifc) {
 		ret = errno;
 		pol_cfg_err_add(errs, p->file, 0, 0, "tenants", "interface tables: %s",
 		                strerror(ret));
 		pol_gen_put(g);
+		gw_flow_abort(gw);
 		errno = ret;
 		goto fail;
 	}
@@ -150,6 +163,7 @@ gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, 
 	if (ret) {
 		gw_iface_free(ifc);
 		pol_gen_put(g);
+		gw_flow_abort(gw);
 		errno = -ret;
 		goto fail;
 	}
@@ -160,6 +174,7 @@ gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, 
 	n = pol_gen_n_tenants(g);
 	meters_set(gw, g);
 	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu); /* waits for the grace period */
+	gw_flow_commit(gw, g); /* no worker sees the old generation: its flows go */
 	gw_send_garp_new(gw, ifc, old_ifc);
 	gw_iface_free(old_ifc);
 	pol_policy_free(old_p);
@@ -223,8 +238,8 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	uint64_t ct[POL_CT_CNT__MAX] = {0};
 	unsigned i, j, n, sessions = 0;
 
-	if (!g)
-		return;
+	if (!g || !rte_log_can_log(gw_logtype, level))
+		return; /* (the periodic DEBUG dump would query every NIC counter for nothing) */
 	for (i = 0; i < gw->n_workers; i++) {
 		if (!gw->ct[i])
 			continue;
@@ -253,14 +268,36 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	n = pol_gen_n_rules(g);
 	for (i = 1; i < n; i++) {
 		struct pol_rule_info ri;
+		struct gw_flow_rule_info fi;
+		char where[GW_FLOW_REASON_MAX + 96];
 
 		if (pol_gen_rule_info(g, i, &ri))
 			continue;
+		/* where it runs; the NIC's drops count as the rule's packets too */
+		if (gw_flow_rule_placement(gw, i, &fi) == 0 && fi.generation == pol_gen_number(g)) {
+			ri.pkts += fi.hw_pkts;
+			ri.bytes += fi.hw_bytes;
+			if (fi.where == GW_FLOW_HARDWARE)
+				snprintf(
+				        where, sizeof(where),
+				        " placement=hardware flows=%u hw_counted=%s hw_packets=%" PRIu64,
+				        fi.n_flows, fi.counted ? "yes" : "no", fi.hw_pkts);
+			else if (fi.where == GW_FLOW_PARTIAL)
+				snprintf(where, sizeof(where),
+				         " placement=partial flows=%u/%u hw_packets=%" PRIu64
+				         " reason=\"%s\"",
+				         fi.n_flows, fi.n_wanted, fi.hw_pkts, fi.reason);
+			else
+				snprintf(where, sizeof(where), " placement=software reason=\"%s\"",
+				         fi.reason);
+		} else {
+			snprintf(where, sizeof(where), " placement=software");
+		}
 		rte_log(level, gw_logtype,
 		        "GATEWAY: counters rule %s/%s/%s: action=%s packets=%" PRIu64
-		        " bytes=%" PRIu64 "\n",
+		        " bytes=%" PRIu64 "%s\n",
 		        ri.tenant ? ri.tenant : "operator", ri.name, pol_dir_name(ri.dir),
-		        pol_action_name(ri.action), ri.pkts, ri.bytes);
+		        pol_action_name(ri.action), ri.pkts, ri.bytes, where);
 	}
 }
 
@@ -401,6 +438,10 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 				w->cnt[GW_CNT_CT_REVOKED]++;
 			}
 		}
+		if (unlikely(av[j].flags & POL_RULE_F_LOG))
+			gw_log_push(w, g, av[j].rule, tenant[i], POL_DIR_INGRESS, av[j].action,
+			            cp[i].proto, cp[i].src, cp[i].dst, cp[i].sport, cp[i].dport,
+			            lens[i]);
 		if (av[j].action != POL_ACT_ALLOW) {
 			ok[i] = false;
 			w->cnt[GW_CNT_POLICY_DENY]++;
@@ -486,6 +527,9 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 			pol_acl_key_set(&ak, tenant, proto, src, dst, proto == 1 ? 0 : sport,
 			                proto == 1 ? 0 : dport);
 			pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
+			if (unlikely(av.flags & POL_RULE_F_LOG))
+				gw_log_push(w, g, av.rule, tenant, POL_DIR_EGRESS, av.action, proto,
+				            src, dst, sport, dport, bytes);
 			if (av.action != POL_ACT_ALLOW) {
 				cnt = GW_CNT_POLICY_TX_DENY;
 			} else if (v == POL_CT_NEW) {

@@ -242,11 +242,13 @@ offload_rules(struct pol_gen *g, const struct pol_policy *p, const struct pol_ge
 			if (r->offload != POL_OFFLOAD_REQUIRED)
 				continue;
 			pol_cfg_err_add(
-			        errs, p->file, r->loc.line, r->loc.col,
+			        errs, p->file,
+			        r->offload_loc.line ? r->offload_loc.line : r->loc.line,
+			        r->offload_loc.line ? r->offload_loc.col : r->loc.col,
 			        rule_path(path, sizeof(path), p->path, (int)t - 1, i, ".offload"),
-			        "offload: required, but rule '%s' cannot run in the NIC: %s (%s)",
-			        r->name ? r->name : "?", why[0] ? why : "not supported",
-			        strerror(ret < 0 ? -ret : ret));
+			        "offload: required, but rule '%s' cannot run in the NIC: %s",
+			        r->name ? r->name : "?",
+			        why[0] ? why : strerror(ret < 0 ? -ret : ret));
 			bad = -EINVAL;
 		}
 	}

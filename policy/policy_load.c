@@ -308,6 +308,7 @@ load_rule(struct pol_y *y, yaml_node_t *n, struct pol_rule *r)
 	load_match(y, n, "dst", &r->dst);
 	pol_y_k_bool(y, n, "stateful", &r->stateful);
 	e = POL_OFFLOAD_AUTO;
+	r->offload_loc = pol_y_loc(pol_y_get(y, n, "offload"));
 	if (!pol_y_k_enum(y, n, "offload", offload_names, &e))
 		r->offload = (enum pol_offload)e;
 

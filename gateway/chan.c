@@ -863,6 +863,69 @@ gw_chan_log_stats(struct gw *gw, uint32_t level)
 	}
 }
 
+int
+gw_chan_snapshot(struct gw *gw, struct gw_chan_info **out, unsigned *n)
+{
+	struct gw_chan_info *v;
+	struct gw_app *app;
+	unsigned k = 0, i, cap = 0;
+	uint64_t now = gw_now_ns(gw);
+
+	*out = NULL;
+	*n = 0;
+	if (!gw->apps)
+		return 0;
+	for (app = gw->apps->head; app; app = app->next)
+		cap += app->state == GW_APP_ATTACHED;
+	if (!cap)
+		return 0;
+	v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (app = gw->apps->head; app && k < cap; app = app->next) {
+		struct gw_chan_info *c = &v[k];
+
+		if (app->state != GW_APP_ATTACHED)
+			continue;
+		c->id = app->id;
+		snprintf(c->tenant, sizeof(c->tenant), "%s", app->tenant->name);
+		snprintf(c->app, sizeof(c->app), "%s", app->name);
+		c->pid = (int)app->pid;
+		c->uid = app->uid;
+		c->gid = app->gid;
+		c->queues = app->nqueues;
+		c->age_ms = (now - app->since_ns) / 1000000u;
+		for (i = 0; i < app->nqueues; i++) {
+			const struct gw_chan *q = &app->q[i];
+
+			c->rx +=
+			        __atomic_load_n(&q->c.cnt[BP_CHAN_CNT_RX_POSTED], __ATOMIC_RELAXED);
+			c->tx += __atomic_load_n(&q->c.cnt[BP_CHAN_CNT_TX_FETCHED],
+			                         __ATOMIC_RELAXED);
+			c->drops += bp_chan_drops(&q->c);
+			c->policy_denied += __atomic_load_n(&q->cnt[GW_CHAN_CNT_POLICY_DENIED],
+			                                    __ATOMIC_RELAXED);
+		}
+		k++;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int
+gw_chan_evict(struct gw *gw, unsigned id, const char *reason)
+{
+	struct gw_app *app;
+
+	for (app = gw->apps ? gw->apps->head : NULL; app; app = app->next)
+		if (app->id == id && app->state == GW_APP_ATTACHED) {
+			app_teardown(gw, app, reason);
+			return 0;
+		}
+	return -ENOENT;
+}
+
 void
 gw_chan_shutdown(struct gw *gw)
 {

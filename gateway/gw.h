@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <poll.h>
+#include <pthread.h>
 
 #include <rte_common.h>
 #include <rte_ether.h>
@@ -154,6 +155,12 @@ struct gw {
 	struct pol_policy **retired; /* replaced policies: apps may still point into them */
 	unsigned n_retired;
 	atomic_bool stop;
+	/*
+	 * Held by whoever touches control-thread state (policy apply, gw->cfg->policy, the app
+	 * list in chan.c): the control loop around its event handling (never while it waits in
+	 * poll), the admin thread (admin/) around each call into the gateway.
+	 */
+	pthread_mutex_t ctl_lock;
 	uint64_t tsc_hz;
 	uint64_t ns_mult; /* ns = tsc * ns_mult >> 32 */
 };
@@ -194,6 +201,23 @@ void gw_chan_log_stats(struct gw *gw, uint32_t level);
 void gw_chan_shutdown(struct gw *gw);
 /* Free everything, after workers stopped. */
 void gw_chan_fini(struct gw *gw);
+
+/* One attached app as the admin API shows it (a copy: no pointers into the app list). */
+struct gw_chan_info {
+	unsigned id;
+	char tenant[POL_TENANT_NAME_MAX + 1];
+	char app[BP_NAME_MAX];
+	int pid;
+	uint32_t uid, gid;
+	unsigned queues;
+	uint64_t age_ms;        /* since it connected */
+	uint64_t rx, tx, drops; /* over its queues: delivered, sent, dropped (every reason) */
+	uint64_t policy_denied; /* sends refused by egress policy or rate limit */
+};
+/* Snapshot of the attached apps: *out owned by the caller (free), *n entries. ctl_lock held. */
+int gw_chan_snapshot(struct gw *gw, struct gw_chan_info **out, unsigned *n);
+/* Detach app id (its queues close: the app sees BP_ESHUTDOWN). 0, or -ENOENT. ctl_lock held. */
+int gw_chan_evict(struct gw *gw, unsigned id, const char *reason);
 
 /* chan_fp.c: worker side */
 /* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */

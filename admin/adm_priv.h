@@ -26,7 +26,8 @@ struct adm_req {
 	unsigned nparts;
 	char who[300]; /* "token:NAME" or "cert:SUBJECT" (audit) */
 	enum pol_admin_role role;
-	char *body; /* NUL-terminated copy of the request body */
+	bool yaml_body; /* the body was YAML: errors carry its line and column */
+	char *body;     /* NUL-terminated copy of the request body */
 	size_t body_len;
 };
 

@@ -114,7 +114,9 @@ reply_errs(struct adm_req *r, const struct pol_cfg_errs *errs, int fallback_errn
 		json_t *o = json_pack("{s:s,s:s}", "path", x->path ? x->path : "", "message",
 		                      x->msg ? x->msg : "");
 
-		if (o && x->line) {
+		/* a JSON body's schema errors have no position (only its syntax errors do) */
+		if (o && x->line &&
+		    (r->yaml_body || (x->path && !strcmp(x->path, "(document)")))) {
 			json_object_set_new(o, "line", json_integer(x->line));
 			json_object_set_new(o, "column", json_integer(x->col));
 		}
@@ -424,6 +426,7 @@ body_policy(struct adm_req *r, json_t **as_json)
 				json_decref(j);
 		}
 	} else if (is_yaml(ct)) {
+		r->yaml_body = true;
 		p = pol_policy_load_buf("request", r->body, r->body_len, &errs);
 	} else {
 		adm_reply_error(r, 415, "unsupported_media_type", NULL,

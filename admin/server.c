@@ -510,6 +510,8 @@ adm_start(struct gw *gw)
 	evhttp_set_max_body_size(A.http, cfg->max_body);
 	evhttp_set_max_headers_size(A.http, 16384);
 	evhttp_set_timeout(A.http, (int)cfg->idle_timeout_s);
+	/* a body over max_body is read and discarded before the 413, so that the client sees the
+	 * answer rather than a reset (libevent 2.1 writes that reply's small HTML body itself) */
 	evhttp_set_flags(A.http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_default_content_type(A.http, "application/json");
 	evhttp_set_gencb(A.http, on_request, NULL);

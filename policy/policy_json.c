@@ -131,7 +131,9 @@ pol_policy_from_json_value(const char *name, const json_t *root, struct pol_cfg_
 	}
 	failed = pol_y_failed(&y) || !p;
 	pol_y_fini(&y);
-	pol_cfg_errs_sort(errs, from);
+	/* the converted document has no positions (its marks are all 0:0): say none */
+	for (; from < errs->n; from++)
+		errs->v[from].line = errs->v[from].col = 0;
 	if (failed) {
 		pol_policy_free(p);
 		errno = c.nomem ? ENOMEM : EINVAL;

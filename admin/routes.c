@@ -787,7 +787,7 @@ static const struct route {
 	bool public;
 } routes[] = {
         {{"v1", "health"}, 2, get_health, NULL, NULL, NULL, true},
-        {{"v1", "ready"}, 2, get_ready, NULL, NULL, NULL, false},
+        {{"v1", "ready"}, 2, get_ready, NULL, NULL, NULL, true},
         {{"v1", "policy"}, 2, get_policy, put_policy, NULL, NULL, false},
         {{"v1", "policy", "validate"}, 3, NULL, NULL, post_validate, NULL, false},
         {{"v1", "tenants"}, 2, get_tenants, NULL, NULL, NULL, false},

@@ -116,13 +116,13 @@ reply_errs(struct adm_req *r, const struct pol_cfg_errs *errs, int fallback_errn
 
 		/* a JSON body's schema errors have no position (only its syntax errors do) */
 		if (o && x->line &&
-		    (r->yaml_body || (x->path && !strcmp(x->path, "(document)")))) {
+		    (r->yaml_body || (x->msg && !strncmp(x->msg, "JSON syntax error", 17)))) {
 			json_object_set_new(o, "line", json_integer(x->line));
 			json_object_set_new(o, "column", json_integer(x->col));
 		}
 		json_array_append_new(list, o);
-		if (x->path && !strcmp(x->path, "(document)") && x->msg &&
-		    strstr(x->msg, "syntax error"))
+		if (x->msg && (!strncmp(x->msg, "JSON syntax error", 17) ||
+		               !strncmp(x->msg, "YAML syntax error", 17)))
 			syntax = true;
 	}
 	e = json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "code",

@@ -1,6 +1,7 @@
 /* server.c - the admin API's HTTPS server: TLS and mTLS, connection limits, auth, dispatch. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,6 +436,13 @@ on_stop(evutil_socket_t fd, short what, void *arg)
 static void *
 adm_thread(void *arg)
 {
+	sigset_t pipe;
+
+	/* a client that goes away mid-reply must cost an EPIPE, not the process (SIGPIPE is sent
+	 * to the writing thread; blocked, it stays pending and harmless) */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	pthread_setname_np(pthread_self(), "bypassd-admin");
 	event_base_dispatch(A.base);
 	return NULL;

@@ -272,8 +272,10 @@ def test_mtls_required(admin_gw):
 
 
 def ping_ok(topo, dst="198.18.0.1", n=3):
-    out = topo.peer(["ping", "-n", "-c", str(n), "-i", "0.2", "-W", "1", dst], timeout=20).stdout
-    m = re.search(r"(\d+) received", out)
+    p = topo.peer(["ping", "-n", "-c", str(n), "-i", "0.2", "-W", "1", dst], timeout=20)
+    m = re.search(r"(\d+) received", p.stdout)
+    if not m or int(m.group(1)) != n:
+        print("ping:", p.stdout, p.stderr)
     return int(m.group(1)) if m else 0
 
 

@@ -373,8 +373,12 @@ static void
 get_ready(struct adm_req *r)
 {
 	struct rte_eth_link link;
-	uint64_t gen = gw_policy_generation(r->gw);
+	uint64_t gen;
 	bool port = r->gw->port_started;
+
+	LOCK(r); /* a reload on the control thread may retire the generation we read */
+	gen = gw_policy_generation(r->gw);
+	UNLOCK(r);
 
 	memset(&link, 0, sizeof(link));
 	if (port && rte_eth_link_get_nowait(r->gw->port_id, &link) == 0)

@@ -250,6 +250,26 @@ head(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "\n# TYPE %s %s\n", name, type);
 }
 
+/* One sample per rule: packets or bytes. */
+static void
+rule_family(FILE *f, const struct snap *s, const char *name, const char *help, bool bytes)
+{
+	unsigned i;
+
+	head(f, name, "counter", help);
+	for (i = 0; i < s->n_rules; i++) {
+		const struct pol_rule_info *ri = &s->rules[i].ri;
+
+		fprintf(f, "%s{tenant=\"", name);
+		label(f, ri->tenant ? ri->tenant : "operator");
+		fputs("\",rule=\"", f);
+		label(f, ri->name);
+		fprintf(f, "\",direction=\"%s\",action=\"%s\"} %" PRIu64 "\n",
+		        pol_dir_name(ri->dir), pol_action_name(ri->action),
+		        bytes ? ri->bytes : ri->pkts);
+	}
+}
+
 char *
 adm_metrics_text(struct gw *gw, size_t *len)
 {
@@ -314,30 +334,12 @@ adm_metrics_text(struct gw *gw, size_t *len)
 		     "receive mbuf allocation failures");
 		fprintf(f, "bypassd_port_rx_nombuf_total %" PRIu64 "\n", s->port.rx_nombuf);
 	}
-	head(f, "bypassd_rule_packets_total", "counter",
-	     "packets each rule decided (tenant \"operator\" is the operator tier; rule "
-	     "\"default\" a tenant's default)");
-	for (i = 0; i < s->n_rules; i++) {
-		const struct pol_rule_info *ri = &s->rules[i].ri;
-
-		fputs("bypassd_rule_packets_total{tenant=\"", f);
-		label(f, ri->tenant ? ri->tenant : "operator");
-		fputs("\",rule=\"", f);
-		label(f, ri->name);
-		fprintf(f, "\",direction=\"%s\",action=\"%s\"} %" PRIu64 "\n",
-		        pol_dir_name(ri->dir), pol_action_name(ri->action), ri->pkts);
-	}
-	head(f, "bypassd_rule_bytes_total", "counter", "bytes of the packets each rule decided");
-	for (i = 0; i < s->n_rules; i++) {
-		const struct pol_rule_info *ri = &s->rules[i].ri;
-
-		fputs("bypassd_rule_bytes_total{tenant=\"", f);
-		label(f, ri->tenant ? ri->tenant : "operator");
-		fputs("\",rule=\"", f);
-		label(f, ri->name);
-		fprintf(f, "\",direction=\"%s\",action=\"%s\"} %" PRIu64 "\n",
-		        pol_dir_name(ri->dir), pol_action_name(ri->action), ri->bytes);
-	}
+	rule_family(f, s, "bypassd_rule_packets_total",
+	            "packets each rule decided (tenant \"operator\" is the operator tier; rule "
+	            "\"default\" a tenant's default)",
+	            false);
+	rule_family(f, s, "bypassd_rule_bytes_total", "bytes of the packets each rule decided",
+	            true);
 	head(f, "bypassd_tenant_meter_drops_total", "counter",
 	     "packets or new connections over a tenant's rate limit, by limit");
 	for (i = 0; i < s->n_tenants; i++)

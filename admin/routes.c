@@ -333,29 +333,29 @@ body_json(struct adm_req *r)
 	return j;
 }
 
-/* Index of the tenant called name in the policy JSON, or -1. */
+/* Index of the object whose "name" is name in the JSON array a, or -1. */
+static int
+index_by_name(json_t *a, const char *name)
+{
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(a, i, x) if (json_is_string(json_object_get(x, "name")) &&
+	                                !strcmp(json_string_value(json_object_get(x, "name")),
+	                                        name)) return (int)i;
+	return -1;
+}
+
 static int
 tenant_index(json_t *pol, const char *name)
 {
-	json_t *ts = json_object_get(pol, "tenants"), *t;
-	size_t i;
-
-	json_array_foreach(ts, i, t) if (json_is_string(json_object_get(t, "name")) &&
-	                                 !strcmp(json_string_value(json_object_get(t, "name")),
-	                                         name)) return (int)i;
-	return -1;
+	return index_by_name(json_object_get(pol, "tenants"), name);
 }
 
 static int
 rule_index(json_t *tenant, const char *name)
 {
-	json_t *rs = json_object_get(tenant, "rules"), *x;
-	size_t i;
-
-	json_array_foreach(rs, i, x) if (json_is_string(json_object_get(x, "name")) &&
-	                                 !strcmp(json_string_value(json_object_get(x, "name")),
-	                                         name)) return (int)i;
-	return -1;
+	return index_by_name(json_object_get(tenant, "rules"), name);
 }
 
 #define LOCK(r)   pthread_mutex_lock(&(r)->gw->ctl_lock)

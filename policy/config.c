@@ -437,17 +437,10 @@ load_cert_roles(struct pol_y *y, yaml_node_t *map, struct pol_cfg_admin *ad)
 {
 	yaml_node_t *seq = pol_y_get(y, map, "cert_roles");
 	size_t at = pol_y_push_key(y, "cert_roles");
-	int n = pol_y_seq(y, seq, 0, POL_ADMIN_MAX_CERT_ROLES);
-	unsigned i;
+	unsigned i, n = pol_y_list_alloc(y, seq, 0, POL_ADMIN_MAX_CERT_ROLES,
+	                                 sizeof(*ad->cert_roles), (void **)&ad->cert_roles);
 
-	if (n > 0) {
-		ad->cert_roles = calloc((size_t)n, sizeof(*ad->cert_roles));
-		if (!ad->cert_roles) {
-			pol_y_err(y, seq, "out of memory");
-			n = 0;
-		}
-	}
-	for (i = 0; n > 0 && i < (unsigned)n; i++) {
+	for (i = 0; i < n; i++) {
 		yaml_node_t *it = pol_y_item(y, seq, i);
 		size_t at2 = pol_y_push_idx(y, i);
 		struct pol_cfg_cert_role *cr = &ad->cert_roles[ad->n_cert_roles];

@@ -20,6 +20,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <rte_lcore.h>
+
 #include "adm.h"
 #include "adm_priv.h"
 
@@ -470,6 +472,39 @@ cleanup(void)
 	adm_audit_close();
 }
 
+/*
+ * The CPUs the admin thread may use: the main lcore's (the control thread's) without those any
+ * worker lcore is pinned to; the main lcore's own when that leaves none. A busy API never takes a
+ * worker's core. Returns the count.
+ */
+static unsigned
+control_cpus(cpu_set_t *set)
+{
+	rte_cpuset_t main_set = rte_lcore_cpuset(rte_get_main_lcore());
+	unsigned lcore, cpu, n = 0;
+
+	CPU_ZERO(set);
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &main_set))
+			CPU_SET(cpu, set);
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		rte_cpuset_t w = rte_lcore_cpuset(lcore);
+
+		for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &w))
+				CPU_CLR(cpu, set);
+	}
+	n = (unsigned)CPU_COUNT(set);
+	if (n == 0) {
+		for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &main_set))
+				CPU_SET(cpu, set);
+		n = (unsigned)CPU_COUNT(set);
+	}
+	return n;
+}
+
 int
 adm_start(struct gw *gw)
 {
@@ -534,10 +569,27 @@ adm_start(struct gw *gw)
 	if (cfg->plain_http)
 		ADM_LOG(WARNING, "plain HTTP on %s:%u (plain_http: true): no TLS, loopback only",
 		        addr, gw->cfg->gw.admin_port);
-	ret = pthread_create(&A.thr, NULL, adm_thread, NULL);
-	if (ret) {
-		ret = -ret;
-		goto fail;
+	{
+		pthread_attr_t attr;
+		cpu_set_t cpus;
+		char list[256] = "";
+		size_t off = 0;
+		unsigned c;
+
+		pthread_attr_init(&attr);
+		if (control_cpus(&cpus))
+			pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+		ret = pthread_create(&A.thr, &attr, adm_thread, NULL);
+		pthread_attr_destroy(&attr);
+		if (ret) {
+			ret = -ret;
+			goto fail;
+		}
+		for (c = 0; c < CPU_SETSIZE && off < sizeof(list) - 8; c++)
+			if (CPU_ISSET(c, &cpus))
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%u",
+				                        off ? "," : "", c);
+		ADM_LOG(INFO, "admin thread on CPUs %s (the control cores, no worker's)", list);
 	}
 	A.running = true;
 	ADM_LOG(NOTICE, "listening on %s://%s:%u (%s%s, %u tokens, %u certificate roles)",

@@ -225,6 +225,55 @@ def test_routes_with_curl_and_bypassctl(admin_gw):
     assert gw.wait_log(r"ADMIN: audit: who=token:ops-token", 2)
 
 
+def cpus_of(pid, comm):
+    """The CPUs threads of pid named comm may run on."""
+    out = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != comm:
+                continue
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("Cpus_allowed_list:"):
+                    for part in line.split(":")[1].strip().split(","):
+                        lo, _, hi = part.partition("-")
+                        out |= set(range(int(lo), int(hi or lo) + 1))
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def test_admin_thread_off_worker_cores(admin_gw):
+    """The admin thread is not an lcore and runs on the control cores: never on a CPU a worker is
+    pinned to (unless the control thread has no other CPU)."""
+    gw = admin_gw()
+    admin, worker = cpus_of(gw.pid, "bypassd-admin"), cpus_of(gw.pid, "rte-worker-1")
+    main = cpus_of(gw.pid, "bypassd")
+    assert admin and worker and main, (admin, worker, main)
+    if main - worker:
+        assert admin == main - worker, (admin, worker, main)
+    else:
+        assert admin == main, (admin, worker, main)
+    assert gw.wait_log(r"ADMIN: admin thread on CPUs ", 2)
+
+
+def test_start_refuses_bad_tls_material(gateway_factory, admin_gw, pki, tmp_path):
+    """A key that does not match the certificate stops the start (exit 1) with the reason;
+    plain HTTP is served on loopback when the config says so, with a warning."""
+    (tmp_path / "tokens").write_text(
+        f"ops-token admin {hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()}\n")
+    admin = {"enabled": True, "port": PORT, "tokens_file": "tokens",
+             "tls": {"cert": str(pki / "server.pem"), "key": str(pki / "ops.key")}}
+    gw = gateway_factory({"gateway": {"admin": admin}}, wait_ready=False, name="badkey")
+    assert gw.wait(20) == 1, gw.tail()
+    assert re.search(r"ADMIN: tls.key .*does not match tls.cert", gw.log()), gw.tail()
+    admin = {"enabled": True, "port": PORT, "tokens_file": "tokens", "plain_http": True}
+    gw = gateway_factory({"gateway": {"admin": admin}}, name="plain")
+    assert gw.wait_log(r"ADMIN: plain HTTP on 127.0.0.1:8443", 5), gw.tail()
+    p = run(["curl", "-sS", "-m", "5", "-H", f"Authorization: Bearer {ADMIN_TOKEN}",
+             f"http://127.0.0.1:{PORT}/v1/tenants"], ns=gw.topo.gw_ns, check=False)
+    assert p.returncode == 0 and json.loads(p.stdout)[0]["name"] == "itest", p.stdout + p.stderr
+
+
 def test_auth_refusals_change_nothing(admin_gw):
     """No token, a wrong token, a read token on a mutation, a client certificate that is expired,
     from another CA or without a role: the right status, and nothing changed."""
@@ -331,10 +380,19 @@ def test_bad_input(admin_gw, topo):
 
     # 200 clients at once, 100 connections allowed: each gets 200 or is closed, none hangs
     assert ping_ok(topo) == 3
-    p = run(["ip", "netns", "exec", topo.gw_ns, PY, str(ADMIN_TOOL), "flood", "--port", str(PORT),
-             "--cacert", str(gw.pki / "ca.pem"), "--token", READ_TOKEN, "--clients", "200",
-             "--seconds", "15"], timeout=60)
-    counts = json.loads(p.stdout.strip().splitlines()[-1])
+    flood = subprocess.Popen(["ip", "netns", "exec", topo.gw_ns, PY, str(ADMIN_TOOL), "flood",
+                              "--port", str(PORT), "--cacert", str(gw.pki / "ca.pem"), "--token",
+                              READ_TOKEN, "--clients", "200", "--seconds", "15"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        pings = ping_ok(topo, n=5)  # while the clients come
+        out, _ = flood.communicate(timeout=60)
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+            flood.wait(5)
+    assert pings == 5
+    counts = json.loads(out.strip().splitlines()[-1])
     print("200 clients:", counts)
     assert counts.get("unfinished", 0) == 0, counts
     assert counts.get("200", 0) + counts.get("closed", 0) == 200, counts
@@ -407,8 +465,10 @@ def test_policy_over_api_under_traffic(admin_gw, gateway_factory, topo, procs, t
     if any(r["name"] == "deny-5001" for r in curl(gw, "/v1/tenants/app/rules")[1]):
         assert curl(gw, "/v1/tenants/app/rules/deny-5001", "DELETE")[0] == 200
     assert send(5001, 3, 46002) == 3
-    st, body, _ = curl(gw, "/v1/tenants/app/rules", "POST", data=DENY_5001)
-    assert st == 201, body
+    denied = copy.deepcopy(POLICY)
+    denied["tenants"][0]["rules"] = [DENY_5001]
+    st, body, _ = curl(gw, "/v1/policy", "PUT", data=denied)
+    assert st == 200, body
     assert send(5001, 1, 46002) == 0  # the very next packet
     assert send(5000, 2, 46003) == 2
 

@@ -18,6 +18,8 @@ struct snap_rule {
 struct snap_tenant {
 	char name[POL_TENANT_NAME_MAX + 1];
 	uint64_t meter_drops[POL_METER_NLIMITS];
+	struct pol_rate rate[POL_DIR_MAX]; /* the limits as compiled */
+	uint32_t new_conn_per_s;
 };
 
 /* Everything at one moment (taken under ctl_lock: the generation cannot be freed meanwhile). */
@@ -91,6 +93,8 @@ snap_take(struct gw *gw)
 			const struct pol_gen_tenant *t = pol_gen_tenant_at(g, i);
 
 			snprintf(s->tenants[i].name, sizeof(s->tenants[i].name), "%s", t->name);
+			memcpy(s->tenants[i].rate, t->rate, sizeof(t->rate));
+			s->tenants[i].new_conn_per_s = t->new_conn_per_s;
 			for (j = 0; j < POL_METER_NLIMITS; j++)
 				s->tenants[i].meter_drops[j] =
 				        pol_meter_drops(gw->meter, t->id, (enum pol_meter_limit)j);
@@ -171,6 +175,18 @@ adm_stats_json(struct gw *gw)
 			json_object_set_new(m, meter_names[j],
 			                    json_integer((json_int_t)s->tenants[i].meter_drops[j]));
 		json_object_set_new(t, "meter_drops", m);
+		m = json_object();
+		for (j = 0; j < POL_DIR_MAX; j++) {
+			const struct pol_rate *rt = &s->tenants[i].rate[j];
+
+			json_object_set_new(m, pol_dir_name((enum pol_dir)j),
+			                    json_pack("{s:I,s:I,s:I}", "pps", (json_int_t)rt->pps,
+			                              "bps", (json_int_t)rt->bps, "burst",
+			                              (json_int_t)rt->burst));
+		}
+		json_object_set_new(m, "new_connections_per_s",
+		                    json_integer(s->tenants[i].new_conn_per_s));
+		json_object_set_new(t, "meter_limits", m);
 		json_array_append_new(a, t);
 	}
 	json_object_set_new(o, "tenants", a);

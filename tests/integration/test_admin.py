@@ -186,7 +186,12 @@ def test_routes_with_curl_and_bypassctl(admin_gw):
     # stats, metrics, channels
     st, body, _ = curl(gw, "/v1/stats")
     assert st == 200 and body["policy_generation"] == 4 and "drops_by_reason" in body, body
-    assert any(r["tenant"] == "app" and r["rule"] == "r1" for r in body["rules"]), body
+    assert any(r["tenant"] == "app" and r["rule"] == "r1" and r["runs_in"] == "software"
+               for r in body["rules"]), body
+    t = [t for t in body["tenants"] if t["name"] == "app"][0]
+    assert t["meter_drops"] == {"ingress": 0, "egress": 0, "connections": 0}, t
+    assert t["meter_limits"]["ingress"]["burst"] == 64, t
+    assert body["workers"][0]["worker"] == 0 and "sessions" in body["conntrack"], body
     st, text, head = curl(gw, "/metrics")
     assert st == 200 and "text/plain; version=0.0.4" in head and "bypassd_rx_packets_total" in text
     st, body, _ = curl(gw, "/v1/channels")

@@ -52,6 +52,8 @@ void adm_audit_close(void);
 /* metrics.c: the counters as JSON (GET /v1/stats) and Prometheus text (GET /metrics); both take
  * ctl_lock themselves. */
 json_t *adm_stats_json(struct gw *gw);
+/* One attached app as JSON: identity, totals over its queues, each queue, its sockets. */
+json_t *adm_chan_json(const struct gw_chan_info *c, uint64_t now_ns);
 char *adm_metrics_text(struct gw *gw, size_t *len);
 
 #endif

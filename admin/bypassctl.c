@@ -476,8 +476,9 @@ fmt_channels(json_t *a)
 	       "QUEUES", "RX", "TX", "DROPS");
 	json_array_foreach(a, i, x)
 	        printf("%-6lld %-16s %-16s %8lld %6lld %6lld %12lld %12lld %10lld\n", I(x, "id"),
-	               S(x, "tenant"), S(x, "app"), I(x, "pid"), I(x, "uid"), I(x, "queues"),
-	               I(x, "rx"), I(x, "tx"), I(x, "drops"));
+	               S(x, "tenant"), S(x, "app"), I(x, "pid"), I(x, "uid"),
+	               (long long)json_array_size(json_object_get(x, "queues")), I(x, "rx"),
+	               I(x, "tx"), I(x, "drops"));
 }
 
 static int

@@ -35,16 +35,85 @@ struct snap {
 	unsigned n_rules;
 	struct snap_tenant *tenants;
 	unsigned n_tenants;
-	struct gw_chan_info *chans;
-	unsigned n_chans;
+	struct gw_chan_list chans;
+	uint64_t now_ns;
 };
+
+/* An app's counters summed over its queues. */
+struct chan_sum {
+	uint64_t rx, tx, drops, denied;
+};
+
+static struct chan_sum
+chan_sum(const struct gw_chan_info *c)
+{
+	struct chan_sum t = {0};
+	unsigned i;
+
+	for (i = 0; i < c->nqueues; i++) {
+		t.rx += c->q[i].chan[BP_CHAN_CNT_RX_POSTED];
+		t.tx += c->q[i].chan[BP_CHAN_CNT_TX_FETCHED];
+		t.drops += c->q[i].drops;
+		t.denied += c->q[i].gw[GW_CHAN_CNT_POLICY_DENIED];
+	}
+	return t;
+}
+
+json_t *
+adm_chan_json(const struct gw_chan_info *c, uint64_t now_ns)
+{
+	struct chan_sum t = chan_sum(c);
+	json_t *o, *qs = json_array(), *ss = json_array();
+	unsigned i, k;
+	char ip[16];
+
+	for (i = 0; qs && i < c->nqueues; i++) {
+		const struct gw_chan_qinfo *q = &c->q[i];
+		json_t *qo = json_pack("{s:I,s:I,s:I}", "queue", (json_int_t)q->queue, "worker",
+		                       (json_int_t)q->worker, "drops", (json_int_t)q->drops);
+
+		for (k = 0; qo && k < BP_CHAN_CNT__MAX; k++)
+			json_object_set_new(qo, bp_chan_counter_names[k],
+			                    json_integer((json_int_t)q->chan[k]));
+		for (k = 0; qo && k < GW_CHAN_CNT__MAX; k++)
+			json_object_set_new(qo, gw_chan_counter_names[k],
+			                    json_integer((json_int_t)q->gw[k]));
+		for (k = 1; qo && k < BP_DESC_ERR__MAX; k++)
+			json_object_set_new(qo, bp_desc_err_names[k],
+			                    json_integer((json_int_t)q->err[k]));
+		json_array_append_new(qs, qo);
+	}
+	for (i = 0; ss && i < c->nsocks; i++) {
+		const struct gw_chan_sinfo *so = &c->socks[i];
+
+		json_array_append_new(
+		        ss, json_pack("{s:I,s:s,s:s,s:I,s:I}", "socket", (json_int_t)so->sock,
+		                      "protocol", so->proto == BP_PROTO_RAW ? "raw" : "udp",
+		                      "address", pol_ipv4_str(so->addr, ip), "port",
+		                      (json_int_t)so->port, "queue", (json_int_t)so->queue));
+	}
+	o = json_pack("{s:I,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (json_int_t)c->id,
+	              "tenant", c->tenant, "app", c->name, "pid", (int)c->pid, "uid",
+	              (json_int_t)c->uid, "gid", (json_int_t)c->gid, "age_ms",
+	              (json_int_t)((now_ns - c->attached_ns) / 1000000u), "buffers",
+	              (json_int_t)c->nbufs, "rx", (json_int_t)t.rx, "tx", (json_int_t)t.tx, "drops",
+	              (json_int_t)t.drops, "policy_denied", (json_int_t)t.denied);
+	if (!o) {
+		json_decref(qs);
+		json_decref(ss);
+		return NULL;
+	}
+	json_object_set_new(o, "queues", qs);
+	json_object_set_new(o, "sockets", ss);
+	return o;
+}
 
 static void
 snap_free(struct snap *s)
 {
 	free(s->rules);
 	free(s->tenants);
-	free(s->chans);
+	gw_chan_list_free(&s->chans);
 	free(s);
 }
 
@@ -101,7 +170,8 @@ snap_take(struct gw *gw)
 			s->n_tenants++;
 		}
 	}
-	gw_chan_snapshot(gw, &s->chans, &s->n_chans);
+	gw_chan_list(gw, &s->chans); /* none listed when out of memory */
+	s->now_ns = gw_now_ns(gw);
 	pthread_mutex_unlock(&gw->ctl_lock);
 	return s;
 }
@@ -212,15 +282,8 @@ adm_stats_json(struct gw *gw)
 		json_object_set_new(a, pol_ct_counter_names[j], json_integer((json_int_t)s->ct[j]));
 	json_object_set_new(o, "conntrack", a);
 	a = json_array();
-	for (i = 0; i < s->n_chans; i++) {
-		const struct gw_chan_info *c = &s->chans[i];
-
-		json_array_append_new(a, json_pack("{s:I,s:s,s:i,s:I,s:I,s:I,s:I}", "id",
-		                                   (json_int_t)c->id, "tenant", c->tenant, "pid",
-		                                   c->pid, "queues", (json_int_t)c->queues, "rx",
-		                                   (json_int_t)c->rx, "tx", (json_int_t)c->tx,
-		                                   "drops", (json_int_t)c->drops));
-	}
+	for (i = 0; i < s->chans.n; i++)
+		json_array_append_new(a, adm_chan_json(&s->chans.apps[i], s->now_ns));
 	json_object_set_new(o, "channels", a);
 	snap_free(s);
 	return o;
@@ -373,24 +436,29 @@ adm_metrics_text(struct gw *gw, size_t *len)
 		fprintf(f, "%s %" PRIu64 "\n", name, s->ct[j]);
 	}
 	head(f, "bypassd_channels", "gauge", "attached apps");
-	fprintf(f, "bypassd_channels %u\n", s->n_chans);
+	fprintf(f, "bypassd_channels %u\n", s->chans.n);
 	head(f, "bypassd_channel_packets_total", "counter",
 	     "packets through each attached app's queues, by direction");
-	for (i = 0; i < s->n_chans; i++) {
-		fprintf(f, "bypassd_channel_packets_total{channel=\"%u\",tenant=\"",
-		        s->chans[i].id);
-		label(f, s->chans[i].tenant);
-		fprintf(f, "\",direction=\"rx\"} %" PRIu64 "\n", s->chans[i].rx);
-		fprintf(f, "bypassd_channel_packets_total{channel=\"%u\",tenant=\"",
-		        s->chans[i].id);
-		label(f, s->chans[i].tenant);
-		fprintf(f, "\",direction=\"tx\"} %" PRIu64 "\n", s->chans[i].tx);
+	for (i = 0; i < s->chans.n; i++) {
+		const struct gw_chan_info *c = &s->chans.apps[i];
+		struct chan_sum t = chan_sum(c);
+
+		for (j = 0; j < 2; j++) {
+			fprintf(f,
+			        "bypassd_channel_packets_total{channel=\"%" PRIu64 "\",tenant=\"",
+			        c->id);
+			label(f, c->tenant);
+			fprintf(f, "\",direction=\"%s\"} %" PRIu64 "\n", j ? "tx" : "rx",
+			        j ? t.tx : t.rx);
+		}
 	}
 	head(f, "bypassd_channel_drops_total", "counter", "packets dropped on each app's queues");
-	for (i = 0; i < s->n_chans; i++) {
-		fprintf(f, "bypassd_channel_drops_total{channel=\"%u\",tenant=\"", s->chans[i].id);
-		label(f, s->chans[i].tenant);
-		fprintf(f, "\"} %" PRIu64 "\n", s->chans[i].drops);
+	for (i = 0; i < s->chans.n; i++) {
+		const struct gw_chan_info *c = &s->chans.apps[i];
+
+		fprintf(f, "bypassd_channel_drops_total{channel=\"%" PRIu64 "\",tenant=\"", c->id);
+		label(f, c->tenant);
+		fprintf(f, "\"} %" PRIu64 "\n", chan_sum(c).drops);
 	}
 	fclose(f);
 	snap_free(s);

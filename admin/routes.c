@@ -531,21 +531,6 @@ out:
 	json_decref(p);
 }
 
-/* Apps of tenant name are detached (after its deletion was applied); ctl_lock held. */
-static void
-evict_tenant_apps(struct adm_req *r, const char *name)
-{
-	struct gw_chan_info *v;
-	unsigned n, i;
-
-	if (gw_chan_snapshot(r->gw, &v, &n))
-		return;
-	for (i = 0; i < n; i++)
-		if (!strcmp(v[i].tenant, name))
-			gw_chan_evict(r->gw, v[i].id, "tenant deleted over the admin API");
-	free(v);
-}
-
 static void
 put_tenant(struct adm_req *r)
 {
@@ -595,7 +580,6 @@ delete_tenant(struct adm_req *r)
 {
 	json_t *p;
 	char what[128];
-	uint64_t before;
 	int i;
 
 	snprintf(what, sizeof(what), "DELETE /v1/tenants/%s", r->parts[2]);
@@ -609,10 +593,8 @@ delete_tenant(struct adm_req *r)
 		return;
 	}
 	json_array_remove(json_object_get(p, "tenants"), (size_t)i);
-	before = gw_policy_generation(r->gw);
+	/* gw_policy_apply detaches the apps of a tenant that is gone (gw_chan_policy_reconcile) */
 	commit(r, p, what, 200);
-	if (gw_policy_generation(r->gw) != before)
-		evict_tenant_apps(r, r->parts[2]);
 	UNLOCK(r);
 	json_decref(p);
 }
@@ -706,37 +688,28 @@ get_metrics(struct adm_req *r)
 	free(s);
 }
 
-static json_t *
-chan_json(const struct gw_chan_info *c)
-{
-	return json_pack("{s:I,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id",
-	                 (json_int_t)c->id, "tenant", c->tenant, "app", c->app, "pid", c->pid,
-	                 "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid, "queues",
-	                 (json_int_t)c->queues, "age_ms", (json_int_t)c->age_ms, "rx",
-	                 (json_int_t)c->rx, "tx", (json_int_t)c->tx, "drops", (json_int_t)c->drops,
-	                 "policy_denied", (json_int_t)c->policy_denied);
-}
-
 static void
 get_channels(struct adm_req *r)
 {
-	struct gw_chan_info *v;
-	unsigned n, i;
+	struct gw_chan_list l;
 	json_t *a = json_array();
+	uint64_t now;
+	unsigned i;
 	int ret;
 
 	LOCK(r);
-	ret = gw_chan_snapshot(r->gw, &v, &n);
+	ret = gw_chan_list(r->gw, &l);
+	now = gw_now_ns(r->gw);
 	UNLOCK(r);
 	if (ret || !a) {
 		json_decref(a);
 		adm_reply_error(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
-	for (i = 0; i < n; i++)
-		if (r->nparts < 3 || (unsigned)strtoul(r->parts[2], NULL, 10) == v[i].id)
-			json_array_append_new(a, chan_json(&v[i]));
-	free(v);
+	for (i = 0; i < l.n; i++)
+		if (r->nparts < 3 || strtoull(r->parts[2], NULL, 10) == l.apps[i].id)
+			json_array_append_new(a, adm_chan_json(&l.apps[i], now));
+	gw_chan_list_free(&l);
 	if (r->nparts == 3) {
 		if (!json_array_size(a)) {
 			json_decref(a);
@@ -753,35 +726,31 @@ get_channels(struct adm_req *r)
 static void
 delete_channel(struct adm_req *r)
 {
-	char *end, what[64];
-	unsigned long id = strtoul(r->parts[2], &end, 10);
+	char *end, what[64], why[340];
+	unsigned long long id = strtoull(r->parts[2], &end, 10);
 	uint64_t gen;
 	int ret;
 
-	if (*end || end == r->parts[2] || id > 0xffffffffu) {
+	if (*end || end == r->parts[2]) {
 		adm_reply_error(r, 404, "not_found", NULL, "no channel %s", r->parts[2]);
 		return;
 	}
 	LOCK(r);
-	ret = gw_chan_evict(r->gw, (unsigned)id, "evicted over the admin API");
+	snprintf(why, sizeof(why), "over the admin API by %s", r->who);
+	ret = gw_chan_evict(r->gw, id, why);
 	gen = gw_policy_generation(r->gw);
 	UNLOCK(r);
 	if (ret) {
-		adm_reply_error(r, 404, "not_found", NULL, "no attached app with channel id %lu",
+		adm_reply_error(r, 404, "not_found", NULL, "no attached app with channel id %llu",
 		                id);
 		return;
 	}
-	snprintf(what, sizeof(what), "DELETE /v1/channels/%lu", id);
+	snprintf(what, sizeof(what), "DELETE /v1/channels/%llu", id);
 	audit(r, what, gen, gen);
 	adm_reply_json(r, 200, json_pack("{s:I,s:b}", "id", (json_int_t)id, "evicted", 1));
 }
 
 /* ---- the table ---- */
-
-#define M_GET    (1u << 0)
-#define M_PUT    (1u << 1)
-#define M_POST   (1u << 2)
-#define M_DELETE (1u << 3)
 
 /* A pattern's segments: "*" matches any one segment. */
 static const struct route {

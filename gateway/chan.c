@@ -40,7 +40,7 @@ static const struct bp_geom geom_default = {
 /* A connection that sends no HELLO in this time is dropped */
 #define GW_HELLO_TIMEOUT_NS    2000000000ull
 
-static const char *const chan_cnt_names[GW_CHAN_CNT__MAX] = {
+const char *const gw_chan_counter_names[GW_CHAN_CNT__MAX] = {
 #define _(e, n, h) [GW_CHAN_CNT_##e] = n,
         foreach_gw_chan_counter(_)
 #undef _
@@ -850,7 +850,7 @@ gw_chan_log_stats(struct gw *gw, uint32_t level)
 				APPEND(" %s=%" PRIu64, bp_chan_counter_names[k],
 				       __atomic_load_n(&q->c.cnt[k], __ATOMIC_RELAXED));
 			for (k = 0; k < GW_CHAN_CNT__MAX; k++)
-				APPEND(" %s=%" PRIu64, chan_cnt_names[k],
+				APPEND(" %s=%" PRIu64, gw_chan_counter_names[k],
 				       __atomic_load_n(&q->cnt[k], __ATOMIC_RELAXED));
 			for (k = 1; k < BP_DESC_ERR__MAX; k++)
 				APPEND(" %s=%" PRIu64, bp_desc_err_names[k],
@@ -864,66 +864,113 @@ gw_chan_log_stats(struct gw *gw, uint32_t level)
 }
 
 int
-gw_chan_snapshot(struct gw *gw, struct gw_chan_info **out, unsigned *n)
+gw_chan_evict(struct gw *gw, uint64_t id, const char *reason)
 {
-	struct gw_chan_info *v;
 	struct gw_app *app;
-	unsigned k = 0, i, cap = 0;
-	uint64_t now = gw_now_ns(gw);
+	char why[160];
 
-	*out = NULL;
-	*n = 0;
 	if (!gw->apps)
-		return 0;
+		return -ENOENT;
 	for (app = gw->apps->head; app; app = app->next)
-		cap += app->state == GW_APP_ATTACHED;
-	if (!cap)
-		return 0;
-	v = calloc(cap, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (app = gw->apps->head; app && k < cap; app = app->next) {
-		struct gw_chan_info *c = &v[k];
-
-		if (app->state != GW_APP_ATTACHED)
-			continue;
-		c->id = app->id;
-		snprintf(c->tenant, sizeof(c->tenant), "%s", app->tenant->name);
-		snprintf(c->app, sizeof(c->app), "%s", app->name);
-		c->pid = (int)app->pid;
-		c->uid = app->uid;
-		c->gid = app->gid;
-		c->queues = app->nqueues;
-		c->age_ms = (now - app->since_ns) / 1000000u;
-		for (i = 0; i < app->nqueues; i++) {
-			const struct gw_chan *q = &app->q[i];
-
-			c->rx +=
-			        __atomic_load_n(&q->c.cnt[BP_CHAN_CNT_RX_POSTED], __ATOMIC_RELAXED);
-			c->tx += __atomic_load_n(&q->c.cnt[BP_CHAN_CNT_TX_FETCHED],
-			                         __ATOMIC_RELAXED);
-			c->drops += bp_chan_drops(&q->c);
-			c->policy_denied += __atomic_load_n(&q->cnt[GW_CHAN_CNT_POLICY_DENIED],
-			                                    __ATOMIC_RELAXED);
-		}
-		k++;
-	}
-	*out = v;
-	*n = k;
+		if (app->id == id && app->state == GW_APP_ATTACHED)
+			break;
+	if (!app)
+		return -ENOENT;
+	snprintf(why, sizeof(why), "evicted: %s", reason && *reason ? reason : "by the operator");
+	app_teardown(gw, app, why);
 	return 0;
 }
 
+void
+gw_chan_list_free(struct gw_chan_list *l)
+{
+	unsigned i;
+
+	if (!l)
+		return;
+	for (i = 0; l->apps && i < l->n; i++) {
+		free(l->apps[i].q);
+		free(l->apps[i].socks);
+	}
+	free(l->apps);
+	l->apps = NULL;
+	l->n = 0;
+}
+
 int
-gw_chan_evict(struct gw *gw, unsigned id, const char *reason)
+gw_chan_list(struct gw *gw, struct gw_chan_list *out)
 {
 	struct gw_app *app;
+	unsigned n = 0, i, k, j;
 
-	for (app = gw->apps ? gw->apps->head : NULL; app; app = app->next)
-		if (app->id == id && app->state == GW_APP_ATTACHED) {
-			app_teardown(gw, app, reason);
-			return 0;
+	memset(out, 0, sizeof(*out));
+	if (!gw->apps)
+		return 0;
+	for (app = gw->apps->head; app; app = app->next)
+		n += app->state == GW_APP_ATTACHED;
+	out->apps = calloc(n ? n : 1, sizeof(*out->apps));
+	if (!out->apps)
+		return -ENOMEM;
+	for (app = gw->apps->head; app; app = app->next) {
+		struct gw_chan_info *ci;
+		unsigned ns = 0;
+
+		if (app->state != GW_APP_ATTACHED)
+			continue;
+		ci = &out->apps[out->n++];
+		ci->id = app->id;
+		snprintf(ci->tenant, sizeof(ci->tenant), "%s", app->tenant->name);
+		snprintf(ci->name, sizeof(ci->name), "%s", app->name);
+		ci->pid = (int32_t)app->pid;
+		ci->uid = (uint32_t)app->uid;
+		ci->gid = (uint32_t)app->gid;
+		ci->attached_ns = app->since_ns;
+		ci->nbufs = app->nbufs;
+		ci->nqueues = app->nqueues;
+		for (i = 0; i < BP_MAX_SOCKS; i++)
+			ns += atomic_load_explicit(&app->socks[i].valid, memory_order_relaxed);
+		ci->q = calloc(app->nqueues ? app->nqueues : 1, sizeof(*ci->q));
+		ci->socks = calloc(ns ? ns : 1, sizeof(*ci->socks));
+		if (!ci->q || !ci->socks) {
+			gw_chan_list_free(out);
+			return -ENOMEM;
 		}
-	return -ENOENT;
+		for (i = 0; i < app->nqueues; i++) {
+			const struct gw_chan *q = &app->q[i];
+			struct gw_chan_qinfo *qi = &ci->q[i];
+
+			qi->queue = i;
+			qi->worker = q->worker;
+			for (k = 0; k < BP_CHAN_CNT__MAX; k++)
+				qi->chan[k] = __atomic_load_n(&q->c.cnt[k], __ATOMIC_RELAXED);
+			for (k = 0; k < GW_CHAN_CNT__MAX; k++)
+				qi->gw[k] = __atomic_load_n(&q->cnt[k], __ATOMIC_RELAXED);
+			for (k = 0; k < BP_DESC_ERR__MAX; k++)
+				qi->err[k] = __atomic_load_n(&q->c.err[k], __ATOMIC_RELAXED);
+			qi->drops = bp_chan_drops(&q->c);
+		}
+		for (i = 0; i < BP_MAX_SOCKS && ci->nsocks < ns; i++) {
+			const struct gw_sock *s = &app->socks[i];
+
+			if (!atomic_load_explicit(&s->valid, memory_order_relaxed))
+				continue;
+			ci->socks[ci->nsocks++] = (struct gw_chan_sinfo){
+			        .sock = i,
+			        .proto = s->proto,
+			        .port = s->port,
+			        .addr = s->addr,
+			        .queue = s->queue,
+			};
+		}
+	}
+	/* the list is newest first: the snapshot is oldest first */
+	for (i = 0, j = out->n; i + 1 < j; i++, j--) {
+		struct gw_chan_info tmp = out->apps[i];
+
+		out->apps[i] = out->apps[j - 1];
+		out->apps[j - 1] = tmp;
+	}
+	return 0;
 }
 
 void

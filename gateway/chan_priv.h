@@ -14,24 +14,6 @@
 #include "gw.h"
 #include "policy_model.h"
 
-/* Per-queue gateway counters beside bp_chan's: _(ENUM, "name", "help") */
-#define foreach_gw_chan_counter(_)                                                     \
-	_(UDP_RX, "udp_rx", "datagrams delivered")                                     \
-	_(UDP_RX_NO_ROOM, "udp_rx_no_room", "datagrams dropped: ring or buffers full") \
-	_(UDP_TX, "udp_tx", "datagrams sent")                                          \
-	_(RAW_RX, "raw_rx", "frames delivered")                                        \
-	_(RAW_TX, "raw_tx", "frames sent")                                             \
-	_(RAW_TX_SPOOFED, "raw_tx_spoofed", "frames dropped: source not the tenant's") \
-	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams sent without copying the payload") \
-	_(POLICY_DENIED, "policy_denied", "sends refused by egress policy or rate limit")
-
-enum gw_chan_counter {
-#define _(e, n, h) GW_CHAN_CNT_##e,
-	foreach_gw_chan_counter(_)
-#undef _
-	        GW_CHAN_CNT__MAX
-};
-
 struct gw_app;
 struct gw_chan;
 

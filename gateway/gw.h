@@ -79,6 +79,24 @@ enum gw_counter {
 extern const char *const gw_counter_names[GW_CNT__MAX];
 extern const char *const gw_counter_help[GW_CNT__MAX];
 
+/* Per-queue gateway counters beside bp_chan's: _(ENUM, "name", "help") */
+#define foreach_gw_chan_counter(_)                                                     \
+	_(UDP_RX, "udp_rx", "datagrams delivered")                                     \
+	_(UDP_RX_NO_ROOM, "udp_rx_no_room", "datagrams dropped: ring or buffers full") \
+	_(UDP_TX, "udp_tx", "datagrams sent")                                          \
+	_(RAW_RX, "raw_rx", "frames delivered")                                        \
+	_(RAW_TX, "raw_tx", "frames sent")                                             \
+	_(RAW_TX_SPOOFED, "raw_tx_spoofed", "frames dropped: source not the tenant's") \
+	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams sent without copying the payload") \
+	_(POLICY_DENIED, "policy_denied", "sends refused by egress policy or rate limit")
+
+enum gw_chan_counter {
+#define _(e, n, h) GW_CHAN_CNT_##e,
+	foreach_gw_chan_counter(_)
+#undef _
+	        GW_CHAN_CNT__MAX
+};
+
 struct gw_chan;
 
 /* Published list of the channel queues a worker serves (immutable; RCU-replaced). */
@@ -202,22 +220,54 @@ void gw_chan_shutdown(struct gw *gw);
 /* Free everything, after workers stopped. */
 void gw_chan_fini(struct gw *gw);
 
-/* One attached app as the admin API shows it (a copy: no pointers into the app list). */
-struct gw_chan_info {
-	unsigned id;
-	char tenant[POL_TENANT_NAME_MAX + 1];
-	char app[BP_NAME_MAX];
-	int pid;
-	uint32_t uid, gid;
-	unsigned queues;
-	uint64_t age_ms;        /* since it connected */
-	uint64_t rx, tx, drops; /* over its queues: delivered, sent, dropped (every reason) */
-	uint64_t policy_denied; /* sends refused by egress policy or rate limit */
+/*
+ * Snapshot of the attached apps, for the admin API (GET /apps) and logs. The caller holds the
+ * control role (the control thread, or the admin thread under the control lock). Everything is
+ * copied: the snapshot stays valid after apps detach. Counters are read relaxed while workers
+ * write them.
+ */
+struct gw_chan_qinfo {
+	unsigned queue;                  /* index in the app */
+	unsigned worker;                 /* the worker lcore index serving it */
+	uint64_t chan[BP_CHAN_CNT__MAX]; /* names: bp_chan_counter_names (client/chan.h) */
+	uint64_t gw[GW_CHAN_CNT__MAX];   /* names: gw_chan_counter_names */
+	uint64_t err[BP_DESC_ERR__MAX];  /* names: bp_desc_err_names ([0] unused) */
+	uint64_t drops;                  /* bp_chan_drops: every drop on this queue */
 };
-/* Snapshot of the attached apps: *out owned by the caller (free), *n entries. ctl_lock held. */
-int gw_chan_snapshot(struct gw *gw, struct gw_chan_info **out, unsigned *n);
-/* Detach app id (its queues close: the app sees BP_ESHUTDOWN). 0, or -ENOENT. ctl_lock held. */
-int gw_chan_evict(struct gw *gw, unsigned id, const char *reason);
+struct gw_chan_sinfo {
+	unsigned sock;  /* socket id the app uses */
+	uint16_t proto; /* BP_PROTO_UDP or BP_PROTO_RAW */
+	uint16_t port;  /* host order; 0 for raw */
+	uint32_t addr;  /* host order */
+	unsigned queue;
+};
+struct gw_chan_info {
+	uint64_t id; /* channel id: the one in logs, and what gw_chan_evict takes */
+	char tenant[BP_NAME_MAX];
+	char name[BP_NAME_MAX]; /* what the app called itself in HELLO, may be "" */
+	int32_t pid;
+	uint32_t uid, gid;
+	uint64_t attached_ns; /* gw_now_ns when it connected */
+	uint32_t nbufs;       /* 2 KiB buffer units counted against quotas.buffers */
+	unsigned nqueues;
+	struct gw_chan_qinfo *q; /* nqueues */
+	unsigned nsocks;
+	struct gw_chan_sinfo *socks; /* nsocks */
+};
+struct gw_chan_list {
+	unsigned n;
+	struct gw_chan_info *apps; /* n, in attach order (oldest first) */
+};
+extern const char *const gw_chan_counter_names[GW_CHAN_CNT__MAX];
+/* 0 and *out filled (free with gw_chan_list_free), or -ENOMEM. */
+int gw_chan_list(struct gw *gw, struct gw_chan_list *out);
+void gw_chan_list_free(struct gw_chan_list *l);
+/*
+ * Detach one attached app (channel id from gw_chan_list or the logs): its sockets leave the
+ * demux, its queues close (the app sees BP_ESHUTDOWN), logged with reason ("evicted: REASON").
+ * 0, or -ENOENT (no attached app has that id). Control role, as gw_chan_list.
+ */
+int gw_chan_evict(struct gw *gw, uint64_t id, const char *reason);
 
 /* chan_fp.c: worker side */
 /* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */

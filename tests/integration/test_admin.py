@@ -528,12 +528,14 @@ def test_evict_channel(admin_gw, procs):
     b = start_echo(procs, gw, "app", APP_IP, 5003)
     st, body, _ = curl(gw, "/v1/channels", token=READ_TOKEN)
     assert st == 200 and sorted(c["id"] for c in body) == sorted([a.chan, b.chan]), body
-    assert all(c["tenant"] == "app" and c["queues"] >= 1 for c in body), body
+    assert all(c["tenant"] == "app" and len(c["queues"]) >= 1 and c["sockets"] and
+               c["sockets"][0]["address"] == APP_IP for c in body), body
     p = ctl(gw, "channels")
     assert p.returncode == 0 and re.search(rf"^{a.chan}\s+app\s", p.stdout, re.M), p.stdout
     p = ctl(gw, "evict", a.chan)
     assert p.returncode == 0 and f"channel {a.chan} evicted" in p.stdout, p.stdout + p.stderr
-    assert gw.wait_log(rf"channel {a.chan} detached: evicted over the admin API", 5), gw.tail()
+    assert gw.wait_log(rf"channel {a.chan} detached: evicted: over the admin API by "
+                       rf"token:ops-token", 5), gw.tail()
     assert a.wait(10) is not None, a.describe()
     assert b.alive()
     st, body, _ = curl(gw, "/v1/channels")

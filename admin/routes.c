@@ -243,6 +243,26 @@ fail:
 }
 
 /*
+ * Whether text, the JSON about to be written to the policy file, reads back through the YAML
+ * loader (what a restart and SIGHUP use) as the same policy as pol. JSON is YAML flow syntax,
+ * but YAML refuses or folds a few characters JSON strings may hold (C1 controls, U+2028).
+ */
+static bool
+reads_back(const struct pol_policy *pol, const char *file, const char *text)
+{
+	struct pol_cfg_errs errs = {0};
+	struct pol_policy *back = pol_policy_load_buf(file, text, strlen(text), &errs);
+	json_t *a = pol_policy_to_json(pol), *b = back ? pol_policy_to_json(back) : NULL;
+	bool same = a && b && json_equal(a, b);
+
+	json_decref(a);
+	json_decref(b);
+	pol_policy_free(back);
+	pol_cfg_errs_clear(&errs);
+	return same;
+}
+
+/*
  * The path of every mutation: If-Match, validate (already done by the caller: p is valid),
  * write the new policy to a temporary file, apply (check, compile, publish), rename the file
  * over the policy file, audit, reply {"generation", "previous_generation"}. Takes p (JSON);
@@ -274,6 +294,14 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code)
 		goto out;
 	}
 	text = json_dumps(p, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text && !reads_back(pol, file, text)) {
+		pol_policy_free(pol);
+		adm_reply_error(r, 422, "invalid_policy", NULL,
+		                "this policy would not read back the same from the policy file (a "
+		                "string holds a character YAML cannot carry, such as a C1 control "
+		                "or a line separator); nothing applied");
+		goto out;
+	}
 	ret = text ? write_temp(file, text, &tmp) : -ENOMEM;
 	if (ret) {
 		pol_policy_free(pol);

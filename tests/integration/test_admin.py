@@ -358,6 +358,11 @@ def test_bad_input(admin_gw, topo):
     assert any("did you mean 'quotas'" in e["message"] for e in body["error"]["errors"]), body
     st, body, _ = curl(gw, "/v1/tenants/app/rules", "POST", data=[1, 2])
     assert st == 422, body
+    # valid JSON the policy file could not carry as YAML (a C1 control in a pattern): refused
+    odd = copy.deepcopy(POLICY)
+    odd["operator"] = {"signatures": [{"name": "s", "pattern": "a\u0085b"}]}
+    st, body, _ = curl(gw, "/v1/policy", "PUT", data=odd)
+    assert st == 422 and "read back" in body["error"]["message"], body
     st, body, _ = curl(gw, "/v1/policy", "PUT", data=b"a" * (10 << 20))
     assert st == 413, body
     assert curl(gw, "/v1/policy", "PUT", data="x", ctype="text/plain")[0] == 415

@@ -153,7 +153,7 @@ new_bev(struct event_base *base, void *arg)
 	if (!ssl || !c || !SSL_set_ex_data(ssl, A.conn_idx, c)) {
 		free(c);
 		SSL_free(ssl);
-		return NULL; /* evhttp refuses the connection */
+		return NULL; /* evhttp falls back to a plain socket: on_request refuses it */
 	}
 	A.nconns++; /* from here conn_free_cb counts it down */
 	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -296,6 +296,13 @@ on_request(struct evhttp_request *req, void *arg)
 	if (c && c->deadline)
 		evtimer_del(c->deadline);
 	r.method = evhttp_request_get_command(req);
+	if (A.ssl && !ssl) {
+		/* new_bev failed (out of memory) and evhttp fell back to a plain socket: never
+		 * serve a request outside TLS */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		adm_reply_error(&r, 503, "internal", NULL, "out of memory: connection refused");
+		return;
+	}
 	if (!uri) {
 		/* evhttp's own failure: the body was too large */
 		int code = evhttp_request_get_response_code(req);

@@ -221,6 +221,17 @@ def test_routes_with_curl_and_bypassctl(admin_gw):
     assert p.returncode == 0 and json.loads(p.stdout) == [], p.stdout
     p = ctl(gw, "evict", "77")
     assert p.returncode == 1 and "no attached app" in p.stderr, p.stderr
+    # endpoint, CA and token from a config file alone
+    conf = gw.workdir / "bypassctl.conf"
+    conf.write_text(f"# bypassctl\nurl = {URL}\ncacert = {gw.pki / 'ca.pem'}\n"
+                    f"token = {READ_TOKEN}\n")
+    p = run([str(BYPASSCTL), "--config", str(conf), "--json", "tenants"], ns=gw.topo.gw_ns,
+            check=False, env={"PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0 and json.loads(p.stdout)[0]["name"] == "app", p.stdout + p.stderr
+    conf.write_text("url = https://127.0.0.1:1\n")
+    p = run([str(BYPASSCTL), "--config", str(conf), "status"], ns=gw.topo.gw_ns, check=False,
+            env={"PATH": "/usr/bin:/bin"})
+    assert p.returncode == 3 and "cannot connect" in p.stderr, p.stderr
     # every change left an audit line naming who, what and the generations
     audit = gw.audit.read_text()
     assert 'who=cert:CN=ops,O=example what="POST /v1/tenants/app/rules deny-5001" ' \
@@ -470,7 +481,7 @@ def test_policy_over_api_under_traffic(admin_gw, gateway_factory, topo, procs, t
 
     def send(port, count, sport):
         return peer.run("window", APP_IP, port, count=count, window=1, min_size=8, max_size=64,
-                        loss_timeout=0.4, time_limit=20, sport=sport, timeout=40)["received"]
+                        loss_timeout=1.5, time_limit=30, sport=sport, timeout=60)["received"]
 
     if any(r["name"] == "deny-5001" for r in curl(gw, "/v1/tenants/app/rules")[1]):
         assert curl(gw, "/v1/tenants/app/rules/deny-5001", "DELETE")[0] == 200

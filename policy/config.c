@@ -864,6 +864,26 @@ streq(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
+static bool
+admin_equal(const struct pol_cfg_admin *a, const struct pol_cfg_admin *b)
+{
+	unsigned i;
+
+	if (a->enabled != b->enabled || !streq(a->tls_cert, b->tls_cert) ||
+	    !streq(a->tls_key, b->tls_key) || !streq(a->client_ca, b->client_ca) ||
+	    a->require_client_cert != b->require_client_cert || a->plain_http != b->plain_http ||
+	    !streq(a->tokens_file, b->tokens_file) || a->n_cert_roles != b->n_cert_roles ||
+	    a->max_body != b->max_body || a->max_connections != b->max_connections ||
+	    a->idle_timeout_s != b->idle_timeout_s ||
+	    a->request_timeout_s != b->request_timeout_s || !streq(a->audit_log, b->audit_log))
+		return false;
+	for (i = 0; i < a->n_cert_roles; i++)
+		if (!streq(a->cert_roles[i].subject, b->cert_roles[i].subject) ||
+		    a->cert_roles[i].role != b->cert_roles[i].role)
+			return false;
+	return true;
+}
+
 bool
 pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gateway *b)
 {
@@ -880,11 +900,10 @@ pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gate
 	    a->n_addrs != b->n_addrs || a->has_next_hop != b->has_next_hop ||
 	    (a->has_next_hop && a->next_hop != b->next_hop) ||
 	    !streq(a->control_socket, b->control_socket) || !streq(a->admin_addr, b->admin_addr) ||
-	    a->admin_port != b->admin_port || a->admin.enabled != b->admin.enabled ||
-	    !streq(a->admin.tls_cert, b->admin.tls_cert) ||
-	    !streq(a->admin.tokens_file, b->admin.tokens_file) || a->log_level != b->log_level ||
-	    a->stats_interval_s != b->stats_interval_s || a->idle_sleep_us != b->idle_sleep_us ||
-	    memcmp(&a->arp, &b->arp, sizeof(a->arp)) || memcmp(&a->icmp, &b->icmp, sizeof(a->icmp)))
+	    a->admin_port != b->admin_port || !admin_equal(&a->admin, &b->admin) ||
+	    a->log_level != b->log_level || a->stats_interval_s != b->stats_interval_s ||
+	    a->idle_sleep_us != b->idle_sleep_us || memcmp(&a->arp, &b->arp, sizeof(a->arp)) ||
+	    memcmp(&a->icmp, &b->icmp, sizeof(a->icmp)))
 		return false;
 	for (i = 0; i < a->n_eal_args; i++)
 		if (!streq(a->eal_args[i], b->eal_args[i]))

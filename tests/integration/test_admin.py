@@ -166,6 +166,9 @@ def test_routes_with_curl_and_bypassctl(admin_gw):
     assert curl(gw, "/v1/tenants/app/rules", "POST", data=DENY_5001)[0] == 409  # same name
     st, body, _ = curl(gw, "/v1/tenants/app/rules")
     assert st == 200 and [r["name"] for r in body] == ["deny-5001"], body
+    st, body, _ = curl(gw, "/v1/tenants/app/rules/deny-5001", token=READ_TOKEN)
+    assert st == 200 and body["dst"]["ports"] == [5001] and body["stateful"] is False, body
+    assert curl(gw, "/v1/tenants/app/rules/nope")[0] == 404
     assert json.loads(gw.policy_file.read_text())["tenants"][0]["rules"][0]["name"] == "deny-5001"
     # stale If-Match: 409, nothing changes
     st, body, _ = curl(gw, "/v1/tenants/app/rules/deny-5001", "DELETE", headers=["If-Match: 1"])
@@ -546,6 +549,9 @@ def test_evict_channel(admin_gw, procs):
     assert st == 200 and sorted(c["id"] for c in body) == sorted([a.chan, b.chan]), body
     assert all(c["tenant"] == "app" and len(c["queues"]) >= 1 and c["sockets"] and
                c["sockets"][0]["address"] == APP_IP for c in body), body
+    st, one, _ = curl(gw, f"/v1/channels/{b.chan}")
+    assert st == 200 and one["id"] == b.chan and one["pid"] == b.pid, one
+    assert one["sockets"][0]["port"] == 5003 and one["sockets"][0]["protocol"] == "udp", one
     p = ctl(gw, "channels")
     assert p.returncode == 0 and re.search(rf"^{a.chan}\s+app\s", p.stdout, re.M), p.stdout
     p = ctl(gw, "evict", a.chan)

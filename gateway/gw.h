@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <poll.h>
+#include <pthread.h>
 
 #include <rte_common.h>
 #include <rte_ether.h>
@@ -183,6 +184,12 @@ struct gw {
 	struct gw_flow *flow; /* rte_flow offload state (flow.c) */
 	struct gw_log *log;   /* log: true records, control side (log.c) */
 	atomic_bool stop;
+	/*
+	 * Held by whoever touches control-thread state (policy apply, gw->cfg->policy, the app
+	 * list in chan.c): the control loop around its event handling (never while it waits in
+	 * poll), the admin thread (admin/) around each call into the gateway.
+	 */
+	pthread_mutex_t ctl_lock;
 	uint64_t tsc_hz;
 	uint64_t ns_mult; /* ns = tsc * ns_mult >> 32 */
 };
@@ -279,6 +286,7 @@ int gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const st
 void gw_chan_shutdown(struct gw *gw);
 /* Free everything, after workers stopped. */
 void gw_chan_fini(struct gw *gw);
+
 
 /* chan_fp.c: worker side */
 /* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */

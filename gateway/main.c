@@ -25,6 +25,7 @@
 #include <rte_ring.h>
 #include <rte_version.h>
 
+#include "adm.h"
 #include "bp_version.h"
 #include "gw.h"
 #include "policy_model.h"
@@ -363,17 +364,23 @@ control_loop(int sfd)
 	const uint64_t stats_ns = (uint64_t)gw.cfg->gw.stats_interval_s * 1000000000ull;
 	static struct pollfd pfd[1 + 1 + GW_MAX_APPS];
 	unsigned garps = 1, n;
+	int ret;
 
+	pthread_mutex_lock(&gw.ctl_lock); /* held except while waiting in poll */
 	for (;;) {
 		pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		n = gw_chan_pollfds(&gw, pfd + 1, RTE_DIM(pfd) - 1);
-		if (poll(pfd, n + 1, BP_HEARTBEAT_MS / 2) > 0) {
+		pthread_mutex_unlock(&gw.ctl_lock); /* the admin thread may act while we wait */
+		ret = poll(pfd, n + 1, BP_HEARTBEAT_MS / 2);
+		pthread_mutex_lock(&gw.ctl_lock);
+		if (ret > 0) {
 			if (pfd[0].revents & POLLIN) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 						GW_LOG(NOTICE, "signal %u: stopping", si.ssi_signo);
+						pthread_mutex_unlock(&gw.ctl_lock);
 						return;
 					}
 					if (si.ssi_signo == SIGUSR1) {
@@ -463,6 +470,7 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
+	pthread_mutex_init(&gw.ctl_lock, NULL);
 	gw.cfg = pol_cfg_load_file(path, &errs);
 	if (!gw.cfg) {
 		pol_cfg_errs_print(&errs, stderr);
@@ -571,6 +579,10 @@ main(int argc, char **argv)
 	ret = gw_chan_init(&gw);
 	if (ret)
 		goto out_workers;
+	/* the admin API: its own thread (not an lcore), started now that there is a gateway */
+	ret = adm_start(&gw);
+	if (ret)
+		goto out_workers;
 	gw_send_garp(&gw);
 	log_ready();
 
@@ -578,6 +590,7 @@ main(int argc, char **argv)
 	rc = EXIT_OK;
 
 out_workers:
+	adm_stop(); /* no admin request runs from here on */
 	/* apps first: they see BP_ESHUTDOWN at once, and teardown needs live workers (RCU) */
 	gw_chan_shutdown(&gw);
 	workers_stop(&set);

@@ -267,6 +267,26 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 		        ri.tenant ? ri.tenant : "operator", ri.name, pol_dir_name(ri.dir),
 		        pol_action_name(ri.action), ri.pkts, ri.bytes);
 	}
+	n = pol_l7_n_sigs(g);
+	if (n) {
+		struct pol_l7_stats ls;
+
+		pol_l7_stats(g, &ls);
+		rte_log(level, gw_logtype,
+		        "GATEWAY: counters l7: signatures=%u scans=%" PRIu64 " scan_bytes=%" PRIu64
+		        " scan_errors=%" PRIu64 "\n",
+		        n, ls.scans, ls.bytes, ls.errors);
+	}
+	for (i = 0; i < n; i++) {
+		struct pol_sig_info si;
+
+		if (pol_l7_sig_info(g, i, &si))
+			continue;
+		rte_log(level, gw_logtype,
+		        "GATEWAY: counters signature %s/%s: action=%s matches=%" PRIu64 "\n",
+		        si.tenant ? si.tenant : "operator", si.name,
+		        si.action == POL_SIG_COUNT ? "count" : "deny", si.hits);
+	}
 }
 
 void
@@ -292,7 +312,14 @@ gw_policy_fini(struct gw *gw)
 
 /*
  * Ingress policy for n (<= GW_BURST) UDP/TCP packets to tenant addresses: conntrack, ACL for what
- * no stateful session admits, session opening, meter. ok[i] says whether packet i may go on.
+ * no stateful session admits, the L7 stage, session opening, meter. ok[i] says whether packet i
+ * may go on.
+ *
+ * L7 (only when the generation has ingress signature rules): the ACL runs without counting, the
+ * signature candidates' payloads are scanned (pol_l7_resolve) and the deciding rule counted
+ * afterwards. A reply a stateful session admits is classified and scanned too when its tenant's
+ * or the operator's tier has signatures: it is dropped only when a signature rule denies it
+ * (the session stands in for every other rule), so a session is no way around L7.
  */
 void
 gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, unsigned n,
@@ -306,6 +333,10 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	uint32_t alen[GW_BURST];
 	uint8_t ai[GW_BURST], ctv[GW_BURST];
 	struct pol_acl_verdict av[GW_BURST];
+	const uint8_t *apay[GW_BURST];
+	uint32_t aplen[GW_BURST];
+	bool asess[GW_BURST];
+	const bool l7 = pol_l7_on(g, POL_DIR_INGRESS);
 	struct pol_ct *ct = w->ct;
 	struct pol_meter *meter = w->gw->meter;
 	unsigned i, j, na = 0;
@@ -333,6 +364,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	for (i = 0; i < n; i++) {
 		struct pol_ct_info ci;
 		enum pol_ct_verdict v;
+		bool sess = false;
 
 		if (!ok[i]) {
 			w->cnt[GW_CNT_POLICY_CT_INVALID]++;
@@ -344,23 +376,55 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 			w->cnt[GW_CNT_POLICY_CT_INVALID]++;
 			continue;
 		}
-		if (v == POL_CT_REPLY && ci.admit_reply)
-			continue; /* the reply direction of a flow a stateful rule admitted */
+		if (v == POL_CT_REPLY && ci.admit_reply) {
+			/* the reply direction of a flow a stateful rule admitted */
+			if (likely(!l7) || !pol_l7_active(g, POL_DIR_INGRESS, tenant[i]))
+				continue;
+			sess = true; /* still scanned */
+		}
 		ctv[i] = (uint8_t)v;
 		/* ICMP: conntrack keys on the echo identifier, the ACL sees no ports */
 		pol_acl_key_set(&ak[na], tenant[i], cp[i].proto, cp[i].src, cp[i].dst,
 		                cp[i].proto == 1 ? 0 : cp[i].sport,
 		                cp[i].proto == 1 ? 0 : cp[i].dport);
 		alen[na] = lens[i];
+		if (l7) {
+			/* UDP and TCP: what follows the header (stk_input bounded it); else none */
+			apay[na] = info[i].pay_len ? b[i].data + info[i].pay_off : NULL;
+			aplen[na] = info[i].pay_len;
+			asess[na] = sess;
+		}
 		ai[na++] = (uint8_t)i;
 	}
-	if (na)
+	if (na && likely(!l7)) {
 		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, alen, na, av);
+	} else if (na) {
+		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, NULL, na, av);
+		pol_l7_resolve(g, POL_DIR_INGRESS, w->id, ak, apay, aplen, na, av);
+		for (j = 0; j < na; j++) {
+			if (!asess[j]) {
+				pol_gen_count(g, w->id, av[j].rule, alen[j]);
+				continue;
+			}
+			i = ai[j];
+			if (av[j].action != POL_ACT_ALLOW && (av[j].flags & POL_RULE_F_SIGS)) {
+				pol_gen_count(g, w->id, av[j].rule, alen[j]);
+				ok[i] = false;
+				w->cnt[GW_CNT_POLICY_L7_DENY]++;
+			}
+			av[j].action = POL_ACT_ALLOW; /* the session admits it (ctv: no new one) */
+		}
+	}
 	for (j = 0; j < na; j++) {
 		i = ai[j];
+		if (!ok[i])
+			continue; /* a session's reply a signature denied */
 		if (av[j].action != POL_ACT_ALLOW) {
 			ok[i] = false;
-			w->cnt[GW_CNT_POLICY_DENY]++;
+			if (av[j].flags & POL_RULE_F_SIGS)
+				w->cnt[GW_CNT_POLICY_L7_DENY]++;
+			else
+				w->cnt[GW_CNT_POLICY_DENY]++;
 			continue;
 		}
 		if (ctv[i] == POL_CT_NEW) {
@@ -402,13 +466,15 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 
 /*
  * Egress policy for one packet an app sends (tenant's source address src). l4 points at the
- * UDP/TCP header (l4_avail bytes of it) or is NULL for other protocols. 0 when it may go, else
- * the gateway counter that says why not (counted here).
+ * UDP/TCP header (l4_avail bytes of it) or is NULL for other protocols; pay at the payload
+ * (pay_len bytes) in gateway memory, for the L7 stage. 0 when it may go, else the gateway counter
+ * that says why not (counted here). L7 as on ingress: signature candidates are scanned, and so
+ * are the replies a stateful session admits when a tier of the sender has egress signatures.
  */
 int
 gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
                  uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4, uint32_t l4_avail,
-                 uint32_t pay_len, uint32_t bytes)
+                 const uint8_t *pay, uint32_t pay_len, uint32_t bytes)
 {
 	struct pol_ct_pkt p;
 	struct pol_ct_key k;
@@ -418,6 +484,7 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	enum pol_ct_verdict v;
 	uint64_t now = w->stk.now_ns;
 	uint16_t tenant = pol_gen_tenant_by_addr(g, src);
+	const bool l7 = pol_l7_on(g, POL_DIR_EGRESS);
 	int cnt = 0;
 
 	if (tenant == POL_TENANT_NONE)
@@ -432,16 +499,30 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	if (proto == 6 && (!l4 || pol_ct_tcp_parse(l4, l4_avail, pay_len, &p)))
 		cnt = GW_CNT_CT_TX_REFUSED;
 	if (!cnt) {
+		bool sess;
+
 		pol_ct_key_set(&k, &p);
 		v = pol_ct_track(w->ct, pol_ct_lookup(w->ct, &k), &k, &p, now, &ci);
+		sess = v == POL_CT_REPLY && ci.admit_reply;
 		if (v == POL_CT_INVALID) {
 			cnt = GW_CNT_CT_TX_REFUSED;
-		} else if (!(v == POL_CT_REPLY && ci.admit_reply)) {
+		} else if (!sess || (unlikely(l7) && pol_l7_active(g, POL_DIR_EGRESS, tenant))) {
 			pol_acl_key_set(&ak, tenant, proto, src, dst, proto == 1 ? 0 : sport,
 			                proto == 1 ? 0 : dport);
-			pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
+			if (likely(!l7)) {
+				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
+			} else {
+				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, NULL, 1, &av);
+				pol_l7_resolve(g, POL_DIR_EGRESS, w->id, &ak, &pay, &pay_len, 1, &av);
+				/* a session's reply: only a signature rule's deny applies */
+				if (!sess || (av.action != POL_ACT_ALLOW && (av.flags & POL_RULE_F_SIGS)))
+					pol_gen_count(g, w->id, av.rule, bytes);
+				else
+					av.action = POL_ACT_ALLOW;
+			}
 			if (av.action != POL_ACT_ALLOW) {
-				cnt = GW_CNT_POLICY_TX_DENY;
+				cnt = (av.flags & POL_RULE_F_SIGS) ? GW_CNT_POLICY_TX_L7_DENY
+				                                   : GW_CNT_POLICY_TX_DENY;
 			} else if (v == POL_CT_NEW) {
 				const struct pol_gen_tenant *t = pol_gen_tenant_by_id(g, tenant);
 				struct pol_ct_admit a = {
@@ -466,4 +547,11 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	if (cnt)
 		w->cnt[cnt]++;
 	return cnt;
+}
+
+bool
+gw_policy_l7_egress(const struct pol_gen *g, uint32_t src)
+{
+	return pol_l7_on(g, POL_DIR_EGRESS) &&
+	       pol_l7_active(g, POL_DIR_EGRESS, pol_gen_tenant_by_addr(g, src));
 }

@@ -56,6 +56,8 @@ pol_acl_classify(const struct pol_gen *g, enum pol_dir dir, unsigned worker,
 		if (ncat > POL_ACL_CATS_PLAIN) {
 			out[i].sig_rule[0] = r[POL_ACL_CAT_OP_SIG];
 			out[i].sig_rule[1] = r[POL_ACL_CAT_T_SIG];
+			if (r[POL_ACL_CAT_OP_SIG] | r[POL_ACL_CAT_T_SIG])
+				memcpy(out[i].plain, r, sizeof(out[i].plain));
 		} else {
 			out[i].sig_rule[0] = out[i].sig_rule[1] = 0;
 		}

@@ -8,6 +8,7 @@
 #include "acl.h"
 
 struct rte_acl_ctx;
+struct pol_l7;
 
 /*
  * rte_acl categories: one classify returns, per packet, the best (lowest priority number) rule of
@@ -98,6 +99,7 @@ struct pol_gen {
 	int16_t *id_to_idx; /* [n_ids] -> index into tenants, -1 */
 	struct pol_gen_addr *addrs;
 	unsigned n_addrs;
+	struct pol_l7 *l7; /* L7 stage (l7_priv.h); NULL when the policy has no signature rules */
 };
 
 /*

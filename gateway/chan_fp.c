@@ -441,12 +441,11 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 				rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS,
 				           bp_chan_tx_data(c, &d[i]), d[i].len);
 			}
-			if (g &&
-			    unlikely(gw_policy_egress(
-			            w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
-			            rte_be_to_cpu_16(d[i].port_be), NULL, 0,
-			            m ? rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS : NULL, d[i].len,
-			            d[i].len + STK_UDP_HDRS))) {
+			if (g && unlikely(gw_policy_egress(
+			                 w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
+			                 rte_be_to_cpu_16(d[i].port_be), NULL, 0,
+			                 m ? rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS : NULL,
+			                 d[i].len, d[i].len + STK_UDP_HDRS))) {
 				rte_pktmbuf_free(m);
 				ch->cnt[GW_CHAN_CNT_POLICY_DENIED]++;
 				c->err[BP_DESC_ERR_POLICY]++;

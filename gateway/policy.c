@@ -513,9 +513,11 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
 			} else {
 				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, NULL, 1, &av);
-				pol_l7_resolve(g, POL_DIR_EGRESS, w->id, &ak, &pay, &pay_len, 1, &av);
+				pol_l7_resolve(g, POL_DIR_EGRESS, w->id, &ak, &pay, &pay_len, 1,
+				               &av);
 				/* a session's reply: only a signature rule's deny applies */
-				if (!sess || (av.action != POL_ACT_ALLOW && (av.flags & POL_RULE_F_SIGS)))
+				if (!sess ||
+				    (av.action != POL_ACT_ALLOW && (av.flags & POL_RULE_F_SIGS)))
 					pol_gen_count(g, w->id, av.rule, bytes);
 				else
 					av.action = POL_ACT_ALLOW;

@@ -87,7 +87,8 @@ struct pol_acl_verdict {
 	 * tenant tier [1] whose 5-tuple matches, 0 when none. Not applied here: such a rule matches
 	 * only when the payload does. Non-zero means "scan": the L7 stage (pol_l7_resolve, l7.h)
 	 * runs the tier's patterns, and for each signature that hits, checks the rules referencing
-	 * it with pol_gen_rule_matches, then re-applies the order (a matching deny wins in its tier).
+	 * it with pol_gen_rule_matches, then re-applies the order (a matching deny wins in its
+	 * tier).
 	 */
 	uint32_t sig_rule[2];
 	/*

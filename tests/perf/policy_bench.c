@@ -19,7 +19,8 @@
  * -l adds the L7 rows (-L: only those): the full path of the 1,000-rule policy with an operator
  * rule that denies UDP payloads matching any of 10 or 100 signatures (benign payloads of 64 or
  * 512 bytes: every candidate scanned to the end, nothing matches) next to the same path and
- * policy without it, interleaved in the same run.
+ * policy without it, and with the signatures on a TCP-only rule (an L7 stage no packet is a
+ * candidate for), interleaved in the same run.
  *
  * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-l|-L] [-- EXTRA_EAL_ARGS...]
  *   e.g. taskset -c 1 policy_bench -- --force-max-simd-bitwidth=512
@@ -591,9 +592,10 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 /* ---- L7 rows ---- */
 
 /* n_sigs operator signatures (literals and small regexes an IDS might hold) and one operator
- * rule denying UDP that matches any of them: a candidate for every UDP packet. */
+ * rule denying proto (17: a candidate for every UDP packet; 6: for none of these) that matches
+ * any of them. */
 static void
-add_l7(struct pol_policy *pol, unsigned n_sigs)
+add_l7(struct pol_policy *pol, unsigned n_sigs, uint8_t proto)
 {
 	struct pol_ruleset *rs = &pol->op;
 	struct pol_rule *r;
@@ -608,7 +610,7 @@ add_l7(struct pol_policy *pol, unsigned n_sigs)
 	r->priority = POL_PRIO_MAX;
 	r->dir = POL_DIR_INGRESS;
 	r->action = POL_ACT_DENY;
-	r->proto = 17;
+	r->proto = proto;
 	r->sigs = calloc(n_sigs, sizeof(*r->sigs));
 	r->n_sigs = n_sigs;
 	for (i = 0; i < n_sigs; i++) {
@@ -636,7 +638,11 @@ add_l7(struct pol_policy *pol, unsigned n_sigs)
 	}
 }
 
-/* The full path with and without an L7 stage of n_sigs signatures, payloads of pay_len bytes. */
+/*
+ * The full path without an L7 stage [0], with one of n_sigs signatures that scans every packet
+ * (payloads of pay_len bytes) [1], and with the same signatures on a TCP-only rule: an L7 stage
+ * that no packet is a candidate for [2].
+ */
 static int
 bench_l7(const struct size *sz, unsigned n_sigs, uint32_t pay_len, unsigned rounds, unsigned ms)
 {
@@ -644,24 +650,24 @@ bench_l7(const struct size *sz, unsigned n_sigs, uint32_t pay_len, unsigned roun
 	struct pol_cfg_errs errs = {0};
 	struct pol_ct_conf cc = {.entries = 2 * N_PKTS, .socket_id = -1};
 	struct pol_rate rate = {.pps = 1000000000ull, .bps = 1000000000000ull, .burst = 1u << 20};
-	struct pol_policy *pol[2];
-	struct pol_gen *g[2];
-	struct bench b[2];
+	struct pol_policy *pol[3];
+	struct pol_gen *g[3];
+	struct bench b[3];
 	struct pol_l7_stats st0, st1;
-	double *v[2];
-	struct stat3 s[2];
+	double *v[3];
+	struct stat3 s[3];
 	uint8_t *pay;
 	uint64_t admitted;
 	unsigned i, k, r;
 	char ctname[32];
 
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < 3; k++) {
 		rng = 0x2545f4914f6cdd1dull ^ sz->rules;
-		pol_testgen_seed(rng); /* the same rules in both */
+		pol_testgen_seed(rng); /* the same rules in all */
 		pol[k] = pol_testgen_policy(sz->shape, sz->rules, sz->tenants, sz->op, false);
 		unblock(pol[k]);
-		if (k == 1) {
-			add_l7(pol[k], n_sigs);
+		if (k) {
+			add_l7(pol[k], n_sigs, k == 1 ? 17 : 6);
 			if (pol_policy_validate(pol[k], &errs))
 				goto fail;
 		}
@@ -680,7 +686,7 @@ bench_l7(const struct size *sz, unsigned n_sigs, uint32_t pay_len, unsigned roun
 			pol_meter_set(b[k].meter, pol_gen_tenant_at(g[k], i)->id, &rate, &rate,
 			              1000000000u, now_ns());
 	}
-	/* the same frames, tenants and payloads for both */
+	/* the same frames, tenants and payloads for all */
 	b[0].frames = aligned_alloc(64, N_PKTS * FRAME);
 	b[0].tenant = malloc(N_PKTS * sizeof(*b[0].tenant));
 	pay = malloc((size_t)N_PKTS * pay_len);
@@ -700,11 +706,13 @@ bench_l7(const struct size *sz, unsigned n_sigs, uint32_t pay_len, unsigned roun
 	}
 	for (i = 0; i < N_PKTS * pay_len; i++) /* benign text: lower case, digits, spaces */
 		pay[i] = (uint8_t) "abcdefghijklmnopqrstuvwxyz0123456789 "[rnd() % 37];
-	b[1].frames = b[0].frames;
-	b[1].tenant = b[0].tenant;
-	b[1].pay = pay;
-	b[1].pay_len = pay_len;
-	for (k = 0; k < 2; k++) {
+	for (k = 1; k < 3; k++) {
+		b[k].frames = b[0].frames;
+		b[k].tenant = b[0].tenant;
+		b[k].pay = pay;
+		b[k].pay_len = pay_len;
+	}
+	for (k = 0; k < 3; k++) {
 		run_path(&b[k]); /* warm up: sessions */
 		v[k] = calloc(rounds, sizeof(double));
 	}
@@ -714,19 +722,20 @@ bench_l7(const struct size *sz, unsigned n_sigs, uint32_t pay_len, unsigned roun
 	admitted = b[1].admitted;
 	pol_l7_stats(g[1], &st1);
 	for (r = 0; r < rounds; r++)
-		for (i = 0; i < 2; i++) {
-			k = (i + r) % 2;
+		for (i = 0; i < 3; i++) {
+			k = (i + r) % 3;
 			v[k][r] = sample(&b[k], run_path, ms);
 		}
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < 3; k++)
 		s[k] = stats(v[k], rounds);
 	printf("| %3u | %4u | %5.1f / %5.1f / %5.1f | %5.1f / %5.1f / %5.1f | %.2fx | %.2f | "
-	       "%.0f%% |\n",
+	       "%.0f%% | %5.1f / %5.1f / %5.1f | %.2fx |\n",
 	       n_sigs, pay_len, s[0].min, s[0].med, s[0].max, s[1].min, s[1].med, s[1].max,
 	       s[1].med / s[0].med, (double)(st1.scans - st0.scans) / N_PKTS,
-	       100.0 * (double)admitted / N_PKTS);
+	       100.0 * (double)admitted / N_PKTS, s[2].min, s[2].med, s[2].max,
+	       s[2].med / s[0].med);
 	fflush(stdout);
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < 3; k++) {
 		free(v[k]);
 		pol_meter_free(b[k].meter);
 		pol_ct_free(b[k].ct);
@@ -806,8 +815,9 @@ main(int argc, char **argv)
 		printf("\n# L7: full path, 1,000 rules + an operator rule denying UDP payloads that "
 		       "match any of N signatures (payloads benign, scanned to the end)\n");
 		printf("| signatures | payload bytes | path without L7 | path with L7 | with / "
-		       "without | scans per packet | admitted |\n");
-		printf("|---:|---:|---|---|---:|---:|---:|\n");
+		       "without | scans per packet | admitted | L7, no candidates | no cand. / "
+		       "without |\n");
+		printf("|---:|---:|---|---|---:|---:|---:|---|---:|\n");
 		for (i = 0; i < 2; i++)
 			for (j = 0; j < 2; j++)
 				if (bench_l7(&sizes[1], l7_sigs[i], l7_pay[j], rounds, ms) < 0)

@@ -155,6 +155,9 @@ static const char sem_yaml[] =
         "      - {name: dot, pattern: 'a.b', flags: [dotall]}\n"
         "      - {name: nodot, pattern: 'c.d'}\n"
         "      - {name: unused, pattern: 'zzz'}\n"
+        "      - {name: utf, pattern: '^.rger$', flags: [utf8]}\n"
+        "      - {name: nonutf, pattern: '^.wut$'}\n"
+        "      - {name: empty, pattern: '^$', flags: [allowempty]}\n"
         "    rules:\n"
         "      - {name: allow-udp, priority: 100, direction: ingress, action: allow, protocol: "
         "udp,\n"
@@ -165,6 +168,8 @@ static const char sem_yaml[] =
         "         protocol: udp, dst: {ports: [6000]}, signatures: [hello, sqli]}\n"
         "      - {name: out-evil, priority: 10, direction: egress, action: deny, protocol: udp,\n"
         "         signatures: [evil]}\n"
+        "      - {name: odd, priority: 300, direction: ingress, action: deny, protocol: udp,\n"
+        "         dst: {ports: [5002]}, signatures: [utf, nonutf, empty]}\n"
         "  - name: b\n"
         "    addresses: [198.18.0.20]\n"
         "    default: {ingress: allow}\n";
@@ -261,6 +266,14 @@ test_semantics(void)
 	         "evil", "a", "default", POL_ACT_DENY, false},
 	        {"empty payload matches no signature", POL_DIR_INGRESS, 17, P, A, 5000, "", "a",
 	         "allow-udp", POL_ACT_ALLOW, false},
+	        {"utf8: . is one code point (\xc3\xa4 is two bytes)", POL_DIR_INGRESS, 17, P, A,
+	         5002, "\xc3\xa4rger", "a", "odd", POL_ACT_DENY, true},
+	        {"without utf8: . is one byte", POL_DIR_INGRESS, 17, P, A, 5002, "\xc3\xa4wut", "a",
+	         "default", POL_ACT_DENY, false},
+	        {"allowempty: a pattern for the empty payload", POL_DIR_INGRESS, 17, P, A, 5002, "",
+	         "a", "odd", POL_ACT_DENY, true},
+	        {"... which does not match a non-empty one", POL_DIR_INGRESS, 17, P, A, 5002, "x",
+	         "a", "default", POL_ACT_DENY, false},
 	        {"egress deny signature", POL_DIR_EGRESS, 17, A, P, 9000, "evil inside", "a",
 	         "out-evil", POL_ACT_DENY, true},
 	        {"egress without a hit: the default", POL_DIR_EGRESS, 17, A, P, 9000, "fine", "a",
@@ -286,7 +299,7 @@ test_semantics(void)
 	CHECK(pol_l7_active(g, POL_DIR_INGRESS, pol_gen_tenant_by_addr(g, B))); /* operator's */
 	CHECK(pol_l7_active(g, POL_DIR_EGRESS, pol_gen_tenant_by_addr(g, A)));
 	CHECK(!pol_l7_active(g, POL_DIR_EGRESS, pol_gen_tenant_by_addr(g, B)));
-	CHECK(pol_l7_n_sigs(g) == 2 + 7);
+	CHECK(pol_l7_n_sigs(g) == 2 + 10);
 	CHECK(find_sig(g, "a", "unused", &si) && !si.compiled);
 	CHECK(find_sig(g, "a", "evil", &si) && si.compiled && si.action == POL_SIG_DENY);
 	for (i = 0; i < nc; i++) {
@@ -316,6 +329,8 @@ test_semantics(void)
 	CHECK(hits(g, NULL, "jndi") == 2);
 	CHECK(hits(g, NULL, "probe") == 1);
 	CHECK(hits(g, "a", "unused") == 0);
+	CHECK(hits(g, "a", "utf") == 1 && hits(g, "a", "nonutf") == 0 &&
+	      hits(g, "a", "empty") == 1);
 	{
 		struct pol_l7_stats st;
 
@@ -326,7 +341,8 @@ out:
 	pol_gen_put(g);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
-	report("signature semantics: deny wins in its tier, allow-lists, count, flags, tiers", ok);
+	report("signature semantics: deny wins in its tier, allow-lists, count, flags (caseless, multiline, dotall, utf8, allowempty), tiers",
+	       ok);
 }
 
 /* ---- 3. a reload carries signature counters over by (tier, name) ---- */
@@ -778,7 +794,49 @@ out:
 	report("per-worker scratch: concurrent workers judge and count independently", ok);
 }
 
-/* ---- 6. a generation without signature rules has no L7 stage ---- */
+/* ---- 6. a direction with only signature rules: no plain context, the signature one decides ----
+ */
+
+static const char only_yaml[] = "tenants:\n"
+                                "  - name: a\n"
+                                "    addresses: [198.18.0.10]\n"
+                                "    default: {ingress: allow, egress: allow}\n"
+                                "    signatures: [{name: s, pattern: 'secret'}]\n"
+                                "    rules:\n"
+                                "      - {name: r, priority: 1, direction: egress, action: deny,\n"
+                                "         signatures: [s]}\n";
+
+static void
+test_only_sigs(void)
+{
+	struct pol_cfg_errs errs = {0};
+	struct pol_policy *p =
+	        pol_policy_load_buf("o.yaml", only_yaml, sizeof(only_yaml) - 1, &errs);
+	struct pol_gen *g = p ? pol_gen_build(p, NULL, NULL, &errs) : NULL;
+	const uint32_t A = ip(198, 18, 0, 10), P = ip(203, 0, 113, 9);
+	struct pol_acl_verdict v;
+	bool ok = g != NULL;
+
+	if (!g) {
+		pol_cfg_errs_print(&errs, stderr);
+		goto out;
+	}
+	CHECK(g->ctx[POL_DIR_EGRESS] == NULL && g->sctx[POL_DIR_EGRESS] != NULL);
+	CHECK(!pol_l7_on(g, POL_DIR_INGRESS) && pol_l7_on(g, POL_DIR_EGRESS));
+	v = judge(g, 0, POL_DIR_EGRESS, 6, A, P, 1, 2, (const uint8_t *)"top secret", 10);
+	CHECK(v.action == POL_ACT_DENY && (v.flags & POL_RULE_F_SIGS));
+	v = judge(g, 0, POL_DIR_EGRESS, 6, A, P, 1, 2, (const uint8_t *)"public", 6);
+	CHECK(v.action == POL_ACT_ALLOW && (v.flags & POL_RULE_F_DEFAULT));
+	v = judge(g, 0, POL_DIR_INGRESS, 17, P, A, 1, 2, (const uint8_t *)"secret", 6);
+	CHECK(v.action == POL_ACT_ALLOW && (v.flags & POL_RULE_F_DEFAULT));
+out:
+	pol_gen_put(g);
+	pol_policy_free(p);
+	pol_cfg_errs_clear(&errs);
+	report("a direction with only signature rules (TCP segments scanned too)", ok);
+}
+
+/* ---- 7. a generation without signature rules has no L7 stage ---- */
 
 static void
 test_none(void)
@@ -825,6 +883,7 @@ main(int argc, char **argv)
 	test_semantics();
 	test_carry();
 	test_none();
+	test_only_sigs();
 	test_workers();
 	test_random(40, 3, 8, 100000);
 	test_random(400, 20, 40, 200000);

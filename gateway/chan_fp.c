@@ -404,7 +404,7 @@ raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint3
 {
 	const struct stk_eth_hdr *eth = (const struct stk_eth_hdr *)f;
 	const struct stk_ipv4_hdr *ip = (const struct stk_ipv4_hdr *)(eth + 1);
-	const uint8_t *l4 = NULL;
+	const uint8_t *l4 = NULL, *pay_p = NULL;
 	uint16_t sport = 0, dport = 0;
 	uint32_t ihl, tot, l4_avail = 0, pay = 0;
 
@@ -423,6 +423,17 @@ raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint3
 			uint32_t hl = (uint32_t)(l4[12] >> 4) * 4u;
 
 			pay = tot > ihl + hl ? tot - ihl - hl : 0;
+			/* L7 scans what is in the frame (the copy), never past it */
+			if (pay && l4_avail > hl) {
+				pay_p = l4 + hl;
+				pay = RTE_MIN(pay, l4_avail - hl);
+			} else {
+				pay = 0;
+			}
+		} else if (ip->proto == STK_IPPROTO_UDP && l4_avail > STK_UDP_HLEN &&
+		           tot > ihl + STK_UDP_HLEN) {
+			pay_p = l4 + STK_UDP_HLEN;
+			pay = RTE_MIN(tot - ihl - STK_UDP_HLEN, l4_avail - STK_UDP_HLEN);
 		}
 	} else if (!(ip->frag_off & rte_cpu_to_be_16(STK_IP_OFFMASK)) &&
 	           ip->proto == STK_IPPROTO_ICMP && len >= STK_ETH_HLEN + ihl + 8) {
@@ -433,7 +444,8 @@ raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint3
 			sport = dport = (uint16_t)(ic[4] << 8 | ic[5]);
 	}
 	return gw_policy_egress(w, g, ip->proto, rte_be_to_cpu_32(ip->src),
-	                        rte_be_to_cpu_32(ip->dst), sport, dport, l4, l4_avail, pay, len);
+	                        rte_be_to_cpu_32(ip->dst), sport, dport, l4, l4_avail, pay_p, pay,
+	                        len);
 }
 
 /* Serve one queue's DONE and TX rings; returns descriptors handled. */
@@ -446,6 +458,8 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 	struct rte_mbuf *tx[TX_PER_POLL + TX_PER_POLL];
 	uint16_t ntx = 0;
 	unsigned n, i, ndone = 0;
+	/* egress signatures: some tenant's sends are scanned (gw_policy_l7_egress) */
+	const bool l7 = g && pol_l7_on(g, POL_DIR_EGRESS);
 
 	unsigned reaped = bp_chan_done_reap(c, DONE_PER_POLL);
 
@@ -454,7 +468,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 		return reaped;
 	for (i = 0; i < n; i++) {
 		const struct gw_sock *s;
-		struct rte_mbuf *m;
+		struct rte_mbuf *m = NULL; /* set early when the payload is copied for L7 */
 		uint8_t *p, mac[STK_ETH_ALEN];
 		uint32_t dst = 0, nh = 0;
 		bool raw = d[i].type == BP_DESC_RAW_SEND, resolved = false;
@@ -486,10 +500,26 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 				d[ndone++] = d[i];
 				continue;
 			}
-			if (g &&
-			    unlikely(gw_policy_egress(w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
-			                              rte_be_to_cpu_16(d[i].port_be), NULL, 0,
-			                              d[i].len, d[i].len + STK_UDP_HDRS))) {
+			if (unlikely(l7) && gw_policy_l7_egress(g, s->addr)) {
+				/* signatures scan the bytes that leave: copy first (the app may
+				 * still be writing), scan the copy, no zero-copy */
+				m = rte_pktmbuf_alloc(w->gw->pool);
+				if (unlikely(!m)) {
+					w->cnt[GW_CNT_TX_NO_MBUF]++;
+					c->err[BP_DESC_ERR_NOMEM]++;
+					d[i].status = BP_DESC_ERR_NOMEM;
+					d[ndone++] = d[i];
+					continue;
+				}
+				rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS,
+				           bp_chan_tx_data(c, &d[i]), d[i].len);
+			}
+			if (g && unlikely(gw_policy_egress(
+			                 w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
+			                 rte_be_to_cpu_16(d[i].port_be), NULL, 0,
+			                 m ? rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS : NULL,
+			                 d[i].len, d[i].len + STK_UDP_HDRS))) {
+				rte_pktmbuf_free(m);
 				ch->cnt[GW_CHAN_CNT_POLICY_DENIED]++;
 				c->err[BP_DESC_ERR_POLICY]++;
 				d[i].status = BP_DESC_ERR_POLICY;
@@ -499,7 +529,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 			resolved = stk_arp_lookup(w->stk.arp, nh, mac) == 0;
 			/* zero-copy only when it leaves now: a frame held for ARP would pin the
 			 * app's buffer for seconds */
-			if (resolved && ch->txz && d[i].len >= w->gw->txz_min) {
+			if (!m && resolved && ch->txz && d[i].len >= w->gw->txz_min) {
 				m = udp_zero_copy(w, ch, s, &d[i], dst);
 				if (likely(m)) {
 					/* completed by txz_free when the port is done with it */
@@ -512,13 +542,18 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 				}
 			}
 		}
-		m = rte_pktmbuf_alloc(w->gw->pool);
-		if (unlikely(!m)) {
-			w->cnt[GW_CNT_TX_NO_MBUF]++;
-			c->err[BP_DESC_ERR_NOMEM]++;
-			d[i].status = BP_DESC_ERR_NOMEM;
-			d[ndone++] = d[i];
-			continue;
+		if (!m) {
+			m = rte_pktmbuf_alloc(w->gw->pool);
+			if (unlikely(!m)) {
+				w->cnt[GW_CNT_TX_NO_MBUF]++;
+				c->err[BP_DESC_ERR_NOMEM]++;
+				d[i].status = BP_DESC_ERR_NOMEM;
+				d[ndone++] = d[i];
+				continue;
+			}
+			if (!raw)
+				rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS,
+				           bp_chan_tx_data(c, &d[i]), d[i].len);
 		}
 		p = rte_pktmbuf_mtod(m, uint8_t *);
 		if (raw) {
@@ -552,7 +587,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 		} else {
 			struct stk_buf b;
 
-			rte_memcpy(p + STK_UDP_HDRS, bp_chan_tx_data(c, &d[i]), d[i].len);
+			/* the payload is in p + STK_UDP_HDRS already */
 			b.len = stk_udp_build(&w->stk, p, s->addr, s->port, dst,
 			                      rte_be_to_cpu_16(d[i].port_be), NULL, d[i].len,
 			                      &b.flags);

@@ -20,6 +20,7 @@
 #include "chan.h"
 #include "config.h"
 #include "ct.h"
+#include "l7.h"
 #include "meter.h"
 #include "stk.h"
 
@@ -60,11 +61,15 @@ extern int gw_logtype;
 	_(CHAN_HANDOFF_DROP, "chan_handoff_drop",                                                 \
 	  "datagrams dropped: handoff ring full or queue gone")                                   \
 	_(POLICY_DENY, "policy_deny", "packets to tenants dropped: denied by policy")             \
+	_(POLICY_L7_DENY, "policy_l7_deny",                                                       \
+	  "packets to tenants dropped: a signature rule matched their payload (L7)")              \
 	_(POLICY_CT_INVALID, "policy_ct_invalid",                                                 \
 	  "packets to tenants dropped: invalid in their conntrack session")                       \
 	_(METER_DROP, "meter_drop", "packets to tenants dropped: over the tenant's rate limit")   \
 	_(CT_REFUSED, "ct_refused", "packets to tenants dropped: session quota or table full")    \
 	_(POLICY_TX_DENY, "policy_tx_deny", "app sends refused: denied by egress policy")         \
+	_(POLICY_TX_L7_DENY, "policy_tx_l7_deny",                                                 \
+	  "app sends refused: a signature rule matched their payload (L7)")                       \
 	_(METER_TX_DROP, "meter_tx_drop", "app sends refused: over the tenant's egress limit")    \
 	_(CT_TX_REFUSED, "ct_tx_refused",                                                         \
 	  "app sends refused: session quota or table full or invalid")                            \
@@ -340,9 +345,14 @@ void gw_policy_log_stats(struct gw *gw, uint32_t level);
 void gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, unsigned n,
                        const struct stk_buf *b, const struct stk_pkt_info *info,
                        const uint16_t *tenant, const uint32_t *lens, bool *ok);
+/* pay: the payload (pay_len bytes) as it will leave, for the L7 stage; NULL when it is not at
+ * hand, which only gw_policy_l7_egress(g, src) false allows. */
 int gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
                      uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4,
-                     uint32_t l4_avail, uint32_t pay_len, uint32_t bytes);
+                     uint32_t l4_avail, const uint8_t *pay, uint32_t pay_len, uint32_t bytes);
+/* Whether sends from src (a tenant address) may be scanned by egress signatures: the sender must
+ * then pass gw_policy_egress the payload from gateway memory (copied), never the app's. */
+bool gw_policy_l7_egress(const struct pol_gen *g, uint32_t src);
 
 /*
  * The opening direction of a session, as the ACL sees it: for a packet of direction dir that

@@ -299,6 +299,26 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 		        ri.tenant ? ri.tenant : "operator", ri.name, pol_dir_name(ri.dir),
 		        pol_action_name(ri.action), ri.pkts, ri.bytes, where);
 	}
+	n = pol_l7_n_sigs(g);
+	if (n) {
+		struct pol_l7_stats ls;
+
+		pol_l7_stats(g, &ls);
+		rte_log(level, gw_logtype,
+		        "GATEWAY: counters l7: signatures=%u scans=%" PRIu64 " scan_bytes=%" PRIu64
+		        " scan_errors=%" PRIu64 "\n",
+		        n, ls.scans, ls.bytes, ls.errors);
+	}
+	for (i = 0; i < n; i++) {
+		struct pol_sig_info si;
+
+		if (pol_l7_sig_info(g, i, &si))
+			continue;
+		rte_log(level, gw_logtype,
+		        "GATEWAY: counters signature %s/%s: action=%s matches=%" PRIu64 "\n",
+		        si.tenant ? si.tenant : "operator", si.name,
+		        si.action == POL_SIG_COUNT ? "count" : "deny", si.hits);
+	}
 }
 
 void
@@ -349,7 +369,14 @@ ct_recheck(struct gw_worker *w, const struct pol_gen *g, enum pol_dir dir,
 
 /*
  * Ingress policy for n (<= GW_BURST) UDP/TCP packets to tenant addresses: conntrack, ACL for what
- * no stateful session admits, session opening, meter. ok[i] says whether packet i may go on.
+ * no stateful session admits, the L7 stage, session opening, meter. ok[i] says whether packet i
+ * may go on.
+ *
+ * L7 (only when the generation has ingress signature rules): the ACL runs without counting, the
+ * signature candidates' payloads are scanned (pol_l7_resolve) and the deciding rule counted
+ * afterwards. A reply a stateful session admits is classified and scanned too when its tenant's
+ * or the operator's tier has signatures: it is dropped only when a signature rule denies it
+ * (the session stands in for every other rule), so a session is no way around L7.
  */
 void
 gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, unsigned n,
@@ -365,6 +392,10 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	int32_t stale[GW_BURST]; /* ORIG packets of a session of an older generation: its entry */
 	struct pol_acl_verdict av[GW_BURST];
 	const uint64_t gnum = pol_gen_number(g);
+	const uint8_t *apay[GW_BURST];
+	uint32_t aplen[GW_BURST];
+	bool asess[GW_BURST];
+	const bool l7 = pol_l7_on(g, POL_DIR_INGRESS);
 	struct pol_ct *ct = w->ct;
 	struct pol_meter *meter = w->gw->meter;
 	unsigned i, j, na = 0;
@@ -392,6 +423,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	for (i = 0; i < n; i++) {
 		struct pol_ct_info ci;
 		enum pol_ct_verdict v;
+		bool sess = false;
 
 		if (!ok[i]) {
 			w->cnt[GW_CNT_POLICY_CT_INVALID]++;
@@ -413,20 +445,49 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 				continue;
 			}
 		}
-		if (v == POL_CT_REPLY && ci.admit_reply)
-			continue; /* the reply direction of a flow a stateful rule admitted */
+		if (v == POL_CT_REPLY && ci.admit_reply) {
+			/* the reply direction of a flow a stateful rule admitted */
+			if (likely(!l7) || !pol_l7_active(g, POL_DIR_INGRESS, tenant[i]))
+				continue;
+			sess = true; /* still scanned */
+		}
 		ctv[i] = (uint8_t)v;
 		/* ICMP: conntrack keys on the echo identifier, the ACL sees no ports */
 		pol_acl_key_set(&ak[na], tenant[i], cp[i].proto, cp[i].src, cp[i].dst,
 		                cp[i].proto == 1 ? 0 : cp[i].sport,
 		                cp[i].proto == 1 ? 0 : cp[i].dport);
 		alen[na] = lens[i];
+		if (l7) {
+			/* UDP and TCP: what follows the header (stk_input bounded it); else none */
+			apay[na] = info[i].pay_len ? b[i].data + info[i].pay_off : NULL;
+			aplen[na] = info[i].pay_len;
+			asess[na] = sess;
+		}
 		ai[na++] = (uint8_t)i;
 	}
-	if (na)
+	if (na && likely(!l7)) {
 		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, alen, na, av);
+	} else if (na) {
+		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, NULL, na, av);
+		pol_l7_resolve(g, POL_DIR_INGRESS, w->id, ak, apay, aplen, na, av);
+		for (j = 0; j < na; j++) {
+			if (!asess[j]) {
+				pol_gen_count(g, w->id, av[j].rule, alen[j]);
+				continue;
+			}
+			i = ai[j];
+			if (av[j].action != POL_ACT_ALLOW && (av[j].flags & POL_RULE_F_SIGS)) {
+				pol_gen_count(g, w->id, av[j].rule, alen[j]);
+				ok[i] = false;
+				w->cnt[GW_CNT_POLICY_L7_DENY]++;
+			}
+			av[j].action = POL_ACT_ALLOW; /* the session admits it (ctv: no new one) */
+		}
+	}
 	for (j = 0; j < na; j++) {
 		i = ai[j];
+		if (!ok[i])
+			continue; /* a session's reply a signature denied */
 		if (unlikely(stale[i] >= 0)) {
 			/* re-checked: re-stamped with the rule that allows it now, or removed */
 			w->cnt[GW_CNT_CT_RECHECKED]++;
@@ -438,13 +499,16 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 				w->cnt[GW_CNT_CT_REVOKED]++;
 			}
 		}
-		if (unlikely(av[j].flags & POL_RULE_F_LOG))
+		if (unlikely(av[j].flags & POL_RULE_F_LOG) && (likely(!l7) || !asess[j]))
 			gw_log_push(w, g, av[j].rule, tenant[i], POL_DIR_INGRESS, av[j].action,
 			            cp[i].proto, cp[i].src, cp[i].dst, cp[i].sport, cp[i].dport,
 			            lens[i]);
 		if (av[j].action != POL_ACT_ALLOW) {
 			ok[i] = false;
-			w->cnt[GW_CNT_POLICY_DENY]++;
+			if (av[j].flags & POL_RULE_F_SIGS)
+				w->cnt[GW_CNT_POLICY_L7_DENY]++;
+			else
+				w->cnt[GW_CNT_POLICY_DENY]++;
 			continue;
 		}
 		if (ctv[i] == POL_CT_NEW) {
@@ -486,13 +550,15 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 
 /*
  * Egress policy for one packet an app sends (tenant's source address src). l4 points at the
- * UDP/TCP header (l4_avail bytes of it) or is NULL for other protocols. 0 when it may go, else
- * the gateway counter that says why not (counted here).
+ * UDP/TCP header (l4_avail bytes of it) or is NULL for other protocols; pay at the payload
+ * (pay_len bytes) in gateway memory, for the L7 stage. 0 when it may go, else the gateway counter
+ * that says why not (counted here). L7 as on ingress: signature candidates are scanned, and so
+ * are the replies a stateful session admits when a tier of the sender has egress signatures.
  */
 int
 gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
                  uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4, uint32_t l4_avail,
-                 uint32_t pay_len, uint32_t bytes)
+                 const uint8_t *pay, uint32_t pay_len, uint32_t bytes)
 {
 	struct pol_ct_pkt p;
 	struct pol_ct_key k;
@@ -502,6 +568,7 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	enum pol_ct_verdict v;
 	uint64_t now = w->stk.now_ns;
 	uint16_t tenant = pol_gen_tenant_by_addr(g, src);
+	const bool l7 = pol_l7_on(g, POL_DIR_EGRESS);
 	int cnt = 0;
 
 	if (tenant == POL_TENANT_NONE)
@@ -516,6 +583,8 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	if (proto == 6 && (!l4 || pol_ct_tcp_parse(l4, l4_avail, pay_len, &p)))
 		cnt = GW_CNT_CT_TX_REFUSED;
 	if (!cnt) {
+		bool sess;
+
 		pol_ct_key_set(&k, &p);
 		v = pol_ct_track(w->ct, pol_ct_lookup(w->ct, &k), &k, &p, now, &ci);
 		if (v == POL_CT_INVALID) {
@@ -523,15 +592,30 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 		} else if (unlikely(v != POL_CT_NEW && ci.gen != pol_gen_number(g)) &&
 		           ct_recheck(w, g, POL_DIR_EGRESS, &p, v, &ci)) {
 			cnt = GW_CNT_POLICY_TX_DENY; /* a reload took its flow away: session gone */
-		} else if (!(v == POL_CT_REPLY && ci.admit_reply)) {
+		}
+		sess = v == POL_CT_REPLY && ci.admit_reply; /* after a re-check */
+		if (!cnt && (!sess || (unlikely(l7) && pol_l7_active(g, POL_DIR_EGRESS, tenant)))) {
 			pol_acl_key_set(&ak, tenant, proto, src, dst, proto == 1 ? 0 : sport,
 			                proto == 1 ? 0 : dport);
-			pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
-			if (unlikely(av.flags & POL_RULE_F_LOG))
+			if (likely(!l7)) {
+				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
+			} else {
+				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, NULL, 1, &av);
+				pol_l7_resolve(g, POL_DIR_EGRESS, w->id, &ak, &pay, &pay_len, 1,
+				               &av);
+				/* a session's reply: only a signature rule's deny applies */
+				if (!sess ||
+				    (av.action != POL_ACT_ALLOW && (av.flags & POL_RULE_F_SIGS)))
+					pol_gen_count(g, w->id, av.rule, bytes);
+				else
+					av.action = POL_ACT_ALLOW;
+			}
+			if (unlikely(av.flags & POL_RULE_F_LOG) && !sess)
 				gw_log_push(w, g, av.rule, tenant, POL_DIR_EGRESS, av.action, proto,
 				            src, dst, sport, dport, bytes);
 			if (av.action != POL_ACT_ALLOW) {
-				cnt = GW_CNT_POLICY_TX_DENY;
+				cnt = (av.flags & POL_RULE_F_SIGS) ? GW_CNT_POLICY_TX_L7_DENY
+				                                   : GW_CNT_POLICY_TX_DENY;
 			} else if (v == POL_CT_NEW) {
 				const struct pol_gen_tenant *t = pol_gen_tenant_by_id(g, tenant);
 				struct pol_ct_admit a = {
@@ -556,4 +640,11 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	if (cnt)
 		w->cnt[cnt]++;
 	return cnt;
+}
+
+bool
+gw_policy_l7_egress(const struct pol_gen *g, uint32_t src)
+{
+	return pol_l7_on(g, POL_DIR_EGRESS) &&
+	       pol_l7_active(g, POL_DIR_EGRESS, pol_gen_tenant_by_addr(g, src));
 }

@@ -2,8 +2,8 @@
  * policy_bench.c - per-packet cost of the gateway's ingress policy path on one core.
  *
  * For 100, 1,000 and 10,000 generated rules (policy/testgen.c, the generator acl_test uses: same
- * shapes and sizes as its timed cases), 8192 prebuilt 64-byte UDP frames near the rules, bursts
- * of 32, three methods timed in interleaved rounds:
+ * shapes and sizes as its timed cases), FLOWS (8192) prebuilt 64-byte UDP frames near the rules,
+ * one flow each, bursts of 32, the methods of methods[] timed in interleaved rounds:
  *
  *   bare    rte_acl_classify on the generation's ingress context, keys prebuilt
  *   acl     pol_acl_classify (rte_acl + verdict resolution + per-rule counters), keys prebuilt
@@ -13,10 +13,18 @@
  *           (pol_acl_key_set, pol_acl_classify) -> meter (pol_meter_conn for new flows,
  *           pol_meter_pkt on every admitted packet; every tenant metered, limits never reached)
  *
- * Not included: stk_input's checks (MAC, IP checksum, port lookup), mbuf handling, L7.
- * stderr also gets a per-stage breakdown (one extra pass with rdtsc around each stage).
+ * Flow mix, steady state: every NEW_EVERY-th packet (10) is a new flow each pass (its source
+ * port changes, in the frames and the prebuilt keys alike), so the table fills up and each new
+ * flow then evicts the oldest transient session; the other flows were answered once by the
+ * tenant during warm-up (established, udp_replied). -u leaves them unanswered (udp_new, on the
+ * LRU lists), -n 0 -u is the bench's first mix (every packet a hit on a transient session).
  *
- * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-- EXTRA_EAL_ARGS...]
+ * Not included: stk_input's checks (MAC, IP checksum, port lookup), mbuf handling, L7.
+ * A second table breaks the path down by stage (foreach_stage: one extra pass, rdtsc around each).
+ * To add a method: a run_fn and a row in methods[]; a stage: foreach_stage and a STAGE_END.
+ *
+ * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-f FLOWS] [-n NEW_EVERY] [-u] [-s RULES]
+ *              [-- EXTRA_EAL_ARGS...]
  *   e.g. taskset -c 1 policy_bench -- --force-max-simd-bitwidth=512
  */
 #include <errno.h>
@@ -36,9 +44,8 @@
 #include "ct.h"
 #include "meter.h"
 
-#define BURST  32u
-#define N_PKTS 8192u
-#define FRAME  64u
+#define BURST 32u
+#define FRAME 64u
 
 struct tpkt {
 	int tenant; /* index into the policy's tenants, -1: an address no tenant owns */
@@ -193,17 +200,64 @@ build_frame(uint8_t *f, const struct tpkt *p)
 	put16(f + 38, FRAME - 34);
 }
 
+/* Stages of the path, timed separately in the breakdown pass: _(ENUM, "name"). */
+#define foreach_stage(_)              \
+	_(PARSE, "parse")             \
+	_(CT_LOOKUP, "ct lookup")     \
+	_(CT_TRACK, "ct track")       \
+	_(ACL, "ACL")                 \
+	_(OPEN, "verdicts + ct open") \
+	_(METER, "meter")
+
+/* clang-format off */
+enum stage {
+#define _(e, n) S_##e,
+	foreach_stage(_)
+#undef _
+	S__MAX
+};
+static const char *const stage_names[S__MAX] = {
+#define _(e, n) n,
+	foreach_stage(_)
+#undef _
+};
+/* clang-format on */
+
 struct bench {
 	const struct pol_gen *g;
 	struct pol_ct *ct;
 	struct pol_meter *meter;
-	uint8_t (*frames)[FRAME];
+	unsigned n_pkts;          /* frames, one flow each */
+	uint8_t (*frames)[FRAME]; /* [n_pkts], 64-byte aligned, in a row */
 	uint16_t *tenant;         /* per packet: which tenant the packet is for */
-	struct pol_acl_key *keys; /* for bare and acl */
+	struct pol_acl_key *keys; /* for bare and acl: the same packets as the frames */
+	unsigned new_every;       /* every new_every-th packet is a new flow each pass; 0: none */
+	uint16_t pass;            /* passes so far: the new flows' source ports */
 	uint64_t admitted, denied, sink, dbg[4];
-	bool stages;     /* time each stage (rdtsc per burst and stage): the breakdown pass */
-	uint64_t cyc[5]; /* parse, conntrack, ACL, open, meter */
+	bool stages;          /* time each stage (rdtsc per burst and stage): the breakdown pass */
+	uint64_t cyc[S__MAX]; /* cycles per stage, summed */
 };
+
+/*
+ * Before each pass (of every method): the new-flow packets get a source port no earlier pass
+ * used, in the frames and in the prebuilt keys alike, so bare/acl classify the same packets the
+ * path sees. ~0.1 ns/packet, in every method's time.
+ */
+static void
+next_pass(struct bench *b)
+{
+	unsigned i;
+	uint16_t sp;
+
+	b->pass++;
+	if (!b->new_every)
+		return;
+	sp = (uint16_t)(1024 + (b->pass % 64000));
+	for (i = 0; i < b->n_pkts; i += b->new_every) {
+		put16(b->frames[i] + 34, sp);
+		b->keys[i].sport_be = __builtin_bswap16(sp);
+	}
+}
 
 static void
 run_bare(struct bench *b)
@@ -214,7 +268,8 @@ run_bare(struct bench *b)
 	uint32_t ncat = b->g->ncat[POL_DIR_INGRESS];
 	unsigned i, j;
 
-	for (i = 0; i < N_PKTS; i += BURST) {
+	next_pass(b);
+	for (i = 0; i < b->n_pkts; i += BURST) {
 		for (j = 0; j < BURST; j++)
 			data[j] = (const uint8_t *)&b->keys[i + j];
 		rte_acl_classify(ctx, data, res, BURST, ncat);
@@ -229,15 +284,29 @@ run_acl(struct bench *b)
 	uint32_t lens[BURST];
 	unsigned i, j;
 
+	next_pass(b);
 	for (j = 0; j < BURST; j++)
 		lens[j] = FRAME;
-	for (i = 0; i < N_PKTS; i += BURST) {
+	for (i = 0; i < b->n_pkts; i += BURST) {
 		pol_acl_classify(b->g, POL_DIR_INGRESS, 0, &b->keys[i], lens, BURST, out);
 		b->sink += out[0].rule;
 	}
 }
 
-/* gw_policy_ingress (gateway/policy.c) for UDP, from the frames. */
+#define STAGE_END(b, s, t)                         \
+	do {                                       \
+		if ((b)->stages) {                 \
+			uint64_t t_ = rte_rdtsc(); \
+			(b)->cyc[s] += t_ - (t);   \
+			(t) = t_;                  \
+		}                                  \
+	} while (0)
+
+/*
+ * gw_policy_ingress (gateway/policy.c), from the frames: the same calls in the same order. The
+ * frames are UDP, so the TCP parse and the ICMP port rule never apply; they stay to keep the
+ * code the same.
+ */
 static void
 run_path(struct bench *b)
 {
@@ -253,12 +322,12 @@ run_path(struct bench *b)
 	struct pol_acl_verdict av[BURST];
 	unsigned base, i, j, na;
 
-	for (base = 0; base < N_PKTS; base += BURST) {
-		uint64_t now = now_ns(), tsc[6] = {0};
+	next_pass(b);
+	for (base = 0; base < b->n_pkts; base += BURST) {
+		uint64_t now = now_ns(), t = b->stages ? rte_rdtsc() : 0;
 
-		if (b->stages)
-			tsc[0] = rte_rdtsc();
-		/* parse */
+		/* parse: what stk_input and rx_burst hand gw_policy_ingress, then its packet init
+		 */
 		for (i = 0; i < BURST; i++) {
 			const uint8_t *f = b->frames[base + i];
 			struct pol_ct_pkt *p = &cp[i];
@@ -278,10 +347,9 @@ run_path(struct bench *b)
 			ok[i] = true;
 			pol_ct_key_set(&ck[i], p);
 		}
-		if (b->stages)
-			tsc[1] = rte_rdtsc();
-		/* conntrack */
+		STAGE_END(b, S_PARSE, t);
 		pol_ct_lookup_burst(b->ct, ck, BURST, idx);
+		STAGE_END(b, S_CT_LOOKUP, t);
 		na = 0;
 		for (i = 0; i < BURST; i++) {
 			struct pol_ct_info ci;
@@ -296,17 +364,15 @@ run_path(struct bench *b)
 				continue;
 			ctv[i] = (uint8_t)v;
 			pol_acl_key_set(&ak[na], tenant[i], cp[i].proto, cp[i].src, cp[i].dst,
-			                cp[i].sport, cp[i].dport);
+			                cp[i].proto == 1 ? 0 : cp[i].sport,
+			                cp[i].proto == 1 ? 0 : cp[i].dport);
 			alen[na] = lens[i];
 			ai[na++] = (uint8_t)i;
 		}
-		if (b->stages)
-			tsc[2] = rte_rdtsc();
-		/* ACL */
+		STAGE_END(b, S_CT_TRACK, t);
 		if (na)
 			pol_acl_classify(g, POL_DIR_INGRESS, 0, ak, alen, na, av);
-		if (b->stages)
-			tsc[3] = rte_rdtsc();
+		STAGE_END(b, S_ACL, t);
 		/* verdicts; conntrack open (new flows) */
 		for (j = 0; j < na; j++) {
 			i = ai[j];
@@ -316,18 +382,23 @@ run_path(struct bench *b)
 				continue;
 			}
 			if (ctv[i] == POL_CT_NEW) {
-				const struct pol_gen_tenant *t = pol_gen_tenant_by_id(g, tenant[i]);
+				const struct pol_gen_tenant *tn =
+				        pol_gen_tenant_by_id(g, tenant[i]);
 				struct pol_ct_admit a = {
-				        .cap = t ? t->sessions_per_worker : 0,
+				        .cap = tn ? tn->sessions_per_worker : 0,
 				        .rule = av[j].rule,
 				        .gen = pol_gen_number(g),
 				        .admit_reply = (av[j].flags & POL_RULE_F_STATEFUL) != 0,
 				};
 
-				if (!pol_meter_conn(b->meter, 0, tenant[i], now)) {
-					b->dbg[1]++;
-					ok[i] = false;
-					continue;
+				if (cp[i].proto != 6 ||
+				    (cp[i].tcp_flags & (POL_CT_TCP_SYN | POL_CT_TCP_ACK)) ==
+				            POL_CT_TCP_SYN) {
+					if (!pol_meter_conn(b->meter, 0, tenant[i], now)) {
+						b->dbg[1]++;
+						ok[i] = false;
+						continue;
+					}
 				}
 				if (pol_ct_open(b->ct, &ck[i], &cp[i], &a, now) == -ENOSPC) {
 					b->dbg[2]++;
@@ -335,9 +406,7 @@ run_path(struct bench *b)
 				}
 			}
 		}
-		if (b->stages)
-			tsc[4] = rte_rdtsc();
-		/* meter */
+		STAGE_END(b, S_OPEN, t);
 		for (i = 0; i < BURST; i++) {
 			if (ok[i] &&
 			    !pol_meter_pkt(b->meter, 0, tenant[i], POL_METER_INGRESS, lens[i], now))
@@ -347,11 +416,7 @@ run_path(struct bench *b)
 			else
 				b->denied++;
 		}
-		if (b->stages) {
-			tsc[5] = rte_rdtsc();
-			for (i = 0; i < 5; i++)
-				b->cyc[i] += tsc[i + 1] - tsc[i];
-		}
+		STAGE_END(b, S_METER, t);
 	}
 }
 
@@ -368,7 +433,7 @@ sample(struct bench *b, run_fn *fn, unsigned ms)
 		passes++;
 		t = now_ns() - t0;
 	} while (t < (uint64_t)ms * 1000000ull);
-	return (double)t / (double)(passes * N_PKTS);
+	return (double)t / (double)(passes * b->n_pkts);
 }
 
 static int
@@ -444,23 +509,62 @@ struct size {
 	const struct pol_testgen_shape *shape;
 };
 
+/* The methods timed, one table row each; the first is the baseline of the "x bare" column. */
+struct method {
+	const char *name;
+	run_fn *fn;
+};
+static const struct method methods[] = {
+        {"bare rte_acl_classify", run_bare},
+        {"pol_acl_classify", run_acl},
+        {"full path", run_path},
+};
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
+
+#define STAGE_ROW 256
+
+struct opts {
+	unsigned rounds, ms, n_pkts, new_every;
+	bool unreplied;
+};
+
+/* The reply of the flow in frame f, tracked: the session becomes established (udp_replied). */
+static void
+answer(struct bench *b, unsigned f, uint64_t now)
+{
+	const uint8_t *fr = b->frames[f];
+	struct pol_ct_pkt p = {
+	        .src = get32(fr + 30),
+	        .dst = get32(fr + 26),
+	        .sport = get16(fr + 36),
+	        .dport = get16(fr + 34),
+	        .proto = fr[23],
+	        .tenant = b->tenant[f],
+	};
+	struct pol_ct_key k;
+
+	pol_ct_key_set(&k, &p);
+	pol_ct_track(b->ct, pol_ct_lookup(b->ct, &k), &k, &p, now, NULL);
+}
+
 static int
-bench_size(const struct size *sz, unsigned rounds, unsigned ms)
+bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 {
 	struct pol_gen_opts o = {.n_workers = 1, .socket_id = -1};
 	struct pol_cfg_errs errs = {0};
-	struct pol_ct_conf cc = {.entries = 2 * N_PKTS, .socket_id = -1};
+	struct pol_ct_conf cc = {.entries = 2 * op->n_pkts, .socket_id = -1};
 	struct pol_rate rate = {.pps = 1000000000ull, .bps = 1000000000000ull, .burst = 1u << 20};
 	struct bench b = {0};
 	struct pol_policy *pol;
 	struct pol_gen *g;
-	double *v[3];
-	struct stat3 s[3];
+	double *v[N_METHODS], sum;
+	int n;
+	struct stat3 s[N_METHODS];
 	uint64_t t0;
 	unsigned i, r, n_acl;
 	int alg;
 	char ctname[32];
-	static run_fn *const fns[3] = {run_bare, run_acl, run_path};
+	const char *alg_name;
 
 	rng = 0x2545f4914f6cdd1dull ^ sz->rules;
 	pol_testgen_seed(rng); /* the same policy for a size, run after run */
@@ -475,15 +579,18 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	}
 	n_acl = g->n_acl[POL_DIR_INGRESS];
 	alg = default_alg(g->ctx[POL_DIR_INGRESS]);
+	alg_name = alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg];
 	fprintf(stderr,
 	        "# %u rules (%u tenants, %u operator, %s): built in %.0f ms, %u rte_acl "
 	        "rules ingress, classify method %s\n",
 	        sz->rules, sz->tenants, sz->op, sz->shape->name, (double)(now_ns() - t0) / 1e6,
-	        n_acl, alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg]);
+	        n_acl, alg_name);
 
 	snprintf(ctname, sizeof(ctname), "pb_ct_%u", sz->rules);
 	cc.name = ctname;
 	b.g = g;
+	b.n_pkts = op->n_pkts;
+	b.new_every = op->new_every;
 	b.ct = pol_ct_create(&cc);
 	b.meter = pol_meter_create(1, POL_TENANT_ID_MAX + 1);
 	if (!b.ct || !b.meter) {
@@ -495,10 +602,14 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 		              now_ns());
 	pol_meter_set(b.meter, POL_TENANT_ID_MAX - 1, &rate, &rate, 1000000000u, now_ns());
 
-	b.frames = aligned_alloc(64, N_PKTS * FRAME);
-	b.tenant = malloc(N_PKTS * sizeof(*b.tenant));
-	b.keys = malloc(N_PKTS * sizeof(*b.keys));
-	for (i = 0; i < N_PKTS; i++) {
+	b.frames = aligned_alloc(64, (size_t)b.n_pkts * FRAME);
+	b.tenant = malloc(b.n_pkts * sizeof(*b.tenant));
+	b.keys = malloc(b.n_pkts * sizeof(*b.keys));
+	if (!b.frames || !b.tenant || !b.keys) {
+		fprintf(stderr, "out of memory\n");
+		return -1;
+	}
+	for (i = 0; i < b.n_pkts; i++) {
 		struct tpkt p;
 
 		do
@@ -513,47 +624,64 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 		b.tenant[i] = tenant_id(g, p.tenant);
 		pol_acl_key_set(&b.keys[i], b.tenant[i], p.proto, p.src, p.dst, p.sport, p.dport);
 	}
-	/* warm up: conntrack holds every allowed flow from here on, as in a steady state */
-	for (i = 0; i < 3; i++)
-		fns[i](&b);
-	for (i = 0; i < 3; i++)
-		v[i] = calloc(rounds, sizeof(double));
-	for (r = 0; r < rounds; r++)
-		for (i = 0; i < 3; i++) {
-			unsigned k = (i + r) % 3; /* rotate the order too */
+	/*
+	 * Warm up: the first path pass opens a session for every flow allowed; then the tenant
+	 * answers each flow that is not a new one (not timed), so those sessions are established
+	 * (udp_replied: off the eviction lists) as in a steady state. The new flows fill the
+	 * table's other half and then evict the oldest of their kind, one per new flow.
+	 */
+	run_path(&b);
+	if (!op->unreplied)
+		for (i = 0; i < b.n_pkts; i++)
+			if (!b.new_every || i % b.new_every)
+				answer(&b, i, now_ns());
+	for (i = 0; i < N_METHODS; i++)
+		methods[i].fn(&b);
+	for (i = 0; i < N_METHODS; i++)
+		v[i] = calloc(op->rounds, sizeof(double));
+	for (r = 0; r < op->rounds; r++)
+		for (i = 0; i < N_METHODS; i++) {
+			unsigned k = (i + r) % N_METHODS; /* rotate the order too */
 
-			v[k][r] = sample(&b, fns[k], ms);
+			v[k][r] = sample(&b, methods[k].fn, op->ms);
 		}
-	for (i = 0; i < 3; i++)
-		s[i] = stats(v[i], rounds);
+	for (i = 0; i < N_METHODS; i++)
+		s[i] = stats(v[i], op->rounds);
+
 	b.stages = true;
 	memset(b.cyc, 0, sizeof(b.cyc));
 	for (i = 0; i < 20; i++)
 		run_path(&b);
 	b.stages = false;
-	{
-		double k = 1e9 / (double)rte_get_tsc_hz() / (20.0 * N_PKTS);
-
-		fprintf(stderr,
-		        "# stages, ns/packet (20 passes, rdtsc per stage): parse %.1f, conntrack "
-		        "lookup+track %.1f, ACL %.1f, verdicts+open %.1f, meter %.1f\n",
-		        b.cyc[0] * k, b.cyc[1] * k, b.cyc[2] * k, b.cyc[3] * k, b.cyc[4] * k);
-	}
 	b.admitted = b.denied = 0;
 	memset(b.dbg, 0, sizeof(b.dbg));
 	run_path(&b);
 	fprintf(stderr,
 	        "# one pass of the path: %" PRIu64 " denied by the ACL, %" PRIu64
-	        " refused by the connection meter, %" PRIu64 " by conntrack\n",
-	        b.dbg[0], b.dbg[1], b.dbg[2]);
-	printf("| %6u | %6u | %5.1f / %5.1f / %5.1f | %5.1f / %5.1f / %5.1f | "
-	       "%5.1f / %5.1f / %5.1f | %.2fx | %s | %.0f%% | %u |\n",
-	       sz->rules, n_acl, s[0].min, s[0].med, s[0].max, s[1].min, s[1].med, s[1].max,
-	       s[2].min, s[2].med, s[2].max, s[2].med / s[0].med,
-	       alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg],
-	       100.0 * (double)b.admitted / N_PKTS, pol_ct_count(b.ct));
+	        " refused by the connection meter, %" PRIu64 " by conntrack; %" PRIu64
+	        " sessions created, %" PRIu64 " evicted so far\n",
+	        b.dbg[0], b.dbg[1], b.dbg[2], pol_ct_counter(b.ct, POL_CT_CNT_CREATED),
+	        pol_ct_counter(b.ct, POL_CT_CNT_EVICTED_FULL));
+
+	{
+		double k = 1e9 / (double)rte_get_tsc_hz() / (20.0 * b.n_pkts);
+
+		for (i = 0; i < N_METHODS; i++)
+			printf("| %u | %u | %s | %.1f / **%.1f** / %.1f | %.2fx | %s | %.0f%% | %u |\n",
+			       sz->rules, n_acl, methods[i].name, s[i].min, s[i].med, s[i].max,
+			       s[i].med / s[0].med, alg_name, 100.0 * (double)b.admitted / b.n_pkts,
+			       pol_ct_count(b.ct));
+		/* the breakdown: one row per size, printed as a table by main */
+		n = snprintf(stage_row, STAGE_ROW, "| %u |", sz->rules);
+		for (sum = 0, i = 0; i < S__MAX; i++) {
+			n += snprintf(stage_row + n, STAGE_ROW - n, " %.1f |",
+			              (double)b.cyc[i] * k);
+			sum += (double)b.cyc[i] * k;
+		}
+		snprintf(stage_row + n, STAGE_ROW - n, " %.1f |", sum);
+	}
 	fflush(stdout);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < N_METHODS; i++)
 		free(v[i]);
 	free(b.frames);
 	free(b.tenant);
@@ -580,43 +708,81 @@ main(int argc, char **argv)
 	                 "0",
 	                 "--log-level=lib.eal:warning",
 	                 "--log-level=bypassd.policy.*:warning"};
-	unsigned n_eal = 11, rounds = 9, ms = 100, i;
+	struct opts op = {.rounds = 9, .ms = 100, .n_pkts = 8192, .new_every = 10};
 	static const struct size sizes[] = {
 	        {100, 4, 10, &pol_testgen_complex},
 	        {1000, 50, 100, &pol_testgen_complex},
 	        {10000, 50, 500, &pol_testgen_moderate},
 	};
+	char stage_rows[sizeof(sizes) / sizeof(sizes[0])][STAGE_ROW];
+	unsigned n_eal = 11, only = 0, i;
 	int a;
 
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "-r") && a + 1 < argc) {
-			rounds = (unsigned)atoi(argv[++a]);
+			op.rounds = (unsigned)atoi(argv[++a]);
 		} else if (!strcmp(argv[a], "-t") && a + 1 < argc) {
-			ms = (unsigned)atoi(argv[++a]);
+			op.ms = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-f") && a + 1 < argc) {
+			op.n_pkts = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-n") && a + 1 < argc) {
+			op.new_every = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-s") && a + 1 < argc) {
+			only = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-u")) {
+			op.unreplied = true;
 		} else if (!strcmp(argv[a], "--")) {
 			for (a++; a < argc && n_eal < 63; a++)
 				eal[n_eal++] = argv[a];
 		} else {
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-t MS] [-- EAL_ARGS...]\n",
+			fprintf(stderr,
+			        "usage: %s [-r ROUNDS] [-t MS] [-f FLOWS] [-n NEW_EVERY] [-u] "
+			        "[-s RULES] [-- EAL_ARGS...]\n",
 			        argv[0]);
 			return 2;
 		}
 	}
-	if (rounds < 1)
-		rounds = 1;
+	if (op.rounds < 1)
+		op.rounds = 1;
+	op.n_pkts = (op.n_pkts + BURST - 1) / BURST * BURST;
+	if (op.n_pkts < BURST)
+		op.n_pkts = BURST;
 	if (rte_eal_init((int)n_eal, eal) < 0) {
 		fprintf(stderr, "rte_eal_init failed\n");
 		return 1;
 	}
-	printf("# ingress policy path, ns/packet (min / median / max of %u rounds, %u ms each), "
-	       "%u UDP 64-byte frames, bursts of %u\n",
-	       rounds, ms, N_PKTS, BURST);
-	printf("| rules | rte_acl rules | bare rte_acl_classify | pol_acl_classify | "
-	       "full path | path / bare | method | admitted | sessions |\n");
-	printf("|---:|---:|---|---|---|---:|---|---:|---:|\n");
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		if (bench_size(&sizes[i], rounds, ms) < 0)
+	printf("# ingress policy path, ns/packet (min / median / max of %u rounds, %u ms each): "
+	       "%u UDP 64-byte frames, one flow each, bursts of %u; ",
+	       op.rounds, op.ms, op.n_pkts, BURST);
+	if (op.new_every)
+		printf("every %u%s packet a new flow each pass, ", op.new_every,
+		       op.new_every == 1   ? "st"
+		       : op.new_every == 2 ? "nd"
+		                           : "th");
+	printf("the other flows %s\n",
+	       op.unreplied ? "unanswered (udp_new sessions, on the LRU lists)"
+	                    : "answered once by the tenant (established: udp_replied)");
+	printf("\n| rules | rte_acl rules | method | ns/packet min / **median** / max | "
+	       "x bare | classify | admitted | sessions |\n");
+	printf("|---:|---:|---|---|---:|---|---:|---:|\n");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		stage_rows[i][0] = 0;
+		if (only && sizes[i].rules != only)
+			continue;
+		if (bench_size(&sizes[i], &op, stage_rows[i]) < 0)
 			return 1;
+	}
+	printf("\nfull path by stage, ns/packet (one extra pass of 20, rdtsc around each stage: "
+	       "adds a little)\n\n| rules |");
+	for (i = 0; i < S__MAX; i++)
+		printf(" %s |", stage_names[i]);
+	printf(" sum |\n|---:|");
+	for (i = 0; i <= S__MAX; i++)
+		printf("---:|");
+	printf("\n");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if (stage_rows[i][0])
+			printf("%s\n", stage_rows[i]);
 	rte_eal_cleanup();
 	return 0;
 }

@@ -1,9 +1,14 @@
 /* ct_fp.c - conntrack fast path: bulk lookup, TCP state and window tracking, session creation. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <rte_branch_prediction.h>
-#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_prefetch.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ct_priv.h"
 
@@ -57,24 +62,151 @@ pol_ct_tcp_parse(const uint8_t *th, uint32_t hdr_avail, uint32_t pay_len, struct
 	return 0;
 }
 
+/* ---- the index (ct_priv.h) ---- */
+
+uint32_t
+ct_hash(const struct pol_ct *ct, const struct pol_ct_key *k)
+{
+	uint64_t w[2];
+
+	memcpy(w, k, sizeof(w));
+	return rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], ct->seed));
+}
+
+static inline uint16_t
+hash_tag(uint32_t h)
+{
+	return (uint16_t)(h >> 16);
+}
+
+/* Bit s set: slot s of b is used and carries tag. */
+static inline unsigned
+tag_match(const struct ct_bucket *b, uint16_t tag)
+{
+#ifdef __SSE2__
+	const __m128i t = _mm_loadu_si128((const __m128i *)b->tag);
+	const __m128i eq = _mm_cmpeq_epi16(t, _mm_set1_epi16((short)tag));
+
+	return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128())) & b->used;
+#else
+	unsigned m = 0, s;
+
+	for (s = 0; s < CT_BUCKET_SLOTS; s++)
+		m |= (unsigned)(b->tag[s] == tag) << s;
+	return m & b->used;
+#endif
+}
+
+static inline bool
+key_eq(const struct pol_ct_key *a, const struct pol_ct_key *b)
+{
+	uint64_t x[2], y[2];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
+/* The entry holding k (hash h), or -1: the probe from the home bucket. */
+static int32_t
+index_find(const struct pol_ct *ct, const struct pol_ct_key *k, uint32_t h)
+{
+	const uint16_t tag = hash_tag(h);
+	uint32_t bi = h & ct->mask, n;
+
+	for (n = 0; n <= ct->mask; n++) {
+		const struct ct_bucket *b = &ct->b[bi];
+		unsigned m = tag_match(b, tag);
+
+		while (m) {
+			uint32_t i = b->idx[__builtin_ctz(m)];
+
+			if (key_eq(&ct->e[i].key, k))
+				return (int32_t)i;
+			m &= m - 1;
+		}
+		if (!b->ovf)
+			return -1;
+		bi = (bi + 1) & ct->mask;
+	}
+	return -1;
+}
+
+/* Put entry i (hash h) in the first free slot from its home bucket. The table has room. */
+static void
+index_add(struct pol_ct *ct, uint32_t h, uint32_t i)
+{
+	uint32_t bi = h & ct->mask;
+
+	for (;;) {
+		struct ct_bucket *b = &ct->b[bi];
+
+		if (b->used != 0xff) {
+			unsigned s = (unsigned)__builtin_ctz(~(unsigned)b->used);
+
+			b->tag[s] = hash_tag(h);
+			b->idx[s] = i;
+			b->used |= (uint8_t)(1u << s);
+			return;
+		}
+		b->ovf++;
+		bi = (bi + 1) & ct->mask;
+	}
+}
+
+void
+ct_index_del(struct pol_ct *ct, uint32_t h, uint32_t i)
+{
+	uint32_t bi = h & ct->mask, n;
+
+	for (n = 0; n <= ct->mask; n++) {
+		struct ct_bucket *b = &ct->b[bi];
+		unsigned m = b->used, s;
+
+		for (s = 0; s < CT_BUCKET_SLOTS; s++)
+			if ((m & (1u << s)) && b->idx[s] == i) {
+				b->used &= (uint8_t) ~(1u << s);
+				return;
+			}
+		b->ovf--; /* i lies further on: it passed this bucket */
+		bi = (bi + 1) & ct->mask;
+	}
+}
+
+/*
+ * Three passes over the burst so the misses overlap: hash and prefetch each home bucket; match
+ * tags and prefetch each candidate entry; compare keys (a miss or an overflowed bucket takes the
+ * full probe).
+ */
 unsigned
 pol_ct_lookup_burst(struct pol_ct *ct, const struct pol_ct_key *keys, unsigned n, int32_t *idx)
 {
-	const void *kp[64];
+	uint32_t h[64];
 	unsigned i, found = 0;
 
 	if (n > 64)
 		n = 64;
-	if (!n)
-		return 0;
-	for (i = 0; i < n; i++)
-		kp[i] = &keys[i];
-	rte_hash_lookup_bulk(ct->h, kp, n, idx);
 	for (i = 0; i < n; i++) {
-		if (idx[i] < 0)
-			idx[i] = -1;
-		else
+		h[i] = ct_hash(ct, &keys[i]);
+		rte_prefetch0(&ct->b[h[i] & ct->mask]);
+	}
+	for (i = 0; i < n; i++) {
+		const struct ct_bucket *b = &ct->b[h[i] & ct->mask];
+		unsigned m = tag_match(b, hash_tag(h[i]));
+
+		idx[i] = m ? (int32_t)b->idx[__builtin_ctz(m)] : -1;
+		if (m)
+			rte_prefetch0(&ct->e[idx[i]]);
+	}
+	for (i = 0; i < n; i++) {
+		if (likely(idx[i] >= 0 && key_eq(&ct->e[idx[i]].key, &keys[i]))) {
 			found++;
+			continue;
+		}
+		if (idx[i] >= 0 || ct->b[h[i] & ct->mask].ovf) {
+			idx[i] = index_find(ct, &keys[i], h[i]);
+			found += idx[i] >= 0;
+		}
 	}
 	return found;
 }
@@ -82,9 +214,7 @@ pol_ct_lookup_burst(struct pol_ct *ct, const struct pol_ct_key *keys, unsigned n
 int32_t
 pol_ct_lookup(struct pol_ct *ct, const struct pol_ct_key *k)
 {
-	int32_t r = rte_hash_lookup(ct->h, k);
-
-	return r < 0 ? -1 : r;
+	return index_find(ct, k, ct_hash(ct, k));
 }
 
 /* ---- TCP ---- */
@@ -322,7 +452,7 @@ pol_ct_track(struct pol_ct *ct, int32_t idx, const struct pol_ct_key *k, const s
 	if (idx < 0)
 		return POL_CT_NEW;
 	e = &ct->e[idx];
-	if (unlikely(!(e->flags & CT_E_USED) || memcmp(&e->key, k, sizeof(*k)))) {
+	if (unlikely(!(e->flags & CT_E_USED) || !key_eq(&e->key, k))) {
 		/* evicted or reused since the burst's lookup */
 		idx = pol_ct_lookup(ct, k);
 		if (idx < 0)
@@ -369,7 +499,7 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 {
 	struct ct_tenant *t;
 	struct ct_entry *e;
-	hash_sig_t sig;
+	uint32_t h;
 	int32_t pos;
 
 	if (p->proto == 6 && (p->tcp_flags & (FIN | SYN | RST | ACK)) != SYN) {
@@ -378,8 +508,8 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 	}
 	if (unlikely(k->tenant >= ct->max_tenants))
 		return -EINVAL;
-	sig = rte_hash_hash(ct->h, k);
-	if (rte_hash_lookup_with_hash(ct->h, k, sig) >= 0)
+	h = ct_hash(ct, k);
+	if (index_find(ct, k, h) >= 0)
 		return -EEXIST;
 
 	t = &ct->tenants[k->tenant];
@@ -400,15 +530,17 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 		ct_entry_remove(ct, ct->head);
 		ct->cnt[POL_CT_CNT_EVICTED_FULL]++;
 	}
-	pos = rte_hash_add_key_with_hash(ct->h, k, sig);
-	if (unlikely(pos < 0)) {
+	if (unlikely(ct->n_free == 0)) { /* count < capacity == n_slots: cannot happen */
 		ct->cnt[POL_CT_CNT_REFUSED_FULL]++;
 		return -ENOSPC;
 	}
+	pos = (int32_t)ct->free[--ct->n_free];
+	index_add(ct, h, (uint32_t)pos);
 
 	e = &ct->e[pos];
-	memset(e, 0, sizeof(*e));
+	memset(e, 0, offsetof(struct ct_entry, side)); /* tcp_open clears the sides */
 	e->key = *k;
+	e->hash = h;
 	e->flags =
 	        CT_E_USED | (src_is_lo(p) ? CT_E_ORIG_LO : 0) | (a->admit_reply ? CT_E_ADMIT : 0);
 	e->rule = a->rule;

@@ -84,23 +84,29 @@ pol_gen_count(const struct pol_gen *g, unsigned worker, uint32_t rule, uint32_t 
 	c->bytes += bytes;
 }
 
+/*
+ * Branch-free binary search (the compare selects with a cmov): the search's direction is random
+ * per packet, and the mispredicted branches of a plain one cost ~10 ns/packet over ~100
+ * ranges in policy_bench.
+ */
 uint16_t
 pol_gen_tenant_by_addr(const struct pol_gen *g, uint32_t addr)
 {
-	unsigned lo = 0, hi = g->n_addrs;
+	const struct pol_gen_addr *base = g->addrs;
+	unsigned n = g->n_addrs;
 
-	/* the last range starting at or before addr */
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
-
-		if (g->addrs[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0 || addr > g->addrs[lo - 1].hi)
+	if (unlikely(n == 0))
 		return POL_TENANT_NONE;
-	return g->addrs[lo - 1].tenant;
+	/* the last range starting at or before addr, or the first range */
+	while (n > 1) {
+		unsigned half = n / 2;
+
+		base = base[half].lo <= addr ? base + half : base;
+		n -= half;
+	}
+	if (addr < base->lo || addr > base->hi)
+		return POL_TENANT_NONE;
+	return base->tenant;
 }
 
 static bool

@@ -70,11 +70,13 @@ pol_ct_create(const struct pol_ct_conf *conf)
 	                           socket);
 	ct->e = rte_zmalloc_socket("pol_ct_e", (size_t)ct->n_slots * sizeof(*ct->e),
 	                           RTE_CACHE_LINE_SIZE, socket);
+	ct->side = rte_zmalloc_socket("pol_ct_s", (size_t)ct->n_slots * sizeof(*ct->side),
+	                              RTE_CACHE_LINE_SIZE, socket);
 	ct->free =
 	        rte_malloc_socket("pol_ct_f", (size_t)ct->n_slots * sizeof(*ct->free), 0, socket);
 	ct->tenants = rte_zmalloc_socket("pol_ct_t", (size_t)ct->max_tenants * sizeof(*ct->tenants),
 	                                 RTE_CACHE_LINE_SIZE, socket);
-	if (!ct->b || !ct->e || !ct->free || !ct->tenants) {
+	if (!ct->b || !ct->e || !ct->side || !ct->free || !ct->tenants) {
 		pol_ct_free(ct);
 		errno = ENOMEM;
 		return NULL;
@@ -99,6 +101,7 @@ pol_ct_free(struct pol_ct *ct)
 		return;
 	rte_free(ct->b);
 	rte_free(ct->e);
+	rte_free(ct->side);
 	rte_free(ct->free);
 	rte_free(ct->tenants);
 	rte_free(ct);

@@ -281,19 +281,20 @@ tcp_in_window(struct ct_side *s, struct ct_side *r, const struct pol_ct_pkt *p)
 }
 
 static void
-tcp_open(struct ct_entry *e, const struct pol_ct_pkt *p)
+tcp_open(struct ct_entry *e, struct ct_side *side, const struct pol_ct_pkt *p)
 {
-	memset(e->side, 0, sizeof(e->side));
-	side_init_syn(&e->side[0], p);
+	memset(side, 0, 2 * sizeof(*side));
+	side_init_syn(&side[0], p);
 	e->state = POL_CT_TCP_SYN_SENT;
 }
 
 /* An existing TCP session, packet from side s. Sets e->state; counts what is invalid. */
 static enum pol_ct_verdict
-tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct_pkt *p)
+tcp_track(struct pol_ct *ct, struct ct_entry *e, struct ct_side *side, unsigned s,
+          const struct pol_ct_pkt *p)
 {
 	const uint8_t f = p->tcp_flags & (FIN | SYN | RST | ACK);
-	struct ct_side *snd = &e->side[s], *rcv = &e->side[!s];
+	struct ct_side *snd = &side[s], *rcv = &side[!s];
 	const enum pol_ct_verdict ok = s == 0 ? POL_CT_ORIG : POL_CT_REPLY;
 	bool closing;
 
@@ -316,7 +317,7 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct
 		}
 		if (f & RST) {
 			/* "connection refused": valid only acking the SYN (RFC 9293 3.10.7.3) */
-			if ((f & ACK) && p->ack == e->side[0].end) {
+			if ((f & ACK) && p->ack == side[0].end) {
 				e->state = POL_CT_TCP_CLOSE;
 				return ok;
 			}
@@ -324,7 +325,7 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct
 			return POL_CT_INVALID;
 		}
 		if (f == (SYN | ACK)) {
-			struct ct_side *o = &e->side[0];
+			struct ct_side *o = &side[0];
 
 			if (p->ack != o->end) {
 				ct->cnt[POL_CT_CNT_INVALID_SEQ]++;
@@ -358,7 +359,7 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct
 	case POL_CT_TCP_TIME_WAIT:
 	case POL_CT_TCP_CLOSE:
 		if (s == 0 && f == SYN) {
-			tcp_open(e, p); /* the opener reuses the tuple: a new connection */
+			tcp_open(e, side, p); /* the opener reuses the tuple: a new connection */
 			ct->cnt[POL_CT_CNT_REOPENED]++;
 			return ok;
 		}
@@ -467,7 +468,7 @@ pol_ct_track(struct pol_ct *ct, int32_t idx, const struct pol_ct_key *k, const s
 	s = src_is_lo(p) == !!(e->flags & CT_E_ORIG_LO) ? 0 : 1;
 	switch (p->proto) {
 	case 6:
-		v = tcp_track(ct, e, s, p);
+		v = tcp_track(ct, e, ct->side[idx], s, p);
 		break;
 	case 17:
 		if (s == 1 && e->state == POL_CT_UDP_NEW)
@@ -538,7 +539,7 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 	index_add(ct, h, (uint32_t)pos);
 
 	e = &ct->e[pos];
-	memset(e, 0, offsetof(struct ct_entry, side)); /* tcp_open clears the sides */
+	memset(e, 0, sizeof(*e));
 	e->key = *k;
 	e->hash = h;
 	e->flags =
@@ -548,7 +549,7 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 	e->last_ns = now_ns;
 	switch (p->proto) {
 	case 6:
-		tcp_open(e, p);
+		tcp_open(e, ct->side[pos], p);
 		break;
 	case 17:
 		e->state = POL_CT_UDP_NEW;

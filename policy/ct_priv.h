@@ -21,9 +21,8 @@ struct ct_side {
 #define CT_SIDE_WS     0x08 /* its SYN carried the window scale option */
 
 /*
- * A session. Entries are 128 bytes, cache-line aligned: the first line holds everything a UDP,
- * ICMP or established-TCP hit reads and writes (key, state, time, LRU links), the second the TCP
- * window tracking.
+ * A session: one cache line, everything a hit reads and writes (key, state, time, LRU links).
+ * The TCP window tracking of entry i is ct->side[i], a parallel array only TCP touches.
  */
 struct ct_entry {
 	struct pol_ct_key key;
@@ -31,14 +30,13 @@ struct ct_entry {
 	uint8_t state;
 	uint8_t flags;
 	uint16_t pad_;
-	uint32_t hash;         /* of the key: where the table holds it */
+	uint32_t hash;         /* of the key: where the index holds it */
 	uint32_t prev, next;   /* table's transient LRU (oldest at head) */
 	uint32_t tprev, tnext; /* tenant's transient LRU */
 	uint32_t rule;
 	uint64_t gen;
-	struct ct_side side[2] __attribute__((aligned(64))); /* [0] the opener, [1] the responder */
 } __attribute__((aligned(64)));
-_Static_assert(sizeof(struct ct_entry) == 128, "ct_entry: two cache lines");
+_Static_assert(sizeof(struct ct_entry) == 64, "ct_entry: one cache line");
 #define CT_E_USED    0x01
 #define CT_E_ORIG_LO 0x02 /* the opener is key endpoint 0 */
 #define CT_E_ADMIT   0x04 /* admit the reply direction */
@@ -69,10 +67,11 @@ struct ct_tenant {
 };
 
 struct pol_ct {
-	struct ct_bucket *b; /* [mask + 1] */
-	struct ct_entry *e;  /* [n_slots] */
-	uint32_t mask;       /* buckets - 1 */
-	uint32_t seed;       /* of the hash: secret, so a peer cannot aim tuples at one bucket */
+	struct ct_bucket *b;       /* [mask + 1] */
+	struct ct_entry *e;        /* [n_slots] */
+	struct ct_side (*side)[2]; /* [n_slots]: TCP, [0] the opener, [1] the responder */
+	uint32_t mask;             /* buckets - 1 */
+	uint32_t seed; /* of the hash: secret, so a peer cannot aim tuples at one bucket */
 	uint32_t n_slots, capacity, count;
 	uint32_t head, tail; /* table's transient LRU */
 	uint32_t max_tenants;

@@ -79,8 +79,13 @@ pol_meter_pkt(struct pol_meter *m, unsigned worker, uint16_t tenant, enum pol_me
 	if (!rp && !rb)
 		return true;
 	l = meter_local_of(m, worker, tenant);
-	if ((rp && !ensure(m, l, tenant, kp, 1, rp, now)) ||
-	    (rb && !ensure(m, l, tenant, kb, bits, rb, now))) {
+	/*
+	 * Both local pools hold enough (nearly every packet): what ensure() would find first,
+	 * checked here so the common case makes no call (~140 -> ~40 instructions/packet).
+	 */
+	if (unlikely_((rp && l->tokens[kp] < 1) || (rb && l->tokens[kb] < bits)) &&
+	    ((rp && !ensure(m, l, tenant, kp, 1, rp, now)) ||
+	     (rb && !ensure(m, l, tenant, kb, bits, rb, now)))) {
 		l->drops[dir]++;
 		return false;
 	}

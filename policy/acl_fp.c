@@ -85,9 +85,9 @@ pol_gen_count(const struct pol_gen *g, unsigned worker, uint32_t rule, uint32_t 
 }
 
 /*
- * Branch-free binary search (the compare selects with a cmov): the search's direction is random
- * per packet, and the mispredicted branches of a plain one cost ~10 ns/packet over ~100
- * ranges in policy_bench.
+ * Addresses of /24-or-longer prefixes (nearly every tenant's): one probe of a small hash table.
+ * The rest: a branch-free binary search over the ranges (the compare selects with a cmov). The
+ * binary search over all of them cost ~9.5 ns/packet with 50 tenants in policy_bench.
  */
 uint16_t
 pol_gen_tenant_by_addr(const struct pol_gen *g, uint32_t addr)
@@ -95,7 +95,20 @@ pol_gen_tenant_by_addr(const struct pol_gen *g, uint32_t addr)
 	const struct pol_gen_addr *base = g->addrs;
 	unsigned n = g->n_addrs;
 
-	if (unlikely(n == 0))
+	if (likely(g->ahash != NULL)) {
+		uint32_t h = pol_gen_ahash(addr, g->amask);
+
+		for (;;) {
+			const struct pol_gen_aslot *s = &g->ahash[h];
+
+			if (s->addr == addr && s->tenant != POL_TENANT_NONE)
+				return s->tenant;
+			if (s->tenant == POL_TENANT_NONE)
+				break;
+			h = (h + 1) & g->amask;
+		}
+	}
+	if (n == 0)
 		return POL_TENANT_NONE;
 	/* the last range starting at or before addr, or the first range */
 	while (n > 1) {

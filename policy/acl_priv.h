@@ -77,6 +77,24 @@ struct pol_gen_addr {
 	uint16_t tenant;
 };
 
+/*
+ * Tenant addresses from prefixes of /24 or longer, one slot per address (open addressing,
+ * linear probing, at most half full): pol_gen_tenant_by_addr's first look, one line for nearly
+ * every packet. Empty: tenant == POL_TENANT_NONE. Shorter prefixes stay in the sorted ranges.
+ */
+struct pol_gen_aslot {
+	uint32_t addr;
+	uint16_t tenant;
+	uint16_t pad_;
+};
+#define POL_GEN_AHASH_MAX 65536u /* addresses hashed at most; beyond, all go to the ranges */
+
+static inline uint32_t
+pol_gen_ahash(uint32_t addr, uint32_t mask)
+{
+	return (addr * 0x9e3779b1u ^ (addr >> 16)) & mask;
+}
+
 struct pol_gen {
 	uint64_t number;
 	atomic_uint refcnt;
@@ -95,9 +113,11 @@ struct pol_gen {
 	uint32_t *dflt[POL_DIR_MAX];        /* [tenant id] -> default pseudo-rule */
 	unsigned n_tenants;
 	struct pol_gen_tenant *tenants;
-	int16_t *id_to_idx; /* [n_ids] -> index into tenants, -1 */
-	struct pol_gen_addr *addrs;
+	int16_t *id_to_idx;         /* [n_ids] -> index into tenants, -1 */
+	struct pol_gen_addr *addrs; /* ranges not in ahash */
 	unsigned n_addrs;
+	struct pol_gen_aslot *ahash; /* [amask + 1], NULL when no address is hashed */
+	uint32_t amask;
 };
 
 /*

@@ -3,6 +3,9 @@
 
 #include <rte_acl.h>
 #include <rte_branch_prediction.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "acl_priv.h"
 
@@ -99,11 +102,22 @@ pol_gen_tenant_by_addr(const struct pol_gen *g, uint32_t addr)
 		uint32_t h = pol_gen_ahash(addr, g->amask);
 
 		for (;;) {
-			const struct pol_gen_aslot *s = &g->ahash[h];
+			const struct pol_gen_agroup *gr = &g->ahash[h];
+			unsigned m;
+#ifdef __SSE2__
+			const __m128i eq =
+			        _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)gr->addr),
+			                        _mm_set1_epi32((int)addr));
 
-			if (s->addr == addr && s->tenant != POL_TENANT_NONE)
-				return s->tenant;
-			if (s->tenant == POL_TENANT_NONE)
+			m = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(eq)) & gr->used;
+#else
+			m = ((gr->addr[0] == addr) | (gr->addr[1] == addr) << 1 |
+			     (gr->addr[2] == addr) << 2 | (gr->addr[3] == addr) << 3) &
+			    gr->used;
+#endif
+			if (m)
+				return gr->tenant[__builtin_ctz(m)];
+			if (!gr->ovf)
 				break;
 			h = (h + 1) & g->amask;
 		}

@@ -78,15 +78,20 @@ struct pol_gen_addr {
 };
 
 /*
- * Tenant addresses from prefixes of /24 or longer, one slot per address (open addressing,
- * linear probing, at most half full): pol_gen_tenant_by_addr's first look, one line for nearly
- * every packet. Empty: tenant == POL_TENANT_NONE. Shorter prefixes stay in the sorted ranges.
+ * Tenant addresses from prefixes of /24 or longer, one slot per address: pol_gen_tenant_by_addr's
+ * first look. Groups of 4 slots (half a cache line) compared at once, probed linearly from the
+ * address's home group, at most half full; `ovf` says an address passed this group for a later
+ * one, so a lookup nearly always ends in its home group whether it hits or misses. Shorter
+ * prefixes stay in the sorted ranges.
  */
-struct pol_gen_aslot {
-	uint32_t addr;
-	uint16_t tenant;
-	uint16_t pad_;
+struct pol_gen_agroup {
+	uint32_t addr[4];
+	uint16_t tenant[4];
+	uint8_t used; /* bit s: slot s holds an address */
+	uint8_t ovf;
+	uint8_t pad_[6];
 };
+_Static_assert(sizeof(struct pol_gen_agroup) == 32, "pol_gen_agroup layout");
 #define POL_GEN_AHASH_MAX 65536u /* addresses hashed at most; beyond, all go to the ranges */
 
 static inline uint32_t
@@ -116,7 +121,7 @@ struct pol_gen {
 	int16_t *id_to_idx;         /* [n_ids] -> index into tenants, -1 */
 	struct pol_gen_addr *addrs; /* ranges not in ahash */
 	unsigned n_addrs;
-	struct pol_gen_aslot *ahash; /* [amask + 1], NULL when no address is hashed */
+	struct pol_gen_agroup *ahash; /* [amask + 1], NULL when no address is hashed */
 	uint32_t amask;
 };
 

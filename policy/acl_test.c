@@ -897,7 +897,7 @@ test_tenant_addrs(void)
 		p->tenants[0].addrs[0] = (struct pol_prefix){.addr = ip(198, 19, 1, 0), .len = 24};
 		p->tenants[1].addrs[0] = (struct pol_prefix){.addr = ip(10, 1, 0, 0), .len = 16};
 		p->tenants[2].addrs[0] = (struct pol_prefix){.addr = ip(198, 19, 2, 7), .len = 32};
-		/* round 1: a /15 of /32s would be 131072 addresses: hash none, all ranges */
+		/* round 1: a /15, a range searched next to the hashed addresses */
 		p->tenants[3].addrs[0] =
 		        round ? (struct pol_prefix){.addr = ip(172, 16, 0, 0), .len = 15}
 		              : (struct pol_prefix){.addr = ip(198, 19, 3, 0), .len = 30};

@@ -115,7 +115,7 @@ addr_cmp(const void *a, const void *b)
 static int
 hash_addrs(struct pol_gen *g)
 {
-	uint64_t n = 0, slots = 2;
+	uint64_t n = 0, groups = 1;
 	unsigned i, k = 0;
 
 	for (i = 0; i < g->n_addrs; i++)
@@ -123,14 +123,13 @@ hash_addrs(struct pol_gen *g)
 			n += (uint64_t)g->addrs[i].hi - g->addrs[i].lo + 1;
 	if (n == 0 || n > POL_GEN_AHASH_MAX)
 		return 0;
-	while (slots < 2 * n)
-		slots *= 2;
-	g->ahash = malloc(slots * sizeof(*g->ahash));
+	while (groups * 4 < 2 * n)
+		groups *= 2;
+	g->ahash = aligned_alloc(64, RTE_MAX(groups * sizeof(*g->ahash), (uint64_t)64));
 	if (!g->ahash)
 		return -ENOMEM;
-	for (i = 0; i < slots; i++)
-		g->ahash[i] = (struct pol_gen_aslot){0, POL_TENANT_NONE, 0};
-	g->amask = (uint32_t)slots - 1;
+	memset(g->ahash, 0, groups * sizeof(*g->ahash));
+	g->amask = (uint32_t)groups - 1;
 	for (i = 0; i < g->n_addrs; i++) {
 		const struct pol_gen_addr *r = &g->addrs[i];
 		uint64_t a;
@@ -141,10 +140,18 @@ hash_addrs(struct pol_gen *g)
 		}
 		for (a = r->lo; a <= r->hi; a++) {
 			uint32_t h = pol_gen_ahash((uint32_t)a, g->amask);
+			struct pol_gen_agroup *gr;
+			unsigned s;
 
-			while (g->ahash[h].tenant != POL_TENANT_NONE)
+			while (g->ahash[h].used == 0xf) {
+				g->ahash[h].ovf = 1;
 				h = (h + 1) & g->amask;
-			g->ahash[h] = (struct pol_gen_aslot){(uint32_t)a, r->tenant, 0};
+			}
+			gr = &g->ahash[h];
+			s = (unsigned)__builtin_ctz(~(unsigned)gr->used);
+			gr->addr[s] = (uint32_t)a;
+			gr->tenant[s] = r->tenant;
+			gr->used |= (uint8_t)(1u << s);
 		}
 	}
 	g->n_addrs = k;

@@ -141,16 +141,20 @@ struct pol_ct;
 struct pol_ct *pol_ct_create(const struct pol_ct_conf *conf);
 void pol_ct_free(struct pol_ct *ct);
 
-/* Fill k from p; canonical order, so both directions give the same key. */
+/*
+ * Fill k from p; canonical order, so both directions give the same key. Each end as one 48-bit
+ * number (address:port), one compare and two selects: no branch on the packet's direction.
+ */
 static inline void
 pol_ct_key_set(struct pol_ct_key *k, const struct pol_ct_pkt *p)
 {
-	bool lo = p->src < p->dst || (p->src == p->dst && p->sport <= p->dport);
+	const uint64_t a = (uint64_t)p->src << 16 | p->sport, b = (uint64_t)p->dst << 16 | p->dport;
+	const uint64_t lo = a <= b ? a : b, hi = a <= b ? b : a;
 
-	k->ip[0] = lo ? p->src : p->dst;
-	k->ip[1] = lo ? p->dst : p->src;
-	k->port[0] = lo ? p->sport : p->dport;
-	k->port[1] = lo ? p->dport : p->sport;
+	k->ip[0] = (uint32_t)(lo >> 16);
+	k->ip[1] = (uint32_t)(hi >> 16);
+	k->port[0] = (uint16_t)lo;
+	k->port[1] = (uint16_t)hi;
 	k->proto = p->proto;
 	k->pad = 0;
 	k->tenant = p->tenant;

@@ -411,7 +411,7 @@ bad_state:
 static inline bool
 src_is_lo(const struct pol_ct_pkt *p)
 {
-	return p->src < p->dst || (p->src == p->dst && p->sport <= p->dport);
+	return ((uint64_t)p->src << 16 | p->sport) <= ((uint64_t)p->dst << 16 | p->dport);
 }
 
 /* Keep the LRU lists in step with the state: transient sessions at the tail, others off. */

@@ -76,6 +76,15 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The worker's clock (gw_now_ns in gateway/gw.h): TSC scaled to ns, read once per burst. */
+static uint64_t tsc_ns_mult;
+
+static inline uint64_t
+tsc_ns(void)
+{
+	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * tsc_ns_mult) >> 32);
+}
+
 static uint16_t
 pick_port(const struct pol_match *m)
 {
@@ -326,7 +335,7 @@ run_path(struct bench *b)
 
 	next_pass(b);
 	for (base = 0; base < b->n_pkts; base += BURST) {
-		uint64_t now = now_ns(), t = b->stages ? rte_rdtsc() : 0;
+		uint64_t now = tsc_ns(), t = b->stages ? rte_rdtsc() : 0;
 
 		/*
 		 * parse: what stk_input and rx_burst hand gw_policy_ingress, then its packet init;
@@ -606,8 +615,8 @@ bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 	}
 	for (i = 0; i < pol_gen_n_tenants(g); i++)
 		pol_meter_set(b.meter, pol_gen_tenant_at(g, i)->id, &rate, &rate, 1000000000u,
-		              now_ns());
-	pol_meter_set(b.meter, POL_TENANT_ID_MAX - 1, &rate, &rate, 1000000000u, now_ns());
+		              tsc_ns());
+	pol_meter_set(b.meter, POL_TENANT_ID_MAX - 1, &rate, &rate, 1000000000u, tsc_ns());
 
 	b.frames = aligned_alloc(64, (size_t)b.n_pkts * FRAME);
 	b.tenant = malloc(b.n_pkts * sizeof(*b.tenant));
@@ -641,7 +650,7 @@ bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 	if (!op->unreplied)
 		for (i = 0; i < b.n_pkts; i++)
 			if (!b.new_every || i % b.new_every)
-				answer(&b, i, now_ns());
+				answer(&b, i, tsc_ns());
 	for (i = 0; i < N_METHODS; i++)
 		methods[i].fn(&b);
 	for (i = 0; i < N_METHODS; i++)
@@ -758,6 +767,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "rte_eal_init failed\n");
 		return 1;
 	}
+	tsc_ns_mult = (uint64_t)(((unsigned __int128)1000000000ull << 32) / rte_get_tsc_hz());
 	printf("# ingress policy path, ns/packet (min / median / max of %u rounds, %u ms each): "
 	       "%u UDP 64-byte frames, one flow each, bursts of %u; ",
 	       op.rounds, op.ms, op.n_pkts, BURST);

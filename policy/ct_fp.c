@@ -64,13 +64,19 @@ pol_ct_tcp_parse(const uint8_t *th, uint32_t hdr_avail, uint32_t pay_len, struct
 
 /* ---- the index (ct_priv.h) ---- */
 
-uint32_t
-ct_hash(const struct pol_ct *ct, const struct pol_ct_key *k)
+static inline uint32_t
+hash_key(const struct pol_ct *ct, const struct pol_ct_key *k)
 {
 	uint64_t w[2];
 
 	memcpy(w, k, sizeof(w));
 	return rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], ct->seed));
+}
+
+uint32_t
+ct_hash(const struct pol_ct *ct, const struct pol_ct_key *k)
+{
+	return hash_key(ct, k);
 }
 
 static inline uint16_t
@@ -187,7 +193,7 @@ pol_ct_lookup_burst(struct pol_ct *ct, const struct pol_ct_key *keys, unsigned n
 	if (n > 64)
 		n = 64;
 	for (i = 0; i < n; i++) {
-		h[i] = ct_hash(ct, &keys[i]);
+		h[i] = hash_key(ct, &keys[i]);
 		rte_prefetch0(&ct->b[h[i] & ct->mask]);
 	}
 	for (i = 0; i < n; i++) {
@@ -214,7 +220,7 @@ pol_ct_lookup_burst(struct pol_ct *ct, const struct pol_ct_key *keys, unsigned n
 int32_t
 pol_ct_lookup(struct pol_ct *ct, const struct pol_ct_key *k)
 {
-	return index_find(ct, k, ct_hash(ct, k));
+	return index_find(ct, k, hash_key(ct, k));
 }
 
 /* ---- TCP ---- */
@@ -529,7 +535,7 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 	}
 	if (unlikely(k->tenant >= ct->max_tenants))
 		return -EINVAL;
-	h = ct_hash(ct, k);
+	h = hash_key(ct, k);
 	if (index_find(ct, k, h) >= 0)
 		return -EEXIST;
 

@@ -24,8 +24,10 @@
  * A second table breaks the path down by stage (foreach_stage: one extra pass, rdtsc around each).
  * To add a method: a run_fn and a row in methods[]; a stage: foreach_stage and a STAGE_END.
  *
- * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-f FLOWS] [-n NEW_EVERY] [-u] [-s RULES]
+ * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-f FLOWS] [-n NEW_EVERY] [-u] [-s RULES] [-w]
  *              [-- EXTRA_EAL_ARGS...]
+ * Samples are the thread's CPU time (time slices of other processes on a shared CPU do not
+ * count; their cache pollution does); -w: wall time.
  *   e.g. taskset -c 1 policy_bench -- --force-max-simd-bitwidth=512
  */
 #include <errno.h>
@@ -438,16 +440,31 @@ run_path(struct bench *b)
 
 typedef void run_fn(struct bench *);
 
+/*
+ * The clock samples are taken with: the thread's CPU time by default, so time slices that other
+ * processes take on a shared CPU do not count (their cache pollution still does); -w: wall time.
+ */
+static clockid_t sample_clock = CLOCK_THREAD_CPUTIME_ID;
+
+static uint64_t
+sample_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(sample_clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* ns/packet of fn over ms milliseconds (whole passes over the packets). */
 static double
 sample(struct bench *b, run_fn *fn, unsigned ms)
 {
-	uint64_t t0 = now_ns(), t, passes = 0;
+	uint64_t t0 = sample_ns(), t, passes = 0;
 
 	do {
 		fn(b);
 		passes++;
-		t = now_ns() - t0;
+		t = sample_ns() - t0;
 	} while (t < (uint64_t)ms * 1000000ull);
 	return (double)t / (double)(passes * b->n_pkts);
 }
@@ -537,7 +554,8 @@ static const struct method methods[] = {
 };
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 
-#define STAGE_ROW 256
+#define STAGE_ROW  256
+#define STAGE_REPS 11
 
 struct opts {
 	unsigned rounds, ms, n_pkts, new_every;
@@ -573,7 +591,7 @@ bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 	struct bench b = {0};
 	struct pol_policy *pol;
 	struct pol_gen *g;
-	double *v[N_METHODS], sum;
+	double *v[N_METHODS], sum, stage_cyc[S__MAX][STAGE_REPS];
 	int n;
 	struct stat3 s[N_METHODS];
 	uint64_t t0;
@@ -664,10 +682,15 @@ bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 	for (i = 0; i < N_METHODS; i++)
 		s[i] = stats(v[i], op->rounds);
 
+	/* the breakdown: STAGE_REPS repetitions of 2 passes, each stage's median over them */
 	b.stages = true;
-	memset(b.cyc, 0, sizeof(b.cyc));
-	for (i = 0; i < 20; i++)
+	for (r = 0; r < STAGE_REPS; r++) {
+		memset(b.cyc, 0, sizeof(b.cyc));
 		run_path(&b);
+		run_path(&b);
+		for (i = 0; i < S__MAX; i++)
+			stage_cyc[i][r] = (double)b.cyc[i];
+	}
 	b.stages = false;
 	b.admitted = b.denied = 0;
 	memset(b.dbg, 0, sizeof(b.dbg));
@@ -680,7 +703,7 @@ bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 	        pol_ct_counter(b.ct, POL_CT_CNT_EVICTED_FULL));
 
 	{
-		double k = 1e9 / (double)rte_get_tsc_hz() / (20.0 * b.n_pkts);
+		double k = 1e9 / (double)rte_get_tsc_hz() / (2.0 * b.n_pkts);
 
 		for (i = 0; i < N_METHODS; i++)
 			printf("| %u | %u | %s | %.1f / **%.1f** / %.1f | %.2fx | %s | %.0f%% | %u |\n",
@@ -690,9 +713,10 @@ bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 		/* the breakdown: one row per size, printed as a table by main */
 		n = snprintf(stage_row, STAGE_ROW, "| %u |", sz->rules);
 		for (sum = 0, i = 0; i < S__MAX; i++) {
-			n += snprintf(stage_row + n, STAGE_ROW - n, " %.1f |",
-			              (double)b.cyc[i] * k);
-			sum += (double)b.cyc[i] * k;
+			double med = stats(stage_cyc[i], STAGE_REPS).med * k;
+
+			n += snprintf(stage_row + n, STAGE_ROW - n, " %.1f |", med);
+			sum += med;
 		}
 		snprintf(stage_row + n, STAGE_ROW - n, " %.1f |", sum);
 	}
@@ -747,13 +771,15 @@ main(int argc, char **argv)
 			only = (unsigned)atoi(argv[++a]);
 		} else if (!strcmp(argv[a], "-u")) {
 			op.unreplied = true;
+		} else if (!strcmp(argv[a], "-w")) {
+			sample_clock = CLOCK_MONOTONIC;
 		} else if (!strcmp(argv[a], "--")) {
 			for (a++; a < argc && n_eal < 63; a++)
 				eal[n_eal++] = argv[a];
 		} else {
 			fprintf(stderr,
 			        "usage: %s [-r ROUNDS] [-t MS] [-f FLOWS] [-n NEW_EVERY] [-u] "
-			        "[-s RULES] [-- EAL_ARGS...]\n",
+			        "[-s RULES] [-w] [-- EAL_ARGS...]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -768,9 +794,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	tsc_ns_mult = (uint64_t)(((unsigned __int128)1000000000ull << 32) / rte_get_tsc_hz());
-	printf("# ingress policy path, ns/packet (min / median / max of %u rounds, %u ms each): "
-	       "%u UDP 64-byte frames, one flow each, bursts of %u; ",
-	       op.rounds, op.ms, op.n_pkts, BURST);
+	printf("# ingress policy path, ns/packet of %s time (min / median / max of %u rounds, %u ms "
+	       "each): ",
+	       sample_clock == CLOCK_MONOTONIC ? "wall" : "thread CPU", op.rounds, op.ms);
+	printf("%u UDP 64-byte frames, one flow each, bursts of %u; ", op.n_pkts, BURST);
 	if (op.new_every)
 		printf("every %u%s packet a new flow each pass, ", op.new_every,
 		       op.new_every == 1   ? "st"
@@ -789,8 +816,9 @@ main(int argc, char **argv)
 		if (bench_size(&sizes[i], &op, stage_rows[i]) < 0)
 			return 1;
 	}
-	printf("\nfull path by stage, ns/packet (one extra pass of 20, rdtsc around each stage: "
-	       "adds a little)\n\n| rules |");
+	printf("\nfull path by stage, ns/packet (rdtsc around each stage, wall time: median of %u "
+	       "repetitions of 2 passes)\n\n| rules |",
+	       STAGE_REPS);
 	for (i = 0; i < S__MAX; i++)
 		printf(" %s |", stage_names[i]);
 	printf(" sum |\n|---:|");

@@ -538,14 +538,8 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 			}
 		}
 	}
-	for (i = 0; i < n; i++) {
-		if (!ok[i])
-			continue;
-		if (!pol_meter_pkt(meter, w->id, tenant[i], POL_METER_INGRESS, lens[i], now)) {
-			ok[i] = false;
-			w->cnt[GW_CNT_METER_DROP]++;
-		}
-	}
+	w->cnt[GW_CNT_METER_DROP] +=
+	        pol_meter_pkt_burst(meter, w->id, POL_METER_INGRESS, tenant, lens, n, now, ok);
 }
 
 /*

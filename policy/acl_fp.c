@@ -3,6 +3,9 @@
 
 #include <rte_acl.h>
 #include <rte_branch_prediction.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "acl_priv.h"
 
@@ -119,23 +122,53 @@ pol_gen_count(const struct pol_gen *g, unsigned worker, uint32_t rule, uint32_t 
 	c->bytes += bytes;
 }
 
+/*
+ * Addresses of /24-or-longer prefixes (nearly every tenant's): one probe of a small hash table.
+ * The rest: a branch-free binary search over the ranges (the compare selects with a cmov). The
+ * binary search over all of them cost ~9.5 ns/packet with 50 tenants in policy_bench.
+ */
 uint16_t
 pol_gen_tenant_by_addr(const struct pol_gen *g, uint32_t addr)
 {
-	unsigned lo = 0, hi = g->n_addrs;
+	const struct pol_gen_addr *base = g->addrs;
+	unsigned n = g->n_addrs;
 
-	/* the last range starting at or before addr */
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
+	if (likely(g->ahash != NULL)) {
+		uint32_t h = pol_gen_ahash(addr, g->amask);
 
-		if (g->addrs[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+		for (;;) {
+			const struct pol_gen_agroup *gr = &g->ahash[h];
+			unsigned m;
+#ifdef __SSE2__
+			const __m128i eq =
+			        _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)gr->addr),
+			                        _mm_set1_epi32((int)addr));
+
+			m = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(eq)) & gr->used;
+#else
+			m = ((gr->addr[0] == addr) | (gr->addr[1] == addr) << 1 |
+			     (gr->addr[2] == addr) << 2 | (gr->addr[3] == addr) << 3) &
+			    gr->used;
+#endif
+			if (m)
+				return gr->tenant[__builtin_ctz(m)];
+			if (!gr->ovf)
+				break;
+			h = (h + 1) & g->amask;
+		}
 	}
-	if (lo == 0 || addr > g->addrs[lo - 1].hi)
+	if (n == 0)
 		return POL_TENANT_NONE;
-	return g->addrs[lo - 1].tenant;
+	/* the last range starting at or before addr, or the first range */
+	while (n > 1) {
+		unsigned half = n / 2;
+
+		base = base[half].lo <= addr ? base + half : base;
+		n -= half;
+	}
+	if (addr < base->lo || addr > base->hi)
+		return POL_TENANT_NONE;
+	return base->tenant;
 }
 
 static bool

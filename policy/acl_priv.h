@@ -85,6 +85,29 @@ struct pol_gen_addr {
 	uint16_t tenant;
 };
 
+/*
+ * Tenant addresses from prefixes of /24 or longer, one slot per address: pol_gen_tenant_by_addr's
+ * first look. Groups of 4 slots (half a cache line) compared at once, probed linearly from the
+ * address's home group, at most half full; `ovf` says an address passed this group for a later
+ * one, so a lookup nearly always ends in its home group whether it hits or misses. Shorter
+ * prefixes stay in the sorted ranges.
+ */
+struct pol_gen_agroup {
+	uint32_t addr[4];
+	uint16_t tenant[4];
+	uint8_t used; /* bit s: slot s holds an address */
+	uint8_t ovf;
+	uint8_t pad_[6];
+};
+_Static_assert(sizeof(struct pol_gen_agroup) == 32, "pol_gen_agroup layout");
+#define POL_GEN_AHASH_MAX 65536u /* addresses hashed at most; beyond, all go to the ranges */
+
+static inline uint32_t
+pol_gen_ahash(uint32_t addr, uint32_t mask)
+{
+	return (addr * 0x9e3779b1u ^ (addr >> 16)) & mask;
+}
+
 struct pol_gen {
 	uint64_t number;
 	atomic_uint refcnt;
@@ -107,10 +130,12 @@ struct pol_gen {
 	uint32_t *dflt[POL_DIR_MAX];        /* [tenant id] -> default pseudo-rule */
 	unsigned n_tenants;
 	struct pol_gen_tenant *tenants;
-	int16_t *id_to_idx; /* [n_ids] -> index into tenants, -1 */
-	struct pol_gen_addr *addrs;
+	int16_t *id_to_idx;         /* [n_ids] -> index into tenants, -1 */
+	struct pol_gen_addr *addrs; /* ranges not in ahash */
 	unsigned n_addrs;
 	struct pol_l7 *l7; /* L7 stage (l7_priv.h); NULL when the policy has no signature rules */
+	struct pol_gen_agroup *ahash; /* [amask + 1], NULL when no address is hashed */
+	uint32_t amask;
 };
 
 /*

@@ -877,6 +877,65 @@ test_tenant_ids(void)
 	report("tenant ids are stable across generations by name", ok);
 }
 
+/*
+ * Tenant by address: /24-or-longer prefixes are hashed per address, shorter ones searched as
+ * ranges; both kinds at their edges, and everything as ranges past POL_GEN_AHASH_MAX addresses.
+ */
+static void
+test_tenant_addrs(void)
+{
+	struct pol_cfg_errs errs = {0};
+	bool ok = true;
+	unsigned round;
+
+	for (round = 0; round < 2; round++) {
+		struct pol_policy *p = pol_testgen_policy_new(4);
+		struct pol_gen *g;
+		uint16_t id[4];
+		unsigned i;
+
+		p->tenants[0].addrs[0] = (struct pol_prefix){.addr = ip(198, 19, 1, 0), .len = 24};
+		p->tenants[1].addrs[0] = (struct pol_prefix){.addr = ip(10, 1, 0, 0), .len = 16};
+		p->tenants[2].addrs[0] = (struct pol_prefix){.addr = ip(198, 19, 2, 7), .len = 32};
+		/* round 1: a /15, a range searched next to the hashed addresses */
+		p->tenants[3].addrs[0] =
+		        round ? (struct pol_prefix){.addr = ip(172, 16, 0, 0), .len = 15}
+		              : (struct pol_prefix){.addr = ip(198, 19, 3, 0), .len = 30};
+		g = pol_gen_build(p, NULL, NULL, &errs);
+		CHECK(g != NULL);
+		if (!g) {
+			pol_policy_free(p);
+			break;
+		}
+		for (i = 0; i < 4; i++)
+			id[i] = pol_gen_tenant_at(g, i)->id;
+		CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 1, 0)) == id[0]);
+		CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 1, 255)) == id[0]);
+		CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 0, 255)) == POL_TENANT_NONE);
+		CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 2, 0)) == POL_TENANT_NONE);
+		CHECK(pol_gen_tenant_by_addr(g, ip(10, 1, 0, 0)) == id[1]);
+		CHECK(pol_gen_tenant_by_addr(g, ip(10, 1, 255, 255)) == id[1]);
+		CHECK(pol_gen_tenant_by_addr(g, ip(10, 0, 255, 255)) == POL_TENANT_NONE);
+		CHECK(pol_gen_tenant_by_addr(g, ip(10, 2, 0, 0)) == POL_TENANT_NONE);
+		CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 2, 7)) == id[2]);
+		CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 2, 6)) == POL_TENANT_NONE);
+		CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 2, 8)) == POL_TENANT_NONE);
+		if (round) {
+			CHECK(pol_gen_tenant_by_addr(g, ip(172, 17, 255, 255)) == id[3]);
+			CHECK(pol_gen_tenant_by_addr(g, ip(172, 18, 0, 0)) == POL_TENANT_NONE);
+		} else {
+			CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 3, 3)) == id[3]);
+			CHECK(pol_gen_tenant_by_addr(g, ip(198, 19, 3, 4)) == POL_TENANT_NONE);
+		}
+		CHECK(pol_gen_tenant_by_addr(g, 0) == POL_TENANT_NONE);
+		CHECK(pol_gen_tenant_by_addr(g, UINT32_MAX) == POL_TENANT_NONE);
+		pol_gen_put(g);
+		pol_policy_free(p);
+	}
+	pol_cfg_errs_clear(&errs);
+	report("tenant by address: hashed /24+ addresses and searched ranges, at their edges", ok);
+}
+
 /* an empty policy: every packet meets the unknown-tenant deny; no context is built */
 static void
 test_empty(void)
@@ -1066,6 +1125,7 @@ main(int argc, char **argv)
 		test_empty();
 		test_build_errors();
 		test_tenant_ids();
+		test_tenant_addrs();
 		test_random(1, 1, 0, false, 20000, false, &pol_testgen_complex);
 		test_random(1, 1, 1, false, 20000, false, &pol_testgen_complex);
 		test_random(100, 4, 10, false, 50000, true, &pol_testgen_complex);

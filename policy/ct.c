@@ -4,9 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
+#include <rte_common.h>
 #include <rte_malloc.h>
 #include <rte_random.h>
 
@@ -42,19 +40,15 @@ const char *const pol_ct_counter_help[POL_CT_CNT__MAX] = {
 #undef _
 };
 
-static atomic_uint name_seq;
-
 struct pol_ct *
 pol_ct_create(const struct pol_ct_conf *conf)
 {
-	struct rte_hash_parameters hp;
-	char name[RTE_HASH_NAMESIZE];
 	struct pol_ct *ct;
+	uint64_t buckets;
 	int socket;
 	unsigned s;
-	int32_t max;
 
-	if (!conf || conf->entries < 8) {
+	if (!conf || conf->entries < 8 || conf->entries > (1u << 28)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -64,47 +58,33 @@ pol_ct_create(const struct pol_ct_conf *conf)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (conf->name)
-		snprintf(name, sizeof(name), "%s", conf->name);
-	else
-		snprintf(name, sizeof(name), "pol_ct%u", atomic_fetch_add(&name_seq, 1));
-	memset(&hp, 0, sizeof(hp));
-	hp.name = name;
-	hp.entries = conf->entries;
-	hp.key_len = sizeof(struct pol_ct_key);
-	hp.hash_func = rte_hash_crc;
-	/* a secret seed: a peer cannot aim many tuples at one bucket */
-	hp.hash_func_init_val = (uint32_t)rte_rand();
-	hp.socket_id = socket;
-	/*
-	 * No concurrency flags: one writer and reader, the owning worker. The extendable bucket
-	 * table guarantees room for `entries` keys whatever their hashes.
-	 */
-	hp.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-	if (rte_hash_find_existing(name)) {
-		rte_free(ct);
-		errno = EEXIST;
-		return NULL;
-	}
-	ct->h = rte_hash_create(&hp);
-	if (!ct->h) {
-		rte_free(ct);
-		errno = rte_errno ? rte_errno : ENOMEM;
-		return NULL;
-	}
-	max = rte_hash_max_key_id(ct->h);
-	ct->n_slots = (uint32_t)(max < 0 ? conf->entries : (uint32_t)max + 1);
+	/* twice the capacity in slots: at most half full (conf->name: unused, names need not be
+	 * unique any more) */
+	buckets = rte_align64pow2((uint64_t)conf->entries * 2 / CT_BUCKET_SLOTS);
+	ct->mask = (uint32_t)buckets - 1;
+	ct->seed = (uint32_t)rte_rand();
+	ct->n_slots = conf->entries;
 	ct->capacity = conf->entries;
 	ct->max_tenants = conf->max_tenants ? conf->max_tenants : 8192;
+	ct->b = rte_zmalloc_socket("pol_ct_b", buckets * sizeof(*ct->b), RTE_CACHE_LINE_SIZE,
+	                           socket);
 	ct->e = rte_zmalloc_socket("pol_ct_e", (size_t)ct->n_slots * sizeof(*ct->e),
 	                           RTE_CACHE_LINE_SIZE, socket);
+	ct->side = rte_zmalloc_socket("pol_ct_s", (size_t)ct->n_slots * sizeof(*ct->side),
+	                              RTE_CACHE_LINE_SIZE, socket);
+	ct->free =
+	        rte_malloc_socket("pol_ct_f", (size_t)ct->n_slots * sizeof(*ct->free), 0, socket);
 	ct->tenants = rte_zmalloc_socket("pol_ct_t", (size_t)ct->max_tenants * sizeof(*ct->tenants),
 	                                 RTE_CACHE_LINE_SIZE, socket);
-	if (!ct->e || !ct->tenants) {
+	if (!ct->b || !ct->e || !ct->side || !ct->free || !ct->tenants) {
 		pol_ct_free(ct);
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* entry 0 on top: a table fills from the start of the array */
+	for (s = 0; s < ct->n_slots; s++)
+		ct->free[s] = ct->n_slots - 1 - s;
+	ct->n_free = ct->n_slots;
 	ct->head = ct->tail = CT_NIL;
 	for (s = 0; s < ct->max_tenants; s++)
 		ct->tenants[s].head = ct->tenants[s].tail = CT_NIL;
@@ -119,8 +99,10 @@ pol_ct_free(struct pol_ct *ct)
 {
 	if (!ct)
 		return;
-	rte_hash_free(ct->h);
+	rte_free(ct->b);
 	rte_free(ct->e);
+	rte_free(ct->side);
+	rte_free(ct->free);
 	rte_free(ct->tenants);
 	rte_free(ct);
 }
@@ -187,10 +169,11 @@ ct_entry_remove(struct pol_ct *ct, uint32_t i)
 	if (!(e->flags & CT_E_USED))
 		return;
 	ct_list_del(ct, i);
-	rte_hash_del_key(ct->h, &e->key);
+	ct_index_del(ct, e->hash, i);
 	ct->tenants[e->key.tenant].count--;
 	ct->count--;
 	e->flags = 0;
+	ct->free[ct->n_free++] = i;
 }
 
 void

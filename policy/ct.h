@@ -1,12 +1,12 @@
-/* ct.h - per-worker connection tracking: canonical 5-tuple + tenant in rte_hash, TCP state. */
+/* ct.h - per-worker connection tracking: canonical 5-tuple + tenant in a hash table, TCP state. */
 #ifndef BYPASSD_POLICY_CT_H
 #define BYPASSD_POLICY_CT_H
 
 /*
  * One table per worker (flows are core-local by symmetric RSS), touched by that worker only:
- * rte_hash without concurrency flags, no locks, no atomics. The key is the canonical 5-tuple
- * (lower address:port first) plus the tenant, so both directions of a flow find one entry; the
- * entry remembers which end opened it.
+ * an open-addressing hash table of its own (ct_priv.h), no locks, no atomics. The key is the
+ * canonical 5-tuple (lower address:port first) plus the tenant, so both directions of a flow find
+ * one entry; the entry remembers which end opened it.
  *
  * What the worker does per burst (docs/policy.md "Evaluation"):
  *   1. pol_ct_key_set for every packet, pol_ct_lookup_burst once;
@@ -83,7 +83,7 @@ struct pol_ct_timeouts {
 };
 
 struct pol_ct_conf {
-	const char *name;     /* rte_hash name, unique in the process; NULL = generated */
+	const char *name;     /* unused (was the rte_hash name); may be NULL */
 	uint32_t entries;     /* capacity, >= 8 */
 	uint32_t max_tenants; /* tenant ids 0..max_tenants-1; 0 = 8192 */
 	int socket_id;        /* -1 = any */
@@ -137,20 +137,24 @@ struct pol_ct_info {
 
 struct pol_ct;
 
-/* Control thread, at worker setup. NULL + errno (EINVAL, EEXIST name taken, ENOMEM). */
+/* Control thread, at worker setup. NULL + errno (EINVAL, ENOMEM). */
 struct pol_ct *pol_ct_create(const struct pol_ct_conf *conf);
 void pol_ct_free(struct pol_ct *ct);
 
-/* Fill k from p; canonical order, so both directions give the same key. */
+/*
+ * Fill k from p; canonical order, so both directions give the same key. Each end as one 48-bit
+ * number (address:port), one compare and two selects: no branch on the packet's direction.
+ */
 static inline void
 pol_ct_key_set(struct pol_ct_key *k, const struct pol_ct_pkt *p)
 {
-	bool lo = p->src < p->dst || (p->src == p->dst && p->sport <= p->dport);
+	const uint64_t a = (uint64_t)p->src << 16 | p->sport, b = (uint64_t)p->dst << 16 | p->dport;
+	const uint64_t lo = a <= b ? a : b, hi = a <= b ? b : a;
 
-	k->ip[0] = lo ? p->src : p->dst;
-	k->ip[1] = lo ? p->dst : p->src;
-	k->port[0] = lo ? p->sport : p->dport;
-	k->port[1] = lo ? p->dport : p->sport;
+	k->ip[0] = (uint32_t)(lo >> 16);
+	k->ip[1] = (uint32_t)(hi >> 16);
+	k->port[0] = (uint16_t)lo;
+	k->port[1] = (uint16_t)hi;
 	k->proto = p->proto;
 	k->pad = 0;
 	k->tenant = p->tenant;

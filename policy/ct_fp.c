@@ -1,9 +1,14 @@
 /* ct_fp.c - conntrack fast path: bulk lookup, TCP state and window tracking, session creation. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <rte_branch_prediction.h>
-#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_prefetch.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ct_priv.h"
 
@@ -57,24 +62,157 @@ pol_ct_tcp_parse(const uint8_t *th, uint32_t hdr_avail, uint32_t pay_len, struct
 	return 0;
 }
 
+/* ---- the index (ct_priv.h) ---- */
+
+static inline uint32_t
+hash_key(const struct pol_ct *ct, const struct pol_ct_key *k)
+{
+	uint64_t w[2];
+
+	memcpy(w, k, sizeof(w));
+	return rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], ct->seed));
+}
+
+uint32_t
+ct_hash(const struct pol_ct *ct, const struct pol_ct_key *k)
+{
+	return hash_key(ct, k);
+}
+
+static inline uint16_t
+hash_tag(uint32_t h)
+{
+	return (uint16_t)(h >> 16);
+}
+
+/* Bit s set: slot s of b is used and carries tag. */
+static inline unsigned
+tag_match(const struct ct_bucket *b, uint16_t tag)
+{
+#ifdef __SSE2__
+	const __m128i t = _mm_loadu_si128((const __m128i *)b->tag);
+	const __m128i eq = _mm_cmpeq_epi16(t, _mm_set1_epi16((short)tag));
+
+	return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128())) & b->used;
+#else
+	unsigned m = 0, s;
+
+	for (s = 0; s < CT_BUCKET_SLOTS; s++)
+		m |= (unsigned)(b->tag[s] == tag) << s;
+	return m & b->used;
+#endif
+}
+
+static inline bool
+key_eq(const struct pol_ct_key *a, const struct pol_ct_key *b)
+{
+	uint64_t x[2], y[2];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
+/* The entry holding k (hash h), or -1: the probe from the home bucket. */
+static int32_t
+index_find(const struct pol_ct *ct, const struct pol_ct_key *k, uint32_t h)
+{
+	const uint16_t tag = hash_tag(h);
+	uint32_t bi = h & ct->mask, n;
+
+	for (n = 0; n <= ct->mask; n++) {
+		const struct ct_bucket *b = &ct->b[bi];
+		unsigned m = tag_match(b, tag);
+
+		while (m) {
+			uint32_t i = b->idx[__builtin_ctz(m)];
+
+			if (key_eq(&ct->e[i].key, k))
+				return (int32_t)i;
+			m &= m - 1;
+		}
+		if (!b->ovf)
+			return -1;
+		bi = (bi + 1) & ct->mask;
+	}
+	return -1;
+}
+
+/* Put entry i (hash h) in the first free slot from its home bucket. The table has room. */
+static void
+index_add(struct pol_ct *ct, uint32_t h, uint32_t i)
+{
+	uint32_t bi = h & ct->mask;
+
+	for (;;) {
+		struct ct_bucket *b = &ct->b[bi];
+
+		if (b->used != 0xff) {
+			unsigned s = (unsigned)__builtin_ctz(~(unsigned)b->used);
+
+			b->tag[s] = hash_tag(h);
+			b->idx[s] = i;
+			b->used |= (uint8_t)(1u << s);
+			return;
+		}
+		b->ovf++;
+		bi = (bi + 1) & ct->mask;
+	}
+}
+
+void
+ct_index_del(struct pol_ct *ct, uint32_t h, uint32_t i)
+{
+	uint32_t bi = h & ct->mask, n;
+
+	for (n = 0; n <= ct->mask; n++) {
+		struct ct_bucket *b = &ct->b[bi];
+		unsigned m = b->used, s;
+
+		for (s = 0; s < CT_BUCKET_SLOTS; s++)
+			if ((m & (1u << s)) && b->idx[s] == i) {
+				b->used &= (uint8_t) ~(1u << s);
+				return;
+			}
+		b->ovf--; /* i lies further on: it passed this bucket */
+		bi = (bi + 1) & ct->mask;
+	}
+}
+
+/*
+ * Three passes over the burst so the misses overlap: hash and prefetch each home bucket; match
+ * tags and prefetch each candidate entry; compare keys (a miss or an overflowed bucket takes the
+ * full probe).
+ */
 unsigned
 pol_ct_lookup_burst(struct pol_ct *ct, const struct pol_ct_key *keys, unsigned n, int32_t *idx)
 {
-	const void *kp[64];
+	uint32_t h[64];
 	unsigned i, found = 0;
 
 	if (n > 64)
 		n = 64;
-	if (!n)
-		return 0;
-	for (i = 0; i < n; i++)
-		kp[i] = &keys[i];
-	rte_hash_lookup_bulk(ct->h, kp, n, idx);
 	for (i = 0; i < n; i++) {
-		if (idx[i] < 0)
-			idx[i] = -1;
-		else
+		h[i] = hash_key(ct, &keys[i]);
+		rte_prefetch0(&ct->b[h[i] & ct->mask]);
+	}
+	for (i = 0; i < n; i++) {
+		const struct ct_bucket *b = &ct->b[h[i] & ct->mask];
+		unsigned m = tag_match(b, hash_tag(h[i]));
+
+		idx[i] = m ? (int32_t)b->idx[__builtin_ctz(m)] : -1;
+		if (m)
+			rte_prefetch0(&ct->e[idx[i]]);
+	}
+	for (i = 0; i < n; i++) {
+		if (likely(idx[i] >= 0 && key_eq(&ct->e[idx[i]].key, &keys[i]))) {
 			found++;
+			continue;
+		}
+		if (idx[i] >= 0 || ct->b[h[i] & ct->mask].ovf) {
+			idx[i] = index_find(ct, &keys[i], h[i]);
+			found += idx[i] >= 0;
+		}
 	}
 	return found;
 }
@@ -82,9 +220,7 @@ pol_ct_lookup_burst(struct pol_ct *ct, const struct pol_ct_key *keys, unsigned n
 int32_t
 pol_ct_lookup(struct pol_ct *ct, const struct pol_ct_key *k)
 {
-	int32_t r = rte_hash_lookup(ct->h, k);
-
-	return r < 0 ? -1 : r;
+	return index_find(ct, k, hash_key(ct, k));
 }
 
 /* ---- TCP ---- */
@@ -151,19 +287,20 @@ tcp_in_window(struct ct_side *s, struct ct_side *r, const struct pol_ct_pkt *p)
 }
 
 static void
-tcp_open(struct ct_entry *e, const struct pol_ct_pkt *p)
+tcp_open(struct ct_entry *e, struct ct_side *side, const struct pol_ct_pkt *p)
 {
-	memset(e->side, 0, sizeof(e->side));
-	side_init_syn(&e->side[0], p);
+	memset(side, 0, 2 * sizeof(*side));
+	side_init_syn(&side[0], p);
 	e->state = POL_CT_TCP_SYN_SENT;
 }
 
 /* An existing TCP session, packet from side s. Sets e->state; counts what is invalid. */
 static enum pol_ct_verdict
-tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct_pkt *p)
+tcp_track(struct pol_ct *ct, struct ct_entry *e, struct ct_side *side, unsigned s,
+          const struct pol_ct_pkt *p)
 {
 	const uint8_t f = p->tcp_flags & (FIN | SYN | RST | ACK);
-	struct ct_side *snd = &e->side[s], *rcv = &e->side[!s];
+	struct ct_side *snd = &side[s], *rcv = &side[!s];
 	const enum pol_ct_verdict ok = s == 0 ? POL_CT_ORIG : POL_CT_REPLY;
 	bool closing;
 
@@ -186,7 +323,7 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct
 		}
 		if (f & RST) {
 			/* "connection refused": valid only acking the SYN (RFC 9293 3.10.7.3) */
-			if ((f & ACK) && p->ack == e->side[0].end) {
+			if ((f & ACK) && p->ack == side[0].end) {
 				e->state = POL_CT_TCP_CLOSE;
 				return ok;
 			}
@@ -194,7 +331,7 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct
 			return POL_CT_INVALID;
 		}
 		if (f == (SYN | ACK)) {
-			struct ct_side *o = &e->side[0];
+			struct ct_side *o = &side[0];
 
 			if (p->ack != o->end) {
 				ct->cnt[POL_CT_CNT_INVALID_SEQ]++;
@@ -228,7 +365,7 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, unsigned s, const struct pol_ct
 	case POL_CT_TCP_TIME_WAIT:
 	case POL_CT_TCP_CLOSE:
 		if (s == 0 && f == SYN) {
-			tcp_open(e, p); /* the opener reuses the tuple: a new connection */
+			tcp_open(e, side, p); /* the opener reuses the tuple: a new connection */
 			ct->cnt[POL_CT_CNT_REOPENED]++;
 			return ok;
 		}
@@ -280,7 +417,7 @@ bad_state:
 static inline bool
 src_is_lo(const struct pol_ct_pkt *p)
 {
-	return p->src < p->dst || (p->src == p->dst && p->sport <= p->dport);
+	return ((uint64_t)p->src << 16 | p->sport) <= ((uint64_t)p->dst << 16 | p->dport);
 }
 
 /* Keep the LRU lists in step with the state: transient sessions at the tail, others off. */
@@ -322,7 +459,7 @@ pol_ct_track(struct pol_ct *ct, int32_t idx, const struct pol_ct_key *k, const s
 	if (idx < 0)
 		return POL_CT_NEW;
 	e = &ct->e[idx];
-	if (unlikely(!(e->flags & CT_E_USED) || memcmp(&e->key, k, sizeof(*k)))) {
+	if (unlikely(!(e->flags & CT_E_USED) || !key_eq(&e->key, k))) {
 		/* evicted or reused since the burst's lookup */
 		idx = pol_ct_lookup(ct, k);
 		if (idx < 0)
@@ -337,7 +474,7 @@ pol_ct_track(struct pol_ct *ct, int32_t idx, const struct pol_ct_key *k, const s
 	s = src_is_lo(p) == !!(e->flags & CT_E_ORIG_LO) ? 0 : 1;
 	switch (p->proto) {
 	case 6:
-		v = tcp_track(ct, e, s, p);
+		v = tcp_track(ct, e, ct->side[idx], s, p);
 		break;
 	case 17:
 		if (s == 1 && e->state == POL_CT_UDP_NEW)
@@ -363,13 +500,33 @@ pol_ct_track(struct pol_ct *ct, int32_t idx, const struct pol_ct_key *k, const s
 	return v;
 }
 
+/*
+ * A full table evicts its oldest transient session for each new one: fetch what the next
+ * eviction will touch (the new head is in cache: the removal just wrote it) while the packets
+ * in between are handled. Each is otherwise a miss on a line nothing touched for long.
+ */
+static inline void
+prefetch_victim(const struct pol_ct *ct)
+{
+	const struct ct_entry *h;
+
+	if (ct->head == CT_NIL)
+		return;
+	h = &ct->e[ct->head];
+	rte_prefetch0(&ct->b[h->hash & ct->mask]);
+	if (h->next != CT_NIL)
+		rte_prefetch0(&ct->e[h->next]);
+	if (h->tnext != CT_NIL)
+		rte_prefetch0(&ct->e[h->tnext]);
+}
+
 int32_t
 pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_pkt *p,
             const struct pol_ct_admit *a, uint64_t now_ns)
 {
 	struct ct_tenant *t;
 	struct ct_entry *e;
-	hash_sig_t sig;
+	uint32_t h;
 	int32_t pos;
 
 	if (p->proto == 6 && (p->tcp_flags & (FIN | SYN | RST | ACK)) != SYN) {
@@ -378,8 +535,8 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 	}
 	if (unlikely(k->tenant >= ct->max_tenants))
 		return -EINVAL;
-	sig = rte_hash_hash(ct->h, k);
-	if (rte_hash_lookup_with_hash(ct->h, k, sig) >= 0)
+	h = hash_key(ct, k);
+	if (index_find(ct, k, h) >= 0)
 		return -EEXIST;
 
 	t = &ct->tenants[k->tenant];
@@ -399,16 +556,19 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 		}
 		ct_entry_remove(ct, ct->head);
 		ct->cnt[POL_CT_CNT_EVICTED_FULL]++;
+		prefetch_victim(ct);
 	}
-	pos = rte_hash_add_key_with_hash(ct->h, k, sig);
-	if (unlikely(pos < 0)) {
+	if (unlikely(ct->n_free == 0)) { /* count < capacity == n_slots: cannot happen */
 		ct->cnt[POL_CT_CNT_REFUSED_FULL]++;
 		return -ENOSPC;
 	}
+	pos = (int32_t)ct->free[--ct->n_free];
+	index_add(ct, h, (uint32_t)pos);
 
 	e = &ct->e[pos];
 	memset(e, 0, sizeof(*e));
 	e->key = *k;
+	e->hash = h;
 	e->flags =
 	        CT_E_USED | (src_is_lo(p) ? CT_E_ORIG_LO : 0) | (a->admit_reply ? CT_E_ADMIT : 0);
 	e->rule = a->rule;
@@ -416,7 +576,7 @@ pol_ct_open(struct pol_ct *ct, const struct pol_ct_key *k, const struct pol_ct_p
 	e->last_ns = now_ns;
 	switch (p->proto) {
 	case 6:
-		tcp_open(e, p);
+		tcp_open(e, ct->side[pos], p);
 		break;
 	case 17:
 		e->state = POL_CT_UDP_NEW;

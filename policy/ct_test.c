@@ -7,7 +7,7 @@
 
 #include <rte_eal.h>
 
-#include "ct.h"
+#include "ct_priv.h" /* test_index checks the index's bookkeeping */
 
 static unsigned n_pass, n_fail;
 
@@ -587,6 +587,70 @@ test_stale_index(void)
 	report("a stale index from the burst's lookup is looked up again", ok);
 }
 
+/*
+ * The index under churn, squeezed into 2 buckets (16 slots) for 14 sessions so keys overflow
+ * into the other bucket all the time: after every open or remove, every live session is found
+ * (one by one and in a burst), every removed one is not, and each bucket's overflow count is
+ * the number of keys that passed it.
+ */
+static void
+test_index(void)
+{
+	enum { LIVE = 14, KEYS = 40 };
+	struct pol_ct *ct = table(64);
+	struct pol_ct_pkt p[KEYS];
+	struct pol_ct_key k[KEYS];
+	int32_t at[KEYS], idx[KEYS];
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	unsigned step, i, live = 0, overflowed = 0;
+	bool ok = true;
+
+	ct->mask = 1; /* test only: the first 2 buckets */
+	ct->capacity = LIVE;
+	for (i = 0; i < KEYS; i++) {
+		p[i] = udp(CL + i, (uint16_t)(1000 + i), SV, 53, 1);
+		pol_ct_key_set(&k[i], &p[i]);
+		at[i] = -1;
+	}
+	for (step = 0; step < 4000 && ok; step++) {
+		uint32_t b, j, seen[2] = {0, 0};
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		i = (unsigned)(rng % KEYS);
+		if (at[i] >= 0) {
+			pol_ct_remove(ct, at[i]);
+			at[i] = -1;
+			live--;
+		} else if (live < LIVE) {
+			at[i] = pol_ct_open(ct, &k[i], &p[i], &admit, S);
+			CHECK(at[i] >= 0);
+			live += at[i] >= 0;
+		}
+		CHECK(pol_ct_count(ct) == live);
+		for (i = 0; i < KEYS; i++)
+			CHECK(pol_ct_lookup(ct, &k[i]) == (at[i] >= 0 ? at[i] : -1));
+		CHECK(pol_ct_lookup_burst(ct, k, KEYS, idx) == live);
+		for (i = 0; i < KEYS; i++)
+			CHECK(idx[i] == (at[i] >= 0 ? at[i] : -1));
+		/* overflow counts from scratch: a key in bucket b whose home is the other one */
+		for (b = 0; b < 2; b++)
+			for (j = 0; j < CT_BUCKET_SLOTS; j++)
+				if ((ct->b[b].used & (1u << j)) &&
+				    (ct->e[ct->b[b].idx[j]].hash & ct->mask) != b)
+					seen[!b]++;
+		CHECK(ct->b[0].ovf == seen[0] && ct->b[1].ovf == seen[1]);
+		overflowed += seen[0] + seen[1] > 0;
+	}
+	CHECK(overflowed > 100);
+	printf("#   %u steps, %u of them with keys overflowed into the other bucket\n", step,
+	       overflowed);
+	pol_ct_free(ct);
+	report("index under churn: every live key found, removed ones not, overflow counts exact",
+	       ok);
+}
+
 static void
 test_burst_and_timing(void)
 {
@@ -650,6 +714,7 @@ main(int argc, char **argv)
 	test_eviction();
 	test_caps();
 	test_stale_index();
+	test_index();
 	test_burst_and_timing();
 	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();

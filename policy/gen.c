@@ -109,6 +109,56 @@ addr_cmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/*
+ * Move the addresses of /24-or-longer ranges into g->ahash (all of them, or none when there are
+ * more than POL_GEN_AHASH_MAX); g->addrs keeps the rest. 0 or -ENOMEM.
+ */
+static int
+hash_addrs(struct pol_gen *g)
+{
+	uint64_t n = 0, groups = 1;
+	unsigned i, k = 0;
+
+	for (i = 0; i < g->n_addrs; i++)
+		if (g->addrs[i].hi - g->addrs[i].lo < 256)
+			n += (uint64_t)g->addrs[i].hi - g->addrs[i].lo + 1;
+	if (n == 0 || n > POL_GEN_AHASH_MAX)
+		return 0;
+	while (groups * 4 < 2 * n)
+		groups *= 2;
+	g->ahash = aligned_alloc(64, RTE_MAX(groups * sizeof(*g->ahash), (uint64_t)64));
+	if (!g->ahash)
+		return -ENOMEM;
+	memset(g->ahash, 0, groups * sizeof(*g->ahash));
+	g->amask = (uint32_t)groups - 1;
+	for (i = 0; i < g->n_addrs; i++) {
+		const struct pol_gen_addr *r = &g->addrs[i];
+		uint64_t a;
+
+		if (r->hi - r->lo >= 256) {
+			g->addrs[k++] = *r; /* stays a range, in order */
+			continue;
+		}
+		for (a = r->lo; a <= r->hi; a++) {
+			uint32_t h = pol_gen_ahash((uint32_t)a, g->amask);
+			struct pol_gen_agroup *gr;
+			unsigned s;
+
+			while (g->ahash[h].used == 0xf) {
+				g->ahash[h].ovf = 1;
+				h = (h + 1) & g->amask;
+			}
+			gr = &g->ahash[h];
+			s = (unsigned)__builtin_ctz(~(unsigned)gr->used);
+			gr->addr[s] = (uint32_t)a;
+			gr->tenant[s] = r->tenant;
+			gr->used |= (uint8_t)(1u << s);
+		}
+	}
+	g->n_addrs = k;
+	return 0;
+}
+
 static int
 build_tenants(struct pol_gen *g, const struct pol_policy *p, const struct pol_gen *prev,
               struct pol_cfg_errs *errs)
@@ -156,7 +206,7 @@ build_tenants(struct pol_gen *g, const struct pol_policy *p, const struct pol_ge
 		}
 	g->n_addrs = k;
 	qsort(g->addrs, k, sizeof(*g->addrs), addr_cmp);
-	return 0;
+	return hash_addrs(g);
 }
 
 /* ---- rules ---- */
@@ -341,6 +391,7 @@ gen_free(struct pol_gen *g)
 	free(g->tenants);
 	free(g->id_to_idx);
 	free(g->addrs);
+	free(g->ahash);
 	free(g);
 }
 

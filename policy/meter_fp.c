@@ -79,8 +79,13 @@ pol_meter_pkt(struct pol_meter *m, unsigned worker, uint16_t tenant, enum pol_me
 	if (!rp && !rb)
 		return true;
 	l = meter_local_of(m, worker, tenant);
-	if ((rp && !ensure(m, l, tenant, kp, 1, rp, now)) ||
-	    (rb && !ensure(m, l, tenant, kb, bits, rb, now))) {
+	/*
+	 * Both local pools hold enough (nearly every packet): what ensure() would find first,
+	 * checked here so the common case makes no call (~140 -> ~40 instructions/packet).
+	 */
+	if (unlikely_((rp && l->tokens[kp] < 1) || (rb && l->tokens[kb] < bits)) &&
+	    ((rp && !ensure(m, l, tenant, kp, 1, rp, now)) ||
+	     (rb && !ensure(m, l, tenant, kb, bits, rb, now)))) {
 		l->drops[dir]++;
 		return false;
 	}
@@ -89,6 +94,45 @@ pol_meter_pkt(struct pol_meter *m, unsigned worker, uint16_t tenant, enum pol_me
 	if (rb)
 		l->tokens[kb] = l->tokens[kb] > bits ? l->tokens[kb] - bits : 0;
 	return true;
+}
+
+unsigned
+pol_meter_pkt_burst(struct pol_meter *m, unsigned worker, enum pol_meter_limit dir,
+                    const uint16_t *tenant, const uint32_t *bytes, unsigned n, uint64_t now_ns,
+                    bool *ok)
+{
+	const unsigned kp = dir == POL_METER_INGRESS ? MB_IN_PKT : MB_EG_PKT, kb = kp + 1;
+	unsigned i, refused = 0;
+
+	if (unlikely_(worker >= m->n_workers))
+		return 0;
+	for (i = 0; i < n; i++) {
+		const uint16_t t = tenant[i];
+		const uint64_t bits = (uint64_t)bytes[i] * 8;
+		const struct meter_cfg *c;
+		struct meter_local *l;
+		uint64_t rp, rb;
+
+		if (!ok[i] || unlikely_(t >= m->max_tenants))
+			continue;
+		c = &m->cfg[(size_t)t * MB_N];
+		rp = atomic_load_explicit(&c[kp].rate, memory_order_acquire);
+		rb = atomic_load_explicit(&c[kb].rate, memory_order_acquire);
+		l = meter_local_of(m, worker, t);
+		if ((!rp || l->tokens[kp] >= 1) && (!rb || l->tokens[kb] >= bits)) {
+			/* what pol_meter_pkt does when ensure() has nothing to do */
+			if (rp)
+				l->tokens[kp] -= 1;
+			if (rb)
+				l->tokens[kb] -= bits;
+			continue;
+		}
+		if (!pol_meter_pkt(m, worker, t, dir, bytes[i], now_ns)) {
+			ok[i] = false;
+			refused++;
+		}
+	}
+	return refused;
 }
 
 bool

@@ -225,6 +225,54 @@ test_burst(void)
 	report("burst: an idle bucket holds burst tokens (plus at most half a burst leased)", ok);
 }
 
+/* pol_meter_pkt_burst decides as pol_meter_pkt one by one would, on two identical meters */
+static void
+test_pkt_burst(void)
+{
+	struct pol_meter *a = pol_meter_create(2, 8), *b = pol_meter_create(2, 8);
+	struct pol_rate r1 = {.pps = 1000, .burst = 50}, r2 = {.bps = 400000, .burst = 4};
+	uint64_t t = 7 * NS, same = 0, passed = 0, refused = 0;
+	unsigned round, i;
+	bool ok = true;
+
+	pol_meter_set(a, 1, &r1, &r1, 0, t);
+	pol_meter_set(b, 1, &r1, &r1, 0, t);
+	pol_meter_set(a, 2, &r2, NULL, 0, t);
+	pol_meter_set(b, 2, &r2, NULL, 0, t);
+	for (round = 0; round < 2000; round++) {
+		uint16_t tn[32];
+		uint32_t len[32];
+		bool want[32], got[32];
+		unsigned n = 1 + (unsigned)(rnd() % 32), w = (unsigned)(rnd() % 2), nref = 0;
+
+		t += rnd() % 2000000; /* up to 2 ms between bursts */
+		for (i = 0; i < n; i++) {
+			tn[i] = (uint16_t)(rnd() % 4); /* 0 and 3 unlimited */
+			len[i] = 60 + (uint32_t)(rnd() % 1455);
+			got[i] = rnd() % 8 != 0; /* some already dropped: untouched */
+			want[i] =
+			        got[i] && pol_meter_pkt(a, w, tn[i], POL_METER_INGRESS, len[i], t);
+			nref += got[i] && !want[i];
+		}
+		CHECK(pol_meter_pkt_burst(b, w, POL_METER_INGRESS, tn, len, n, t, got) == nref);
+		for (i = 0; i < n; i++) {
+			same += want[i] == got[i];
+			passed += got[i];
+			refused += !got[i];
+		}
+		if (same != passed + refused)
+			break;
+	}
+	CHECK(same == passed + refused && passed > 0 && refused > 0);
+	for (i = 0; i < 4; i++)
+		CHECK(pol_meter_drops(a, (uint16_t)i, POL_METER_INGRESS) ==
+		      pol_meter_drops(b, (uint16_t)i, POL_METER_INGRESS));
+	CHECK(pol_meter_pkt_burst(b, 2, POL_METER_INGRESS, NULL, NULL, 5, t, NULL) == 0);
+	pol_meter_free(a);
+	pol_meter_free(b);
+	report("pkt_burst: the same verdicts and drops as pol_meter_pkt one by one", ok);
+}
+
 static void
 test_conn(void)
 {
@@ -436,6 +484,7 @@ main(void)
 	test_bps_accuracy();
 	test_pps_and_bps();
 	test_burst();
+	test_pkt_burst();
 	test_conn();
 	test_reconfigure();
 	test_wrap();

@@ -2,8 +2,8 @@
  * policy_bench.c - per-packet cost of the gateway's ingress policy path on one core.
  *
  * For 100, 1,000 and 10,000 generated rules (policy/testgen.c, the generator acl_test uses: same
- * shapes and sizes as its timed cases), 8192 prebuilt 64-byte UDP frames near the rules, bursts
- * of 32, three methods timed in interleaved rounds:
+ * shapes and sizes as its timed cases), FLOWS (8192) prebuilt 64-byte UDP frames near the rules,
+ * one flow each, bursts of 32, the methods of methods[] timed in interleaved rounds:
  *
  *   bare    rte_acl_classify on the generation's ingress context, keys prebuilt
  *   acl     pol_acl_classify (rte_acl + verdict resolution + per-rule counters), keys prebuilt
@@ -11,18 +11,23 @@
  *           5-tuple extraction, tenant lookup by destination) -> conntrack (pol_ct_key_set,
  *           pol_ct_lookup_burst, pol_ct_track, pol_ct_open for new allowed flows) -> ACL
  *           (pol_acl_key_set, pol_acl_classify) -> meter (pol_meter_conn for new flows,
- *           pol_meter_pkt on every admitted packet; every tenant metered, limits never reached)
+ *           pol_meter_pkt_burst on the admitted packets; every tenant metered, limits never
+ *           reached)
  *
- * Not included: stk_input's checks (MAC, IP checksum, port lookup), mbuf handling.
- * stderr also gets a per-stage breakdown (one extra pass with rdtsc around each stage).
+ * Flow mix, steady state: every NEW_EVERY-th packet (10) is a new flow each pass (its source
+ * port changes, in the frames and the prebuilt keys alike), so the table fills up and each new
+ * flow then evicts the oldest transient session; the other flows were answered once by the
+ * tenant during warm-up (established, udp_replied). -u leaves them unanswered (udp_new, on the
+ * LRU lists), -n 0 -u is the bench's first mix (every packet a hit on a transient session).
  *
- * -l adds the L7 rows (-L: only those): the full path of the 1,000-rule policy with an operator
- * rule that denies UDP payloads matching any of 10 or 100 signatures (benign payloads of 64 or
- * 512 bytes: every candidate scanned to the end, nothing matches) next to the same path and
- * policy without it, and with the signatures on a TCP-only rule (an L7 stage no packet is a
- * candidate for), interleaved in the same run.
+ * Not included: stk_input's checks (MAC, IP checksum, port lookup), mbuf handling, L7.
+ * A second table breaks the path down by stage (foreach_stage: one extra pass, rdtsc around each).
+ * To add a method: a run_fn and a row in methods[]; a stage: foreach_stage and a STAGE_END.
  *
- * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-l|-L] [-- EXTRA_EAL_ARGS...]
+ * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-f FLOWS] [-n NEW_EVERY] [-u] [-s RULES] [-w]
+ *              [-- EXTRA_EAL_ARGS...]
+ * Samples are the thread's CPU time (time slices of other processes on a shared CPU do not
+ * count; their cache pollution does); -w: wall time.
  *   e.g. taskset -c 1 policy_bench -- --force-max-simd-bitwidth=512
  */
 #include <errno.h>
@@ -35,17 +40,16 @@
 #include <rte_acl.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_prefetch.h>
 
 #include "acl.h"
 #include "testgen.h"
 #include "acl_priv.h"
 #include "ct.h"
-#include "l7.h"
 #include "meter.h"
 
-#define BURST  32u
-#define N_PKTS 8192u
-#define FRAME  64u
+#define BURST 32u
+#define FRAME 64u
 
 struct tpkt {
 	int tenant; /* index into the policy's tenants, -1: an address no tenant owns */
@@ -72,6 +76,15 @@ now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The worker's clock (gw_now_ns in gateway/gw.h): TSC scaled to ns, read once per burst. */
+static uint64_t tsc_ns_mult;
+
+static inline uint64_t
+tsc_ns(void)
+{
+	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * tsc_ns_mult) >> 32);
 }
 
 static uint16_t
@@ -200,19 +213,64 @@ build_frame(uint8_t *f, const struct tpkt *p)
 	put16(f + 38, FRAME - 34);
 }
 
+/* Stages of the path, timed separately in the breakdown pass: _(ENUM, "name"). */
+#define foreach_stage(_)              \
+	_(PARSE, "parse")             \
+	_(CT_LOOKUP, "ct lookup")     \
+	_(CT_TRACK, "ct track")       \
+	_(ACL, "ACL")                 \
+	_(OPEN, "verdicts + ct open") \
+	_(METER, "meter")
+
+/* clang-format off */
+enum stage {
+#define _(e, n) S_##e,
+	foreach_stage(_)
+#undef _
+	S__MAX
+};
+static const char *const stage_names[S__MAX] = {
+#define _(e, n) n,
+	foreach_stage(_)
+#undef _
+};
+/* clang-format on */
+
 struct bench {
 	const struct pol_gen *g;
 	struct pol_ct *ct;
 	struct pol_meter *meter;
-	uint8_t (*frames)[FRAME];
+	unsigned n_pkts;          /* frames, one flow each */
+	uint8_t (*frames)[FRAME]; /* [n_pkts], 64-byte aligned, in a row */
 	uint16_t *tenant;         /* per packet: which tenant the packet is for */
-	struct pol_acl_key *keys; /* for bare and acl */
+	struct pol_acl_key *keys; /* for bare and acl: the same packets as the frames */
+	unsigned new_every;       /* every new_every-th packet is a new flow each pass; 0: none */
+	uint16_t pass;            /* passes so far: the new flows' source ports */
 	uint64_t admitted, denied, sink, dbg[4];
-	const uint8_t *pay; /* L7 rows: N_PKTS payloads of pay_len bytes, scanned (NULL: no L7) */
-	uint32_t pay_len;
-	bool stages;     /* time each stage (rdtsc per burst and stage): the breakdown pass */
-	uint64_t cyc[5]; /* parse, conntrack, ACL, open, meter */
+	bool stages;          /* time each stage (rdtsc per burst and stage): the breakdown pass */
+	uint64_t cyc[S__MAX]; /* cycles per stage, summed */
 };
+
+/*
+ * Before each pass (of every method): the new-flow packets get a source port no earlier pass
+ * used, in the frames and in the prebuilt keys alike, so bare/acl classify the same packets the
+ * path sees. ~0.1 ns/packet, in every method's time.
+ */
+static void
+next_pass(struct bench *b)
+{
+	unsigned i;
+	uint16_t sp;
+
+	b->pass++;
+	if (!b->new_every)
+		return;
+	sp = (uint16_t)(1024 + (b->pass % 64000));
+	for (i = 0; i < b->n_pkts; i += b->new_every) {
+		put16(b->frames[i] + 34, sp);
+		b->keys[i].sport_be = __builtin_bswap16(sp);
+	}
+}
 
 static void
 run_bare(struct bench *b)
@@ -223,7 +281,8 @@ run_bare(struct bench *b)
 	uint32_t ncat = b->g->ncat[POL_DIR_INGRESS];
 	unsigned i, j;
 
-	for (i = 0; i < N_PKTS; i += BURST) {
+	next_pass(b);
+	for (i = 0; i < b->n_pkts; i += BURST) {
 		for (j = 0; j < BURST; j++)
 			data[j] = (const uint8_t *)&b->keys[i + j];
 		rte_acl_classify(ctx, data, res, BURST, ncat);
@@ -238,15 +297,29 @@ run_acl(struct bench *b)
 	uint32_t lens[BURST];
 	unsigned i, j;
 
+	next_pass(b);
 	for (j = 0; j < BURST; j++)
 		lens[j] = FRAME;
-	for (i = 0; i < N_PKTS; i += BURST) {
+	for (i = 0; i < b->n_pkts; i += BURST) {
 		pol_acl_classify(b->g, POL_DIR_INGRESS, 0, &b->keys[i], lens, BURST, out);
 		b->sink += out[0].rule;
 	}
 }
 
-/* gw_policy_ingress (gateway/policy.c) for UDP, from the frames. */
+#define STAGE_END(b, s, t)                         \
+	do {                                       \
+		if ((b)->stages) {                 \
+			uint64_t t_ = rte_rdtsc(); \
+			(b)->cyc[s] += t_ - (t);   \
+			(t) = t_;                  \
+		}                                  \
+	} while (0)
+
+/*
+ * gw_policy_ingress (gateway/policy.c), from the frames: the same calls in the same order. The
+ * frames are UDP, so the TCP parse and the ICMP port rule never apply; they stay to keep the
+ * code the same.
+ */
 static void
 run_path(struct bench *b)
 {
@@ -262,14 +335,21 @@ run_path(struct bench *b)
 	struct pol_acl_verdict av[BURST];
 	unsigned base, i, j, na;
 
-	for (base = 0; base < N_PKTS; base += BURST) {
-		uint64_t now = now_ns(), tsc[6] = {0};
+	next_pass(b);
+	for (base = 0; base < b->n_pkts; base += BURST) {
+		uint64_t now = tsc_ns(), t = b->stages ? rte_rdtsc() : 0;
 
-		if (b->stages)
-			tsc[0] = rte_rdtsc();
-		/* parse */
+		/*
+		 * parse: what stk_input and rx_burst hand gw_policy_ingress, then its packet init;
+		 * frames prefetched 4 ahead as rx_burst (gateway/worker_fp.c) does
+		 */
+		for (i = 0; i < 4; i++)
+			rte_prefetch0(b->frames[base + i]);
 		for (i = 0; i < BURST; i++) {
 			const uint8_t *f = b->frames[base + i];
+
+			if (i + 4 < BURST)
+				rte_prefetch0(b->frames[base + i + 4]);
 			struct pol_ct_pkt *p = &cp[i];
 			unsigned ihl = (f[14] & 0x0f) * 4u;
 
@@ -287,10 +367,9 @@ run_path(struct bench *b)
 			ok[i] = true;
 			pol_ct_key_set(&ck[i], p);
 		}
-		if (b->stages)
-			tsc[1] = rte_rdtsc();
-		/* conntrack */
+		STAGE_END(b, S_PARSE, t);
 		pol_ct_lookup_burst(b->ct, ck, BURST, idx);
+		STAGE_END(b, S_CT_LOOKUP, t);
 		na = 0;
 		for (i = 0; i < BURST; i++) {
 			struct pol_ct_info ci;
@@ -305,31 +384,15 @@ run_path(struct bench *b)
 				continue;
 			ctv[i] = (uint8_t)v;
 			pol_acl_key_set(&ak[na], tenant[i], cp[i].proto, cp[i].src, cp[i].dst,
-			                cp[i].sport, cp[i].dport);
+			                cp[i].proto == 1 ? 0 : cp[i].sport,
+			                cp[i].proto == 1 ? 0 : cp[i].dport);
 			alen[na] = lens[i];
 			ai[na++] = (uint8_t)i;
 		}
-		if (b->stages)
-			tsc[2] = rte_rdtsc();
-		/* ACL */
-		if (na && !b->pay) {
+		STAGE_END(b, S_CT_TRACK, t);
+		if (na)
 			pol_acl_classify(g, POL_DIR_INGRESS, 0, ak, alen, na, av);
-		} else if (na) {
-			/* L7 rows: classify uncounted, scan, count the final rule */
-			const uint8_t *apay[BURST];
-			uint32_t aplen[BURST];
-
-			for (j = 0; j < na; j++) {
-				apay[j] = b->pay + (size_t)(base + ai[j]) * b->pay_len;
-				aplen[j] = b->pay_len;
-			}
-			pol_acl_classify(g, POL_DIR_INGRESS, 0, ak, NULL, na, av);
-			pol_l7_resolve(g, POL_DIR_INGRESS, 0, ak, apay, aplen, na, av);
-			for (j = 0; j < na; j++)
-				pol_gen_count(g, 0, av[j].rule, alen[j]);
-		}
-		if (b->stages)
-			tsc[3] = rte_rdtsc();
+		STAGE_END(b, S_ACL, t);
 		/* verdicts; conntrack open (new flows) */
 		for (j = 0; j < na; j++) {
 			i = ai[j];
@@ -339,18 +402,23 @@ run_path(struct bench *b)
 				continue;
 			}
 			if (ctv[i] == POL_CT_NEW) {
-				const struct pol_gen_tenant *t = pol_gen_tenant_by_id(g, tenant[i]);
+				const struct pol_gen_tenant *tn =
+				        pol_gen_tenant_by_id(g, tenant[i]);
 				struct pol_ct_admit a = {
-				        .cap = t ? t->sessions_per_worker : 0,
+				        .cap = tn ? tn->sessions_per_worker : 0,
 				        .rule = av[j].rule,
 				        .gen = pol_gen_number(g),
 				        .admit_reply = (av[j].flags & POL_RULE_F_STATEFUL) != 0,
 				};
 
-				if (!pol_meter_conn(b->meter, 0, tenant[i], now)) {
-					b->dbg[1]++;
-					ok[i] = false;
-					continue;
+				if (cp[i].proto != 6 ||
+				    (cp[i].tcp_flags & (POL_CT_TCP_SYN | POL_CT_TCP_ACK)) ==
+				            POL_CT_TCP_SYN) {
+					if (!pol_meter_conn(b->meter, 0, tenant[i], now)) {
+						b->dbg[1]++;
+						ok[i] = false;
+						continue;
+					}
 				}
 				if (pol_ct_open(b->ct, &ck[i], &cp[i], &a, now) == -ENOSPC) {
 					b->dbg[2]++;
@@ -358,40 +426,47 @@ run_path(struct bench *b)
 				}
 			}
 		}
-		if (b->stages)
-			tsc[4] = rte_rdtsc();
-		/* meter */
+		STAGE_END(b, S_OPEN, t);
+		pol_meter_pkt_burst(b->meter, 0, POL_METER_INGRESS, tenant, lens, BURST, now, ok);
 		for (i = 0; i < BURST; i++) {
-			if (ok[i] &&
-			    !pol_meter_pkt(b->meter, 0, tenant[i], POL_METER_INGRESS, lens[i], now))
-				ok[i] = false;
 			if (ok[i])
 				b->admitted++;
 			else
 				b->denied++;
 		}
-		if (b->stages) {
-			tsc[5] = rte_rdtsc();
-			for (i = 0; i < 5; i++)
-				b->cyc[i] += tsc[i + 1] - tsc[i];
-		}
+		STAGE_END(b, S_METER, t);
 	}
 }
 
 typedef void run_fn(struct bench *);
 
+/*
+ * The clock samples are taken with: the thread's CPU time by default, so time slices that other
+ * processes take on a shared CPU do not count (their cache pollution still does); -w: wall time.
+ */
+static clockid_t sample_clock = CLOCK_THREAD_CPUTIME_ID;
+
+static uint64_t
+sample_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(sample_clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* ns/packet of fn over ms milliseconds (whole passes over the packets). */
 static double
 sample(struct bench *b, run_fn *fn, unsigned ms)
 {
-	uint64_t t0 = now_ns(), t, passes = 0;
+	uint64_t t0 = sample_ns(), t, passes = 0;
 
 	do {
 		fn(b);
 		passes++;
-		t = now_ns() - t0;
+		t = sample_ns() - t0;
 	} while (t < (uint64_t)ms * 1000000ull);
-	return (double)t / (double)(passes * N_PKTS);
+	return (double)t / (double)(passes * b->n_pkts);
 }
 
 static int
@@ -467,23 +542,63 @@ struct size {
 	const struct pol_testgen_shape *shape;
 };
 
+/* The methods timed, one table row each; the first is the baseline of the "x bare" column. */
+struct method {
+	const char *name;
+	run_fn *fn;
+};
+static const struct method methods[] = {
+        {"bare rte_acl_classify", run_bare},
+        {"pol_acl_classify", run_acl},
+        {"full path", run_path},
+};
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
+
+#define STAGE_ROW  256
+#define STAGE_REPS 11
+
+struct opts {
+	unsigned rounds, ms, n_pkts, new_every;
+	bool unreplied;
+};
+
+/* The reply of the flow in frame f, tracked: the session becomes established (udp_replied). */
+static void
+answer(struct bench *b, unsigned f, uint64_t now)
+{
+	const uint8_t *fr = b->frames[f];
+	struct pol_ct_pkt p = {
+	        .src = get32(fr + 30),
+	        .dst = get32(fr + 26),
+	        .sport = get16(fr + 36),
+	        .dport = get16(fr + 34),
+	        .proto = fr[23],
+	        .tenant = b->tenant[f],
+	};
+	struct pol_ct_key k;
+
+	pol_ct_key_set(&k, &p);
+	pol_ct_track(b->ct, pol_ct_lookup(b->ct, &k), &k, &p, now, NULL);
+}
+
 static int
-bench_size(const struct size *sz, unsigned rounds, unsigned ms)
+bench_size(const struct size *sz, const struct opts *op, char *stage_row)
 {
 	struct pol_gen_opts o = {.n_workers = 1, .socket_id = -1};
 	struct pol_cfg_errs errs = {0};
-	struct pol_ct_conf cc = {.entries = 2 * N_PKTS, .socket_id = -1};
+	struct pol_ct_conf cc = {.entries = 2 * op->n_pkts, .socket_id = -1};
 	struct pol_rate rate = {.pps = 1000000000ull, .bps = 1000000000000ull, .burst = 1u << 20};
 	struct bench b = {0};
 	struct pol_policy *pol;
 	struct pol_gen *g;
-	double *v[3];
-	struct stat3 s[3];
+	double *v[N_METHODS], sum, stage_cyc[S__MAX][STAGE_REPS];
+	int n;
+	struct stat3 s[N_METHODS];
 	uint64_t t0;
 	unsigned i, r, n_acl;
 	int alg;
 	char ctname[32];
-	static run_fn *const fns[3] = {run_bare, run_acl, run_path};
+	const char *alg_name;
 
 	rng = 0x2545f4914f6cdd1dull ^ sz->rules;
 	pol_testgen_seed(rng); /* the same policy for a size, run after run */
@@ -498,15 +613,18 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	}
 	n_acl = g->n_acl[POL_DIR_INGRESS];
 	alg = default_alg(g->ctx[POL_DIR_INGRESS]);
+	alg_name = alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg];
 	fprintf(stderr,
 	        "# %u rules (%u tenants, %u operator, %s): built in %.0f ms, %u rte_acl "
 	        "rules ingress, classify method %s\n",
 	        sz->rules, sz->tenants, sz->op, sz->shape->name, (double)(now_ns() - t0) / 1e6,
-	        n_acl, alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg]);
+	        n_acl, alg_name);
 
 	snprintf(ctname, sizeof(ctname), "pb_ct_%u", sz->rules);
 	cc.name = ctname;
 	b.g = g;
+	b.n_pkts = op->n_pkts;
+	b.new_every = op->new_every;
 	b.ct = pol_ct_create(&cc);
 	b.meter = pol_meter_create(1, POL_TENANT_ID_MAX + 1);
 	if (!b.ct || !b.meter) {
@@ -515,13 +633,17 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	}
 	for (i = 0; i < pol_gen_n_tenants(g); i++)
 		pol_meter_set(b.meter, pol_gen_tenant_at(g, i)->id, &rate, &rate, 1000000000u,
-		              now_ns());
-	pol_meter_set(b.meter, POL_TENANT_ID_MAX - 1, &rate, &rate, 1000000000u, now_ns());
+		              tsc_ns());
+	pol_meter_set(b.meter, POL_TENANT_ID_MAX - 1, &rate, &rate, 1000000000u, tsc_ns());
 
-	b.frames = aligned_alloc(64, N_PKTS * FRAME);
-	b.tenant = malloc(N_PKTS * sizeof(*b.tenant));
-	b.keys = malloc(N_PKTS * sizeof(*b.keys));
-	for (i = 0; i < N_PKTS; i++) {
+	b.frames = aligned_alloc(64, (size_t)b.n_pkts * FRAME);
+	b.tenant = malloc(b.n_pkts * sizeof(*b.tenant));
+	b.keys = malloc(b.n_pkts * sizeof(*b.keys));
+	if (!b.frames || !b.tenant || !b.keys) {
+		fprintf(stderr, "out of memory\n");
+		return -1;
+	}
+	for (i = 0; i < b.n_pkts; i++) {
 		struct tpkt p;
 
 		do
@@ -536,47 +658,70 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 		b.tenant[i] = tenant_id(g, p.tenant);
 		pol_acl_key_set(&b.keys[i], b.tenant[i], p.proto, p.src, p.dst, p.sport, p.dport);
 	}
-	/* warm up: conntrack holds every allowed flow from here on, as in a steady state */
-	for (i = 0; i < 3; i++)
-		fns[i](&b);
-	for (i = 0; i < 3; i++)
-		v[i] = calloc(rounds, sizeof(double));
-	for (r = 0; r < rounds; r++)
-		for (i = 0; i < 3; i++) {
-			unsigned k = (i + r) % 3; /* rotate the order too */
+	/*
+	 * Warm up: the first path pass opens a session for every flow allowed; then the tenant
+	 * answers each flow that is not a new one (not timed), so those sessions are established
+	 * (udp_replied: off the eviction lists) as in a steady state. The new flows fill the
+	 * table's other half and then evict the oldest of their kind, one per new flow.
+	 */
+	run_path(&b);
+	if (!op->unreplied)
+		for (i = 0; i < b.n_pkts; i++)
+			if (!b.new_every || i % b.new_every)
+				answer(&b, i, tsc_ns());
+	for (i = 0; i < N_METHODS; i++)
+		methods[i].fn(&b);
+	for (i = 0; i < N_METHODS; i++)
+		v[i] = calloc(op->rounds, sizeof(double));
+	for (r = 0; r < op->rounds; r++)
+		for (i = 0; i < N_METHODS; i++) {
+			unsigned k = (i + r) % N_METHODS; /* rotate the order too */
 
-			v[k][r] = sample(&b, fns[k], ms);
+			v[k][r] = sample(&b, methods[k].fn, op->ms);
 		}
-	for (i = 0; i < 3; i++)
-		s[i] = stats(v[i], rounds);
-	b.stages = true;
-	memset(b.cyc, 0, sizeof(b.cyc));
-	for (i = 0; i < 20; i++)
-		run_path(&b);
-	b.stages = false;
-	{
-		double k = 1e9 / (double)rte_get_tsc_hz() / (20.0 * N_PKTS);
+	for (i = 0; i < N_METHODS; i++)
+		s[i] = stats(v[i], op->rounds);
 
-		fprintf(stderr,
-		        "# stages, ns/packet (20 passes, rdtsc per stage): parse %.1f, conntrack "
-		        "lookup+track %.1f, ACL %.1f, verdicts+open %.1f, meter %.1f\n",
-		        b.cyc[0] * k, b.cyc[1] * k, b.cyc[2] * k, b.cyc[3] * k, b.cyc[4] * k);
+	/* the breakdown: STAGE_REPS repetitions of 2 passes, each stage's median over them */
+	b.stages = true;
+	for (r = 0; r < STAGE_REPS; r++) {
+		memset(b.cyc, 0, sizeof(b.cyc));
+		run_path(&b);
+		run_path(&b);
+		for (i = 0; i < S__MAX; i++)
+			stage_cyc[i][r] = (double)b.cyc[i];
 	}
+	b.stages = false;
 	b.admitted = b.denied = 0;
 	memset(b.dbg, 0, sizeof(b.dbg));
 	run_path(&b);
 	fprintf(stderr,
 	        "# one pass of the path: %" PRIu64 " denied by the ACL, %" PRIu64
-	        " refused by the connection meter, %" PRIu64 " by conntrack\n",
-	        b.dbg[0], b.dbg[1], b.dbg[2]);
-	printf("| %6u | %6u | %5.1f / %5.1f / %5.1f | %5.1f / %5.1f / %5.1f | "
-	       "%5.1f / %5.1f / %5.1f | %.2fx | %s | %.0f%% | %u |\n",
-	       sz->rules, n_acl, s[0].min, s[0].med, s[0].max, s[1].min, s[1].med, s[1].max,
-	       s[2].min, s[2].med, s[2].max, s[2].med / s[0].med,
-	       alg_names[pol_gen_alg(g) ? pol_gen_alg(g) & 7 : alg],
-	       100.0 * (double)b.admitted / N_PKTS, pol_ct_count(b.ct));
+	        " refused by the connection meter, %" PRIu64 " by conntrack; %" PRIu64
+	        " sessions created, %" PRIu64 " evicted so far\n",
+	        b.dbg[0], b.dbg[1], b.dbg[2], pol_ct_counter(b.ct, POL_CT_CNT_CREATED),
+	        pol_ct_counter(b.ct, POL_CT_CNT_EVICTED_FULL));
+
+	{
+		double k = 1e9 / (double)rte_get_tsc_hz() / (2.0 * b.n_pkts);
+
+		for (i = 0; i < N_METHODS; i++)
+			printf("| %u | %u | %s | %.1f / **%.1f** / %.1f | %.2fx | %s | %.0f%% | %u |\n",
+			       sz->rules, n_acl, methods[i].name, s[i].min, s[i].med, s[i].max,
+			       s[i].med / s[0].med, alg_name, 100.0 * (double)b.admitted / b.n_pkts,
+			       pol_ct_count(b.ct));
+		/* the breakdown: one row per size, printed as a table by main */
+		n = snprintf(stage_row, STAGE_ROW, "| %u |", sz->rules);
+		for (sum = 0, i = 0; i < S__MAX; i++) {
+			double med = stats(stage_cyc[i], STAGE_REPS).med * k;
+
+			n += snprintf(stage_row + n, STAGE_ROW - n, " %.1f |", med);
+			sum += med;
+		}
+		snprintf(stage_row + n, STAGE_ROW - n, " %.1f |", sum);
+	}
 	fflush(stdout);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < N_METHODS; i++)
 		free(v[i]);
 	free(b.frames);
 	free(b.tenant);
@@ -587,170 +732,6 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	pol_policy_free(pol);
 	pol_cfg_errs_clear(&errs);
 	return b.sink == 42 ? 1 : 0; /* keep the results alive */
-}
-
-/* ---- L7 rows ---- */
-
-/* n_sigs operator signatures (literals and small regexes an IDS might hold) and one operator
- * rule denying proto (17: a candidate for every UDP packet; 6: for none of these) that matches
- * any of them. */
-static void
-add_l7(struct pol_policy *pol, unsigned n_sigs, uint8_t proto)
-{
-	struct pol_ruleset *rs = &pol->op;
-	struct pol_rule *r;
-	unsigned i;
-
-	rs->sigs = calloc(n_sigs, sizeof(*rs->sigs));
-	rs->n_sigs = n_sigs;
-	rs->rules = realloc(rs->rules, (rs->n_rules + 1) * sizeof(*rs->rules));
-	r = &rs->rules[rs->n_rules++];
-	memset(r, 0, sizeof(*r));
-	r->name = strdup("l7-deny");
-	r->priority = POL_PRIO_MAX;
-	r->dir = POL_DIR_INGRESS;
-	r->action = POL_ACT_DENY;
-	r->proto = proto;
-	r->sigs = calloc(n_sigs, sizeof(*r->sigs));
-	r->n_sigs = n_sigs;
-	for (i = 0; i < n_sigs; i++) {
-		char name[32], pat[64];
-
-		snprintf(name, sizeof(name), "sig%u", i);
-		switch (i % 4) {
-		case 0:
-			snprintf(pat, sizeof(pat), "attack-%u-payload", i);
-			break;
-		case 1:
-			snprintf(pat, sizeof(pat), "GET /admin%u\\.php", i);
-			break;
-		case 2:
-			snprintf(pat, sizeof(pat), "union\\s+select\\s+%u", i);
-			break;
-		default:
-			snprintf(pat, sizeof(pat), "\\$\\{jndi:[a-z]{2,5}://%u", i);
-			break;
-		}
-		rs->sigs[i].name = strdup(name);
-		rs->sigs[i].pattern = strdup(pat);
-		rs->sigs[i].flags = i % 2 ? POL_SIGF_CASELESS : 0;
-		r->sigs[i].name = strdup(name);
-	}
-}
-
-/*
- * The full path without an L7 stage [0], with one of n_sigs signatures that scans every packet
- * (payloads of pay_len bytes) [1], and with the same signatures on a TCP-only rule: an L7 stage
- * that no packet is a candidate for [2].
- */
-static int
-bench_l7(const struct size *sz, unsigned n_sigs, uint32_t pay_len, unsigned rounds, unsigned ms)
-{
-	struct pol_gen_opts o = {.n_workers = 1, .socket_id = -1};
-	struct pol_cfg_errs errs = {0};
-	struct pol_ct_conf cc = {.entries = 2 * N_PKTS, .socket_id = -1};
-	struct pol_rate rate = {.pps = 1000000000ull, .bps = 1000000000000ull, .burst = 1u << 20};
-	struct pol_policy *pol[3];
-	struct pol_gen *g[3];
-	struct bench b[3];
-	struct pol_l7_stats st0, st1;
-	double *v[3];
-	struct stat3 s[3];
-	uint8_t *pay;
-	uint64_t admitted;
-	unsigned i, k, r;
-	char ctname[32];
-
-	for (k = 0; k < 3; k++) {
-		rng = 0x2545f4914f6cdd1dull ^ sz->rules;
-		pol_testgen_seed(rng); /* the same rules in all */
-		pol[k] = pol_testgen_policy(sz->shape, sz->rules, sz->tenants, sz->op, false);
-		unblock(pol[k]);
-		if (k) {
-			add_l7(pol[k], n_sigs, k == 1 ? 17 : 6);
-			if (pol_policy_validate(pol[k], &errs))
-				goto fail;
-		}
-		g[k] = pol_gen_build(pol[k], NULL, &o, &errs);
-		if (!g[k])
-			goto fail;
-		memset(&b[k], 0, sizeof(b[k]));
-		snprintf(ctname, sizeof(ctname), "pb_l7_ct_%u_%u_%u", n_sigs, pay_len, k);
-		cc.name = ctname;
-		b[k].g = g[k];
-		b[k].ct = pol_ct_create(&cc);
-		b[k].meter = pol_meter_create(1, POL_TENANT_ID_MAX + 1);
-		if (!b[k].ct || !b[k].meter)
-			goto fail;
-		for (i = 0; i < pol_gen_n_tenants(g[k]); i++)
-			pol_meter_set(b[k].meter, pol_gen_tenant_at(g[k], i)->id, &rate, &rate,
-			              1000000000u, now_ns());
-	}
-	/* the same frames, tenants and payloads for all */
-	b[0].frames = aligned_alloc(64, N_PKTS * FRAME);
-	b[0].tenant = malloc(N_PKTS * sizeof(*b[0].tenant));
-	pay = malloc((size_t)N_PKTS * pay_len);
-	for (i = 0; i < N_PKTS; i++) {
-		struct tpkt p;
-
-		do
-			rand_pkt(pol[0], &p);
-		while (p.dir != POL_DIR_INGRESS || p.tenant < 0);
-		p.proto = 17;
-		if (!p.sport)
-			p.sport = (uint16_t)(1024 + rnd() % 60000);
-		if (!p.dport)
-			p.dport = (uint16_t)(1 + rnd() % 65535);
-		build_frame(b[0].frames[i], &p);
-		b[0].tenant[i] = tenant_id(g[0], p.tenant);
-	}
-	for (i = 0; i < N_PKTS * pay_len; i++) /* benign text: lower case, digits, spaces */
-		pay[i] = (uint8_t) "abcdefghijklmnopqrstuvwxyz0123456789 "[rnd() % 37];
-	for (k = 1; k < 3; k++) {
-		b[k].frames = b[0].frames;
-		b[k].tenant = b[0].tenant;
-		b[k].pay = pay;
-		b[k].pay_len = pay_len;
-	}
-	for (k = 0; k < 3; k++) {
-		run_path(&b[k]); /* warm up: sessions */
-		v[k] = calloc(rounds, sizeof(double));
-	}
-	pol_l7_stats(g[1], &st0);
-	b[1].admitted = 0;
-	run_path(&b[1]);
-	admitted = b[1].admitted;
-	pol_l7_stats(g[1], &st1);
-	for (r = 0; r < rounds; r++)
-		for (i = 0; i < 3; i++) {
-			k = (i + r) % 3;
-			v[k][r] = sample(&b[k], run_path, ms);
-		}
-	for (k = 0; k < 3; k++)
-		s[k] = stats(v[k], rounds);
-	printf("| %3u | %4u | %5.1f / %5.1f / %5.1f | %5.1f / %5.1f / %5.1f | %.2fx | %.2f | "
-	       "%.0f%% | %5.1f / %5.1f / %5.1f | %.2fx |\n",
-	       n_sigs, pay_len, s[0].min, s[0].med, s[0].max, s[1].min, s[1].med, s[1].max,
-	       s[1].med / s[0].med, (double)(st1.scans - st0.scans) / N_PKTS,
-	       100.0 * (double)admitted / N_PKTS, s[2].min, s[2].med, s[2].max,
-	       s[2].med / s[0].med);
-	fflush(stdout);
-	for (k = 0; k < 3; k++) {
-		free(v[k]);
-		pol_meter_free(b[k].meter);
-		pol_ct_free(b[k].ct);
-		pol_gen_put(g[k]);
-		pol_policy_free(pol[k]);
-	}
-	free(b[0].frames);
-	free(b[0].tenant);
-	free(pay);
-	pol_cfg_errs_clear(&errs);
-	return 0;
-fail:
-	pol_cfg_errs_print(&errs, stderr);
-	fprintf(stderr, "L7 bench setup failed (%u signatures): %s\n", n_sigs, strerror(errno));
-	return -1;
 }
 
 int
@@ -767,62 +748,86 @@ main(int argc, char **argv)
 	                 "0",
 	                 "--log-level=lib.eal:warning",
 	                 "--log-level=bypassd.policy.*:warning"};
-	unsigned n_eal = 11, rounds = 9, ms = 100, i, l7 = 0; /* 1: also L7 rows, 2: only */
+	struct opts op = {.rounds = 9, .ms = 100, .n_pkts = 8192, .new_every = 10};
 	static const struct size sizes[] = {
 	        {100, 4, 10, &pol_testgen_complex},
 	        {1000, 50, 100, &pol_testgen_complex},
 	        {10000, 50, 500, &pol_testgen_moderate},
 	};
+	char stage_rows[sizeof(sizes) / sizeof(sizes[0])][STAGE_ROW];
+	unsigned n_eal = 11, only = 0, i;
 	int a;
 
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "-r") && a + 1 < argc) {
-			rounds = (unsigned)atoi(argv[++a]);
+			op.rounds = (unsigned)atoi(argv[++a]);
 		} else if (!strcmp(argv[a], "-t") && a + 1 < argc) {
-			ms = (unsigned)atoi(argv[++a]);
-		} else if (!strcmp(argv[a], "-l") || !strcmp(argv[a], "-L")) {
-			l7 = argv[a][1] == 'l' ? 1 : 2;
+			op.ms = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-f") && a + 1 < argc) {
+			op.n_pkts = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-n") && a + 1 < argc) {
+			op.new_every = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-s") && a + 1 < argc) {
+			only = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-u")) {
+			op.unreplied = true;
+		} else if (!strcmp(argv[a], "-w")) {
+			sample_clock = CLOCK_MONOTONIC;
 		} else if (!strcmp(argv[a], "--")) {
 			for (a++; a < argc && n_eal < 63; a++)
 				eal[n_eal++] = argv[a];
 		} else {
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-t MS] [-l|-L] [-- EAL_ARGS...]\n",
+			fprintf(stderr,
+			        "usage: %s [-r ROUNDS] [-t MS] [-f FLOWS] [-n NEW_EVERY] [-u] "
+			        "[-s RULES] [-w] [-- EAL_ARGS...]\n",
 			        argv[0]);
 			return 2;
 		}
 	}
-	if (rounds < 1)
-		rounds = 1;
+	if (op.rounds < 1)
+		op.rounds = 1;
+	op.n_pkts = (op.n_pkts + BURST - 1) / BURST * BURST;
+	if (op.n_pkts < BURST)
+		op.n_pkts = BURST;
 	if (rte_eal_init((int)n_eal, eal) < 0) {
 		fprintf(stderr, "rte_eal_init failed\n");
 		return 1;
 	}
-	printf("# ingress policy path, ns/packet (min / median / max of %u rounds, %u ms each), "
-	       "%u UDP 64-byte frames, bursts of %u\n",
-	       rounds, ms, N_PKTS, BURST);
-	if (l7 < 2) {
-		printf("| rules | rte_acl rules | bare rte_acl_classify | pol_acl_classify | "
-		       "full path | path / bare | method | admitted | sessions |\n");
-		printf("|---:|---:|---|---|---|---:|---|---:|---:|\n");
-		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-			if (bench_size(&sizes[i], rounds, ms) < 0)
-				return 1;
+	tsc_ns_mult = (uint64_t)(((unsigned __int128)1000000000ull << 32) / rte_get_tsc_hz());
+	printf("# ingress policy path, ns/packet of %s time (min / median / max of %u rounds, %u ms "
+	       "each): ",
+	       sample_clock == CLOCK_MONOTONIC ? "wall" : "thread CPU", op.rounds, op.ms);
+	printf("%u UDP 64-byte frames, one flow each, bursts of %u; ", op.n_pkts, BURST);
+	if (op.new_every)
+		printf("every %u%s packet a new flow each pass, ", op.new_every,
+		       op.new_every == 1   ? "st"
+		       : op.new_every == 2 ? "nd"
+		                           : "th");
+	printf("the other flows %s\n",
+	       op.unreplied ? "unanswered (udp_new sessions, on the LRU lists)"
+	                    : "answered once by the tenant (established: udp_replied)");
+	printf("\n| rules | rte_acl rules | method | ns/packet min / **median** / max | "
+	       "x bare | classify | admitted | sessions |\n");
+	printf("|---:|---:|---|---|---:|---|---:|---:|\n");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		stage_rows[i][0] = 0;
+		if (only && sizes[i].rules != only)
+			continue;
+		if (bench_size(&sizes[i], &op, stage_rows[i]) < 0)
+			return 1;
 	}
-	if (l7) {
-		static const unsigned l7_sigs[] = {10, 100}, l7_pay[] = {64, 512};
-		unsigned j;
-
-		printf("\n# L7: full path, 1,000 rules + an operator rule denying UDP payloads that "
-		       "match any of N signatures (payloads benign, scanned to the end)\n");
-		printf("| signatures | payload bytes | path without L7 | path with L7 | with / "
-		       "without | scans per packet | admitted | L7, no candidates | no cand. / "
-		       "without |\n");
-		printf("|---:|---:|---|---|---:|---:|---:|---|---:|\n");
-		for (i = 0; i < 2; i++)
-			for (j = 0; j < 2; j++)
-				if (bench_l7(&sizes[1], l7_sigs[i], l7_pay[j], rounds, ms) < 0)
-					return 1;
-	}
+	printf("\nfull path by stage, ns/packet (rdtsc around each stage, wall time: median of %u "
+	       "repetitions of 2 passes)\n\n| rules |",
+	       STAGE_REPS);
+	for (i = 0; i < S__MAX; i++)
+		printf(" %s |", stage_names[i]);
+	printf(" sum |\n|---:|");
+	for (i = 0; i <= S__MAX; i++)
+		printf("---:|");
+	printf("\n");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if (stage_rows[i][0])
+			printf("%s\n", stage_rows[i]);
 	rte_eal_cleanup();
 	return 0;
 }

@@ -428,6 +428,16 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 	c->last_rcv = t->now;
 	c->probes = 0;
 
+	/* simultaneous open: the peer's SYN-ACK in SYN-RECEIVED acknowledges our SYN and repeats
+	 * its own (RFC 9293 figure 8); take it as the ACK it is */
+	if (c->state == STK_TCP_SYN_RECEIVED && !(c->flags & CF_PASSIVE) &&
+	    (fl & (STK_TCP_SYN | STK_TCP_ACK | STK_TCP_RST)) == (STK_TCP_SYN | STK_TCP_ACK) &&
+	    seq + 1 == c->rcv_nxt && ack == c->snd_nxt && !len) {
+		fl &= (uint8_t)~STK_TCP_SYN;
+		seq++;
+		seglen = 0;
+	}
+
 	/* PAWS (RFC 7323 5.3) */
 	if ((c->flags & CF_TS) && o->has_ts && !(fl & STK_TCP_RST) &&
 	    SEQ_LT(o->tsval, c->ts_recent)) {

@@ -128,6 +128,8 @@ struct stk_tcp_cfg {
 	uint64_t keep_intvl_ns;   /* between probes [75 s] */
 	uint32_t keep_cnt;        /* unanswered probes before reset [9] */
 	uint32_t challenge_rate;  /* challenge ACKs per second per engine [1000] (burst the same) */
+	uint64_t secret[4];       /* ISN and cookie keys; all zero = from getrandom(2) (tests and
+	                             the fuzzer set them to be reproducible) */
 };
 
 /* A piece of payload somewhere in memory (app TX area). */

@@ -99,7 +99,9 @@ stk_tcp_create(const struct stk_tcp_cfg *cfg, const struct stk_tcp_ops *ops, str
 	t->tenant_max = malloc(t->cfg.max_tenants * sizeof(uint32_t));
 	if (!t->conns || !t->htab || !t->lsn || !t->wheel || !t->tenant_used || !t->tenant_max)
 		goto out_free;
-	if (getrandom(keys, sizeof(keys), 0) != (ssize_t)sizeof(keys))
+	memcpy(keys, t->cfg.secret, sizeof(keys));
+	if (!(keys[0] | keys[1] | keys[2] | keys[3]) &&
+	    getrandom(keys, sizeof(keys), 0) != (ssize_t)sizeof(keys))
 		goto out_free;
 	t->isn_key[0] = keys[0];
 	t->isn_key[1] = keys[1];

@@ -274,7 +274,7 @@ listen_input(struct stk_tcp *t, struct stk_tcp_listener *l, const struct stk_tcp
 		c->snd_una = c->snd_nxt = c->snd_max = ack;
 		c->snd_end = c->sq_seq = ack;
 		c->irs = seq - 1;
-		c->rcv_nxt = seq;
+		c->rcv_nxt = c->last_ack_sent = seq;
 		co.has_ts = o->has_ts;
 		co.tsval = o->tsval;
 		tcp_conn_apply_syn_opts(t, c, &co);
@@ -319,7 +319,7 @@ listen_input(struct stk_tcp *t, struct stk_tcp_listener *l, const struct stk_tcp
 	l->n_syn++;
 	c->user = l->user;
 	c->irs = seq;
-	c->rcv_nxt = seq + 1;
+	c->rcv_nxt = c->rcv_adv = c->last_ack_sent = seq + 1;
 	tcp_conn_apply_syn_opts(t, c, o);
 	set_snd_wnd(c, seq, 0, stk_ntohs(s->th->win)); /* a SYN's window is never scaled */
 	tcp_send_syn(t, c);
@@ -352,7 +352,7 @@ syn_sent_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct stk_tcp_s
 		return;
 	}
 	c->irs = seq;
-	c->rcv_nxt = seq + 1;
+	c->rcv_nxt = c->rcv_adv = c->last_ack_sent = seq + 1;
 	if (!o->has_ws)
 		c->rcv_wscale = 0;
 	tcp_conn_apply_syn_opts(t, c, o);

@@ -266,8 +266,10 @@ listen_input(struct stk_tcp *t, struct stk_tcp_listener *l, const struct stk_tcp
 			return;
 		}
 		c = tcp_conn_new(t, s->dst_ip, s->dport, s->src_ip, s->sport, l->tenant);
-		if (!c)
+		if (!c) {
+			tcp_send_rst_for(t, s); /* the peer believes it is connected */
 			return;
+		}
 		c->flags |= CF_PASSIVE;
 		c->user = l->user;
 		c->iss = ack - 1;

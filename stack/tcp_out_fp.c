@@ -368,7 +368,7 @@ tcp_output(struct stk_tcp *t, struct stk_tcp_conn *c)
 				fl |= STK_TCP_FIN;
 		}
 		n = tcp_send_seg(t, c, c->snd_nxt, fl, len);
-		if (n < 0)
+		if (n < 0 || (len && !n))
 			break;
 		c->snd_nxt += (uint32_t)n;
 		if ((fl & STK_TCP_FIN) && (uint32_t)n == len) {

@@ -596,6 +596,7 @@ handshake_passive(struct env *e, struct peer *p, bool opts)
 {
 	static const uint8_t syn_opt[20] = {2, 4, 0x05, 0x78, 4, 2, 8, 10, 0, 0, 0x03, 0xe8,
 	                                    0, 0, 0, 0, 1, 3, 3, 7};
+	uint32_t before = stk_tcp_conns_in_use(e->t);
 	uint8_t f[200];
 	struct pseg s;
 	uint32_t n;
@@ -630,7 +631,7 @@ handshake_passive(struct env *e, struct peer *p, bool opts)
 		CHECK_EQ(s.ws, -1);
 		CHECK(!s.sack_ok && !s.ts);
 	}
-	CHECK_EQ(stk_tcp_conns_in_use(e->t), 1);
+	CHECK_EQ(stk_tcp_conns_in_use(e->t), before + 1);
 	CHECK(e->conn == NULL); /* not announced before the handshake completes */
 	p->ack = s.seq + 1;
 	p->tsecr = s.tsval;
@@ -1413,6 +1414,161 @@ test_refuse_paws(void)
 	group_end();
 }
 
+/* handshake failures and give-ups: SYN-ACK retransmitted then the half-open block dropped
+ * silently; SYN retries then ETIMEDOUT; RST to our SYN -> ECONNREFUSED; data retries ->
+ * ETIMEDOUT with an RST; unlisten drops half-open blocks; ids of dead handles do not resolve */
+static void
+test_give_up(void)
+{
+	struct stk_tcp_cfg cfg = cfg_default();
+	struct env e;
+	struct peer p = {.ip = PEER_IP, .port = 46000, .dport = SRV_PORT, .seq = 10, .win = 4000};
+	struct stk_tcp_conn *c;
+	struct stk_tcp_listener *l;
+	struct pseg s;
+	uint64_t id;
+	unsigned n;
+
+	group_begin("give_up");
+	cfg.syn_retries = 2;
+	cfg.max_retries = 3;
+	env_init(&e, MAC_A, IP_A, &cfg);
+	l = listen80(&e);
+	psend(&e, &p, STK_TCP_SYN, NULL, 0);
+	CHECK(next_seg(&e, &s));
+	env_advance(&e, 1001 * MS); /* 1 s */
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.flags, STK_TCP_SYN | STK_TCP_ACK);
+	psend_at(&e, &p, 10, STK_TCP_SYN, NULL, 0); /* the peer repeats its SYN: SYN-ACK again */
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.flags, STK_TCP_SYN | STK_TCP_ACK);
+	env_advance(&e, 2001 * MS); /* 2 s */
+	CHECK(next_seg(&e, &s));
+	env_advance(&e, 4001 * MS); /* third timeout: give up */
+	CHECK_EQ(pending(&e), 0);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
+	CHECK_EQ(e.n_ev, 0);
+
+	/* unlisten with a half-open block: RST, freed, nothing announced */
+	p.port++;
+	psend(&e, &p, STK_TCP_SYN, NULL, 0);
+	drop_out(&e);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 1);
+	stk_tcp_unlisten(e.t, l);
+	CHECK(next_seg(&e, &s));
+	CHECK(s.flags & STK_TCP_RST);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
+	CHECK_EQ(e.n_ev, 0);
+
+	/* active open, no answer: SYN, 2 retries, ETIMEDOUT */
+	CHECK_EQ(stk_tcp_connect(e.t, IP_A, 34000, PEER_IP, 9, 0, 3, &c), 0);
+	id = stk_tcp_conn_id(c);
+	CHECK(stk_tcp_conn_by_id(e.t, id) == c);
+	for (int i = 0; i < 4; i++)
+		env_advance(&e, 4100 * MS);
+	n = 0;
+	while (next_seg(&e, &s))
+		n += s.flags == STK_TCP_SYN;
+	CHECK_EQ(n, 3);
+	CHECK_EQ(e.n_ev, 1);
+	CHECK_EQ(e.ev[0].type, STK_TCP_EV_RESET);
+	CHECK_EQ(e.ev[0].status, -ETIMEDOUT);
+	CHECK(stk_tcp_conn_by_id(e.t, id) == NULL);
+
+	/* active open refused */
+	e.n_ev = 0;
+	CHECK_EQ(stk_tcp_connect(e.t, IP_A, 34001, PEER_IP, 9, 0, 3, &c), 0);
+	CHECK(next_seg(&e, &s));
+	{
+		struct peer q = {.ip = PEER_IP, .port = 9, .dport = 34001, .seq = 0, .ack = s.seq + 1};
+
+		psend(&e, &q, STK_TCP_RST | STK_TCP_ACK, NULL, 0);
+		q.ack = s.seq + 7; /* an RST that does not acknowledge our SYN is ignored */
+	}
+	CHECK_EQ(e.n_ev, 1);
+	CHECK_EQ(e.ev[0].status, -ECONNREFUSED);
+
+	/* established, data never acknowledged: 3 retries, then RST and ETIMEDOUT */
+	e.n_ev = 0;
+	listen80(&e);
+	handshake_passive(&e, &p, false);
+	CHECK_EQ(stk_tcp_send(e.t, e.conn, PAT, 100, 8), 0);
+	for (int i = 0; i < 6; i++)
+		env_advance(&e, 8 * S);
+	CHECK(e.conn == NULL);
+	CHECK_EQ(e.n_ev, 2);
+	CHECK_EQ(e.ev[0].type, STK_TCP_EV_SENT);
+	CHECK_EQ(e.ev[0].status, -ETIMEDOUT);
+	CHECK_EQ(e.ev[1].status, -ETIMEDOUT);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RTO], 3);
+	n = 0;
+	while (next_seg(&e, &s))
+		n += !!(s.flags & STK_TCP_RST);
+	CHECK_EQ(n, 1);
+	check_clean(&e);
+	group_end();
+}
+
+/* a full pool answers with cookies; a TIME-WAIT block yields to a newer SYN; the engine-wide
+ * out-of-order bound */
+static void
+test_pool_tw_ooo(void)
+{
+	struct stk_tcp_cfg cfg = cfg_default();
+	struct env e;
+	struct peer p, q;
+	struct pseg s;
+
+	group_begin("pool_tw_ooo");
+	cfg.max_conns = 2;
+	cfg.ooo_max_worker = 3;
+	env_init(&e, MAC_A, IP_A, &cfg);
+	listen80(&e);
+	handshake_passive(&e, &p, true);
+	/* out of order: the engine holds at most 3 */
+	for (int i = 0; i < 5; i++)
+		psend_at(&e, &p, p.seq + 1000 + 200 * (uint32_t)i, STK_TCP_ACK, PAT, 100);
+	CHECK_EQ(stk_tcp_ooo_held(e.t), 3);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_OOO_FULL], 2);
+	drop_out(&e);
+	/* second block taken by a half-open, the third SYN gets a cookie */
+	q = (struct peer){.ip = PEER_IP, .port = 47000, .dport = SRV_PORT, .seq = 1, .win = 100};
+	psend(&e, &q, STK_TCP_SYN, NULL, 0);
+	q.port++;
+	psend(&e, &q, STK_TCP_SYN, NULL, 0);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_COOKIE_SENT], 1);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 2);
+	drop_out(&e);
+	/* the first connection closes actively and sits in TIME-WAIT */
+	stk_tcp_abort(e.t, e.conn);
+	drop_out(&e);
+	CHECK_EQ(stk_tcp_ooo_held(e.t), 0);
+	e.n_ev = 0;
+	handshake_passive(&e, &p, true);
+	CHECK_EQ(stk_tcp_close(e.t, e.conn), 0);
+	CHECK(next_seg(&e, &s));
+	p.ack = s.seq + 1;
+	p.tsval += 10;
+	psend(&e, &p, STK_TCP_ACK | STK_TCP_FIN, NULL, 0);
+	CHECK(e.conn == NULL);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 2);
+	drop_out(&e);
+	/* a new SYN on the same tuple with a newer timestamp takes the block over (RFC 6191) */
+	e.n_ev = 0;
+	{
+		uint8_t f[200], opt[12] = {1, 1, 8, 10, 0, 0, 0x10, 0, 0, 0, 0, 0};
+		uint32_t len = mk_seg(f, &e, &p, p.seq + 100000, 0, STK_TCP_SYN, opt, 12, NULL, 0);
+
+		deliver_frame(&e, f, len);
+	}
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_TIME_WAIT_REUSE], 1);
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.flags, STK_TCP_SYN | STK_TCP_ACK);
+	CHECK_EQ(s.ack, p.seq + 100001);
+	check_clean(&e);
+	group_end();
+}
+
 /* ---- two engines over a lossy, reordering, duplicating link ------------------------------- */
 
 static uint64_t g_rng;
@@ -1643,6 +1799,11 @@ run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t
 	       (unsigned long long)cnt(&b)[STK_TCP_CNT_RTO],
 	       (unsigned long long)cnt(&b)[STK_TCP_CNT_FAST_RETRANS],
 	       (unsigned long long)cnt(&b)[STK_TCP_CNT_OOO_QUEUED]);
+	printf("  %s: ooo full drops A %llu B %llu, dup drops A %llu B %llu\n", name,
+	       (unsigned long long)cnt(&a)[STK_TCP_CNT_DROP_OOO_FULL],
+	       (unsigned long long)cnt(&b)[STK_TCP_CNT_DROP_OOO_FULL],
+	       (unsigned long long)cnt(&a)[STK_TCP_CNT_DROP_DUP],
+	       (unsigned long long)cnt(&b)[STK_TCP_CNT_DROP_DUP]);
 	if (link->loss_permille) {
 		CHECK(cnt(&a)[STK_TCP_CNT_RETRANS_SEGS] + cnt(&b)[STK_TCP_CNT_RETRANS_SEGS] > 0);
 		CHECK(cnt(&a)[STK_TCP_CNT_FAST_RETRANS] + cnt(&b)[STK_TCP_CNT_FAST_RETRANS] > 0);
@@ -1679,6 +1840,8 @@ main(void)
 	test_cookies_quota();
 	test_keepalive();
 	test_refuse_paws();
+	test_give_up();
+	test_pool_tw_ooo();
 	{
 		struct link_cfg clean = {.delay_ns = 2 * MS};
 		struct link_cfg lossy = {.loss_permille = 20, .dup_permille = 10, .delay_ns = 5 * MS,

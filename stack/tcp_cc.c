@@ -44,6 +44,84 @@ tcp_cc_rto(struct stk_tcp_conn *c)
 	c->dupacks = 0;
 	c->flags &= ~CF_RECOVERY;
 	c->recover = c->snd_max; /* RFC 6582 4.1 + RFC 5681: no fast retransmit for old data */
+	c->n_sacked = 0;          /* the receiver may have reneged (RFC 2018 8) */
+}
+
+void
+tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o)
+{
+	unsigned i, j, n = 0;
+
+	/* drop or clip what the cumulative ACK covers */
+	for (i = 0; i < c->n_sacked; i++) {
+		if (SEQ_LEQ(c->sacked[i][1], c->snd_una))
+			continue;
+		c->sacked[n][0] = SEQ_LT(c->sacked[i][0], c->snd_una) ? c->snd_una : c->sacked[i][0];
+		c->sacked[n][1] = c->sacked[i][1];
+		n++;
+	}
+	c->n_sacked = (uint8_t)n;
+	for (i = 0; i < o->n_sack; i++) {
+		uint32_t s = o->sack[i][0], e = o->sack[i][1];
+
+		/* RFC 2018: only blocks above SND.UNA and within what was sent */
+		if (!SEQ_LT(s, e) || SEQ_LEQ(e, c->snd_una) || SEQ_GT(e, c->snd_max))
+			continue;
+		if (SEQ_LT(s, c->snd_una))
+			s = c->snd_una;
+		/* merge with every range it touches, then insert in order */
+		for (j = 0; j < c->n_sacked;) {
+			if (SEQ_LEQ(c->sacked[j][0], e) && SEQ_LEQ(s, c->sacked[j][1])) {
+				if (SEQ_LT(c->sacked[j][0], s))
+					s = c->sacked[j][0];
+				if (SEQ_GT(c->sacked[j][1], e))
+					e = c->sacked[j][1];
+				memmove(&c->sacked[j], &c->sacked[j + 1],
+				        (c->n_sacked - j - 1) * sizeof(c->sacked[0]));
+				c->n_sacked--;
+			} else {
+				j++;
+			}
+		}
+		for (j = 0; j < c->n_sacked && SEQ_LT(c->sacked[j][0], s); j++)
+			;
+		if (c->n_sacked == STK_TCP_SACK_MAX) {
+			if (j == STK_TCP_SACK_MAX)
+				continue; /* full: keep the lower ranges, they matter first */
+			c->n_sacked--;
+		}
+		memmove(&c->sacked[j + 1], &c->sacked[j], (c->n_sacked - j) * sizeof(c->sacked[0]));
+		c->sacked[j][0] = s;
+		c->sacked[j][1] = e;
+		c->n_sacked++;
+	}
+}
+
+/* RFC 6675-style: retransmit the first hole at or above rtx_hi that lies below SACKed data;
+ * false when there is none */
+static bool
+retransmit_hole(struct stk_tcp *t, struct stk_tcp_conn *c)
+{
+	uint32_t h = SEQ_GT(c->rtx_hi, c->snd_una) ? c->rtx_hi : c->snd_una, len;
+	unsigned i;
+
+	for (i = 0; i < c->n_sacked; i++) {
+		if (SEQ_LT(h, c->sacked[i][0]))
+			break;
+		if (SEQ_LT(h, c->sacked[i][1]))
+			h = c->sacked[i][1];
+	}
+	if (i == c->n_sacked)
+		return false; /* nothing SACKed above h: no evidence of loss */
+	len = c->sacked[i][0] - h;
+	if (len > c->mss)
+		len = c->mss;
+	if (SEQ_GT(h + len, c->snd_end))
+		len = SEQ_GT(c->snd_end, h) ? c->snd_end - h : 0;
+	if (!len || tcp_send_seg(t, c, h, STK_TCP_ACK, len) <= 0)
+		return false;
+	c->rtx_hi = h + len;
+	return true;
 }
 
 static void
@@ -76,7 +154,11 @@ tcp_cc_newack(struct stk_tcp *t, struct stk_tcp_conn *c, uint32_t acked)
 		return;
 	}
 	/* partial ACK: retransmit the next hole, deflate by what was acked, add one MSS */
-	retransmit_first(t, c);
+	if (!(c->flags & CF_SACK) || !retransmit_hole(t, c))
+		if (!SEQ_LT(c->snd_una, c->rtx_hi) || !(c->flags & CF_SACK)) {
+			retransmit_first(t, c);
+			c->rtx_hi = seq_max(c->rtx_hi, c->snd_una + c->mss);
+		}
 	c->cwnd = acked < c->cwnd ? c->cwnd - acked + c->mss : c->mss;
 	tcp_rearm_rtx(t, c);
 }
@@ -86,8 +168,11 @@ void
 tcp_cc_dupack(struct stk_tcp *t, struct stk_tcp_conn *c)
 {
 	if (c->flags & CF_RECOVERY) {
+		/* each duplicate ACK says a segment left the network: send one (a hole the
+		 * scoreboard shows first, else new data) */
 		c->cwnd += c->mss;
-		tcp_output(t, c);
+		if (!(c->flags & CF_SACK) || !retransmit_hole(t, c))
+			tcp_output(t, c);
 		return;
 	}
 	if (++c->dupacks < 3)
@@ -99,6 +184,7 @@ tcp_cc_dupack(struct stk_tcp *t, struct stk_tcp_conn *c)
 	c->flags |= CF_RECOVERY;
 	t->cnt[STK_TCP_CNT_FAST_RETRANS]++;
 	retransmit_first(t, c);
+	c->rtx_hi = c->snd_una + c->mss;
 	c->cwnd = c->ssthresh + 3u * c->mss;
 	tcp_rearm_rtx(t, c);
 	tcp_output(t, c);

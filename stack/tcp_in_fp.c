@@ -73,6 +73,16 @@ parse_opts(const struct stk_tcp_seg *s, struct tcp_opts *o)
 			if (len < 10 || (len - 2) % 8)
 				return -EINVAL;
 			o->n_sack = (uint8_t)((len - 2) / 8);
+			if (o->n_sack > 4)
+				return -EINVAL;
+			for (unsigned i = 0; i < o->n_sack; i++) {
+				const uint8_t *b = p + 2 + 8 * i;
+
+				o->sack[i][0] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+				                (uint32_t)b[2] << 8 | b[3];
+				o->sack[i][1] = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 |
+				                (uint32_t)b[6] << 8 | b[7];
+			}
 			break;
 		default:
 			break;
@@ -550,6 +560,8 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 		c->retries = 0;
 		c->snd_una = ack;
 		pop_acked(t, c);
+		if (c->flags & CF_SACK)
+			tcp_sack_update(c, o);
 		tcp_cc_newack(t, c, acked);
 		c->flags &= ~CF_PERSIST;
 		if (c->snd_una == c->snd_max)
@@ -559,6 +571,8 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 		fin_acked = (c->flags & CF_FIN_Q) && SEQ_GT(c->snd_una, c->snd_end);
 	} else if (ack == c->snd_una && !len && !fin && wnd == c->snd_wnd &&
 	           c->snd_max != c->snd_una) {
+		if (c->flags & CF_SACK)
+			tcp_sack_update(c, o);
 		t->cnt[STK_TCP_CNT_DUP_ACK_IN]++;
 		tcp_cc_dupack(t, c);
 	}

@@ -9,6 +9,7 @@
 
 #define STK_TCP_SQ_MAX  64 /* send references queued per connection */
 #define STK_TCP_OOO_MAX 16 /* out-of-order segments held per connection */
+#define STK_TCP_SACK_MAX 6 /* scoreboard ranges per connection */
 #define STK_TCP_NONE    UINT32_MAX
 
 #define TCPOPT_EOL       0
@@ -114,8 +115,11 @@ struct stk_tcp_conn {
 	uint32_t rtt_seq;
 	uint64_t rtt_start;
 
-	/* congestion control (NewReno) */
+	/* congestion control (NewReno, SACK-guided retransmission in recovery) */
 	uint32_t cwnd, ssthresh, recover;
+	uint32_t rtx_hi;                       /* recovery: retransmitted up to here */
+	uint32_t sacked[STK_TCP_SACK_MAX][2]; /* scoreboard: SACKed ranges above snd_una */
+	uint8_t n_sacked;
 
 	/* timers: absolute ns, 0 = off */
 	uint64_t t_rtx, t_delack, t_keep, t_end; /* t_end: TIME-WAIT / FIN-WAIT-2 / SYN give-up */
@@ -239,6 +243,8 @@ void tcp_cc_init(struct stk_tcp_conn *c);
 void tcp_cc_ack(struct stk_tcp_conn *c, uint32_t acked);
 void tcp_cc_newack(struct stk_tcp *t, struct stk_tcp_conn *c, uint32_t acked);
 void tcp_cc_dupack(struct stk_tcp *t, struct stk_tcp_conn *c);
+/* fold an ACK's SACK blocks into the scoreboard; drop what snd_una passed */
+void tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o);
 void tcp_cc_rto(struct stk_tcp_conn *c);
 void tcp_rtt_sample(struct stk_tcp *t, struct stk_tcp_conn *c, uint64_t rtt_ns);
 

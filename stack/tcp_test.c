@@ -1569,6 +1569,84 @@ test_pool_tw_ooo(void)
 	group_end();
 }
 
+/* an ACK from the peer carrying TS and SACK blocks [b][0], [b][1] */
+static void
+psend_sack(struct env *e, struct peer *p, const uint32_t (*blk)[2], unsigned n)
+{
+	uint8_t f[300], opt[40] = {1, 1, 8, 10};
+	uint32_t len, ol = 12;
+
+	put32(opt + 4, p->tsval);
+	put32(opt + 8, p->tsecr);
+	opt[ol++] = 1;
+	opt[ol++] = 1;
+	opt[ol++] = 5;
+	opt[ol++] = (uint8_t)(2 + 8 * n);
+	for (unsigned i = 0; i < n; i++) {
+		put32(opt + ol, blk[i][0]);
+		put32(opt + ol + 4, blk[i][1]);
+		ol += 8;
+	}
+	len = mk_seg(f, e, p, p->seq, p->ack, STK_TCP_ACK, opt, ol, NULL, 0);
+	deliver_frame(e, f, len);
+}
+
+/* SACK on the sending side: segments 0 and 4 of 10 lost; three duplicate ACKs retransmit 0,
+ * the next one (SACKing 5) retransmits 4 and not the SACKed 1..3 */
+static void
+test_sack_recovery(void)
+{
+	struct env e;
+	struct peer p;
+	struct pseg s;
+	uint32_t una, M = 1388;
+	uint32_t blk[2][2];
+
+	group_begin("sack_recovery");
+	env_init(&e, MAC_A, IP_A, NULL);
+	listen80(&e);
+	handshake_passive(&e, &p, true);
+	una = p.ack;
+	CHECK_EQ(stk_tcp_send(e.t, e.conn, PAT, 10 * M, 1), 0);
+	for (int i = 0; i < 10; i++) {
+		CHECK(next_seg(&e, &s));
+		CHECK_EQ(s.seq, una + M * (uint32_t)i);
+		CHECK_EQ(s.len, M);
+	}
+	CHECK_EQ(pending(&e), 0);
+	for (uint32_t k = 2; k <= 4; k++) {
+		blk[0][0] = una + M;
+		blk[0][1] = una + M * k;
+		psend_sack(&e, &p, (const uint32_t(*)[2])blk, 1);
+	}
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_FAST_RETRANS], 1);
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.seq, una);
+	CHECK_EQ(s.len, M);
+	CHECK_EQ(pending(&e), 0);
+	blk[0][0] = una + 5 * M; /* newest first, as RFC 2018 asks */
+	blk[0][1] = una + 6 * M;
+	blk[1][0] = una + M;
+	blk[1][1] = una + 4 * M;
+	psend_sack(&e, &p, (const uint32_t(*)[2])blk, 2);
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.seq, una + 4 * M);
+	CHECK_EQ(s.len, M);
+	CHECK_EQ(pending(&e), 0);
+	blk[0][1] = una + 7 * M;
+	psend_sack(&e, &p, (const uint32_t(*)[2])blk, 2);
+	CHECK_EQ(pending(&e), 0); /* no hole left, nothing new to send */
+	/* a SACK block outside what was sent is ignored; the full ACK ends recovery */
+	p.ack = una + 10 * M;
+	psend(&e, &p, STK_TCP_ACK, NULL, 0);
+	CHECK_EQ(e.n_ev, 1);
+	CHECK_EQ(e.ev[0].type, STK_TCP_EV_SENT);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RETRANS_SEGS], 2);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RTO], 0);
+	check_clean(&e);
+	group_end();
+}
+
 /* ---- two engines over a lossy, reordering, duplicating link ------------------------------- */
 
 static uint64_t g_rng;
@@ -1841,6 +1919,7 @@ main(void)
 	test_keepalive();
 	test_refuse_paws();
 	test_give_up();
+	test_sack_recovery();
 	test_pool_tw_ooo();
 	{
 		struct link_cfg clean = {.delay_ns = 2 * MS};

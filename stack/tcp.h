@@ -1,4 +1,4 @@
-/* tcp.h - the per-worker TCP engine's interface to the gateway: config, callbacks, events, calls. */
+/* tcp.h - the per-worker TCP engine's interface to the gateway: config, callbacks, events. */
 #ifndef BYPASSD_STACK_TCP_H
 #define BYPASSD_STACK_TCP_H
 
@@ -31,45 +31,46 @@
 #include "stk.h"
 
 /* counters of one engine: _(ENUM, "name", "help"); malformed/dropped first (DROP_*) */
-#define foreach_stk_tcp_counter(_)                                                             \
-	_(DROP_BAD_OPT, "tcp_bad_options", "malformed TCP option list")                        \
+#define foreach_stk_tcp_counter(_)                                                                 \
+	_(DROP_BAD_OPT, "tcp_bad_options", "malformed TCP option list")                            \
 	_(DROP_BAD_FLAGS, "tcp_bad_flags", "impossible flag combination (SYN+RST, SYN+FIN, none)") \
-	_(DROP_NO_ACK, "tcp_no_ack", "segment without ACK on a synchronized connection")       \
-	_(DROP_OUT_OF_WINDOW, "tcp_out_of_window", "sequence outside the receive window")      \
-	_(DROP_PAWS, "tcp_paws", "timestamp older than TS.Recent (RFC 7323 PAWS)")             \
-	_(DROP_ACK_TOO_NEW, "tcp_ack_too_new", "ACK for data never sent")                      \
-	_(DROP_ACK_TOO_OLD, "tcp_ack_too_old", "ACK below SND.UNA - MAX.SND.WND (RFC 5961 5.2)") \
-	_(DROP_RST_BAD, "tcp_rst_ignored", "RST outside the window or in LISTEN/SYN-SENT unmatched") \
-	_(DROP_SYN_BAD, "tcp_syn_bad", "SYN not acceptable in this state")                     \
-	_(DROP_LISTEN_BAD, "tcp_listen_bad", "segment to a listener that is neither SYN nor ACK") \
-	_(DROP_COOKIE_BAD, "tcp_cookie_bad", "ACK to a listener with an invalid SYN cookie")   \
-	_(DROP_QUOTA, "tcp_quota", "tenant connection quota reached")                          \
-	_(DROP_NO_CONN, "tcp_no_conn_block", "connection pool exhausted")                      \
-	_(DROP_OOO_FULL, "tcp_ooo_full", "out-of-order segment dropped: queue bound reached")  \
-	_(DROP_DUP, "tcp_dup_data", "segment carrying only data already received")             \
-	_(DROP_DATA_AFTER_FIN, "tcp_data_after_fin", "data beyond the peer's FIN (ignored)")   \
-	_(DROP_NO_TXBUF, "tcp_no_txbuf", "segment not sent: no header buffer")                 \
-	_(SEG_IN, "tcp_segs_in", "segments received by the engine")                            \
-	_(SEG_OUT, "tcp_segs_out", "segments sent")                                            \
-	_(BYTES_IN, "tcp_bytes_in", "payload bytes delivered in order")                        \
-	_(BYTES_OUT, "tcp_bytes_out", "payload bytes sent (first transmissions)")              \
-	_(RETRANS_SEGS, "tcp_retrans_segs", "segments retransmitted")                          \
-	_(RTO, "tcp_rto", "retransmission timeouts")                                           \
-	_(FAST_RETRANS, "tcp_fast_retrans", "fast retransmits (3 duplicate ACKs)")             \
-	_(DUP_ACK_IN, "tcp_dup_acks", "duplicate ACKs received")                               \
-	_(OOO_QUEUED, "tcp_ooo_queued", "out-of-order segments queued")                        \
-	_(CHALLENGE_ACK, "tcp_challenge_acks", "challenge ACKs sent (RFC 5961)")               \
-	_(CHALLENGE_LIMITED, "tcp_challenge_limited", "challenge ACKs suppressed by the limit") \
-	_(COOKIE_SENT, "tcp_cookies_sent", "SYN cookies sent (backlog full)")                  \
-	_(COOKIE_OK, "tcp_cookies_ok", "connections completed from a valid SYN cookie")        \
-	_(RST_IN, "tcp_rst_in", "RSTs that reset a connection")                                \
-	_(RST_OUT, "tcp_rst_out_engine", "RSTs sent by the engine")                            \
-	_(ACCEPTED, "tcp_accepted", "passive opens completed")                                 \
-	_(CONNECTED, "tcp_connected", "active opens completed")                                \
-	_(CLOSED, "tcp_closed", "connections closed in order")                                 \
-	_(RESET, "tcp_reset", "connections reset or timed out")                                \
-	_(TIME_WAIT_REUSE, "tcp_tw_reuse", "TIME-WAIT block reused by a newer SYN")            \
-	_(KEEPALIVE_OUT, "tcp_keepalives", "keepalive probes sent")                            \
+	_(DROP_NO_ACK, "tcp_no_ack", "segment without ACK on a synchronized connection")           \
+	_(DROP_OUT_OF_WINDOW, "tcp_out_of_window", "sequence outside the receive window")          \
+	_(DROP_PAWS, "tcp_paws", "timestamp older than TS.Recent (RFC 7323 PAWS)")                 \
+	_(DROP_ACK_TOO_NEW, "tcp_ack_too_new", "ACK for data never sent")                          \
+	_(DROP_ACK_TOO_OLD, "tcp_ack_too_old", "ACK below SND.UNA - MAX.SND.WND (RFC 5961 5.2)")   \
+	_(DROP_RST_BAD, "tcp_rst_ignored",                                                         \
+	  "RST outside the window or in LISTEN/SYN-SENT unmatched")                                \
+	_(DROP_SYN_BAD, "tcp_syn_bad", "SYN not acceptable in this state")                         \
+	_(DROP_LISTEN_BAD, "tcp_listen_bad", "segment to a listener that is neither SYN nor ACK")  \
+	_(DROP_COOKIE_BAD, "tcp_cookie_bad", "ACK to a listener with an invalid SYN cookie")       \
+	_(DROP_QUOTA, "tcp_quota", "tenant connection quota reached")                              \
+	_(DROP_NO_CONN, "tcp_no_conn_block", "connection pool exhausted")                          \
+	_(DROP_OOO_FULL, "tcp_ooo_full", "out-of-order segment dropped: queue bound reached")      \
+	_(DROP_DUP, "tcp_dup_data", "segment carrying only data already received")                 \
+	_(DROP_DATA_AFTER_FIN, "tcp_data_after_fin", "data beyond the peer's FIN (ignored)")       \
+	_(DROP_NO_TXBUF, "tcp_no_txbuf", "segment not sent: no header buffer")                     \
+	_(SEG_IN, "tcp_segs_in", "segments received by the engine")                                \
+	_(SEG_OUT, "tcp_segs_out", "segments sent")                                                \
+	_(BYTES_IN, "tcp_bytes_in", "payload bytes delivered in order")                            \
+	_(BYTES_OUT, "tcp_bytes_out", "payload bytes sent (first transmissions)")                  \
+	_(RETRANS_SEGS, "tcp_retrans_segs", "segments retransmitted")                              \
+	_(RTO, "tcp_rto", "retransmission timeouts")                                               \
+	_(FAST_RETRANS, "tcp_fast_retrans", "fast retransmits (3 duplicate ACKs)")                 \
+	_(DUP_ACK_IN, "tcp_dup_acks", "duplicate ACKs received")                                   \
+	_(OOO_QUEUED, "tcp_ooo_queued", "out-of-order segments queued")                            \
+	_(CHALLENGE_ACK, "tcp_challenge_acks", "challenge ACKs sent (RFC 5961)")                   \
+	_(CHALLENGE_LIMITED, "tcp_challenge_limited", "challenge ACKs suppressed by the limit")    \
+	_(COOKIE_SENT, "tcp_cookies_sent", "SYN cookies sent (backlog full)")                      \
+	_(COOKIE_OK, "tcp_cookies_ok", "connections completed from a valid SYN cookie")            \
+	_(RST_IN, "tcp_rst_in", "RSTs that reset a connection")                                    \
+	_(RST_OUT, "tcp_rst_out_engine", "RSTs sent by the engine")                                \
+	_(ACCEPTED, "tcp_accepted", "passive opens completed")                                     \
+	_(CONNECTED, "tcp_connected", "active opens completed")                                    \
+	_(CLOSED, "tcp_closed", "connections closed in order")                                     \
+	_(RESET, "tcp_reset", "connections reset or timed out")                                    \
+	_(TIME_WAIT_REUSE, "tcp_tw_reuse", "TIME-WAIT block reused by a newer SYN")                \
+	_(KEEPALIVE_OUT, "tcp_keepalives", "keepalive probes sent")                                \
 	_(WINDOW_PROBE, "tcp_window_probes", "zero-window probes sent")
 
 /* clang-format off */
@@ -104,32 +105,32 @@ struct stk_tcp_listener;
 
 /* Engine settings; 0 in a field means the default in brackets. */
 struct stk_tcp_cfg {
-	uint32_t max_conns;       /* connection blocks in the pool [1024] */
-	uint32_t max_listeners;   /* [64] */
-	uint32_t max_tenants;     /* tenant ids 0..max_tenants-1 [64] */
-	uint32_t rcv_buf;         /* receive window bytes per connection [256 KiB] */
-	uint32_t snd_buf;         /* bytes queued (sent or not) per connection [1 MiB] */
-	uint32_t ooo_max_worker;  /* out-of-order segments held by the whole engine [4096] */
-	uint16_t mss;             /* MSS we advertise and cap sends at [1460] */
-	uint8_t wscale;           /* window scale we offer, 0..14 [computed from rcv_buf] */
-	bool no_timestamps;       /* do not offer RFC 7323 timestamps */
-	bool no_sack;             /* do not offer SACK-permitted */
-	bool no_cookies;          /* drop SYNs when the backlog is full instead */
-	uint64_t tick_ns;         /* timer wheel tick [1 ms] */
-	uint64_t delack_ns;       /* delayed ACK [40 ms] */
-	uint64_t rto_init_ns;     /* [1 s] */
-	uint64_t rto_min_ns;      /* [200 ms] */
-	uint64_t rto_max_ns;      /* [60 s] */
-	uint32_t max_retries;     /* data retransmissions before the connection fails [15] */
-	uint32_t syn_retries;     /* SYN / SYN-ACK retransmissions [5] */
-	uint64_t time_wait_ns;    /* 2*MSL [60 s] */
-	uint64_t fin_wait2_ns;    /* orphaned FIN-WAIT-2 limit [60 s] */
-	uint64_t keep_idle_ns;    /* keepalive idle time [2 h] */
-	uint64_t keep_intvl_ns;   /* between probes [75 s] */
-	uint32_t keep_cnt;        /* unanswered probes before reset [9] */
-	uint32_t challenge_rate;  /* challenge ACKs per second per engine [1000] (burst the same) */
-	uint64_t secret[4];       /* ISN and cookie keys; all zero = from getrandom(2) (tests and
-	                             the fuzzer set them to be reproducible) */
+	uint32_t max_conns;      /* connection blocks in the pool [1024] */
+	uint32_t max_listeners;  /* [64] */
+	uint32_t max_tenants;    /* tenant ids 0..max_tenants-1 [64] */
+	uint32_t rcv_buf;        /* receive window bytes per connection [256 KiB] */
+	uint32_t snd_buf;        /* bytes queued (sent or not) per connection [1 MiB] */
+	uint32_t ooo_max_worker; /* out-of-order segments held by the whole engine [4096] */
+	uint16_t mss;            /* MSS we advertise and cap sends at [1460] */
+	uint8_t wscale;          /* window scale we offer, 0..14 [computed from rcv_buf] */
+	bool no_timestamps;      /* do not offer RFC 7323 timestamps */
+	bool no_sack;            /* do not offer SACK-permitted */
+	bool no_cookies;         /* drop SYNs when the backlog is full instead */
+	uint64_t tick_ns;        /* timer wheel tick [1 ms] */
+	uint64_t delack_ns;      /* delayed ACK [40 ms] */
+	uint64_t rto_init_ns;    /* [1 s] */
+	uint64_t rto_min_ns;     /* [200 ms] */
+	uint64_t rto_max_ns;     /* [60 s] */
+	uint32_t max_retries;    /* data retransmissions before the connection fails [15] */
+	uint32_t syn_retries;    /* SYN / SYN-ACK retransmissions [5] */
+	uint64_t time_wait_ns;   /* 2*MSL [60 s] */
+	uint64_t fin_wait2_ns;   /* orphaned FIN-WAIT-2 limit [60 s] */
+	uint64_t keep_idle_ns;   /* keepalive idle time [2 h] */
+	uint64_t keep_intvl_ns;  /* between probes [75 s] */
+	uint32_t keep_cnt;       /* unanswered probes before reset [9] */
+	uint32_t challenge_rate; /* challenge ACKs per second per engine [1000] (burst the same) */
+	uint64_t secret[4];      /* ISN and cookie keys; all zero = from getrandom(2) (tests and
+	                            the fuzzer set them to be reproducible) */
 };
 
 /* A piece of payload somewhere in memory (app TX area). */
@@ -151,8 +152,8 @@ struct stk_tcp_tx {
 	const struct stk_tcp_iov *iov;
 	unsigned n_iov;
 	uint32_t dst_ip;
-	uint32_t flags;          /* STK_BUF_TX_IPCK */
-	struct stk_tcp_conn *c;  /* NULL for stateless answers (RST, SYN cookie SYN-ACK) */
+	uint32_t flags;         /* STK_BUF_TX_IPCK */
+	struct stk_tcp_conn *c; /* NULL for stateless answers (RST, SYN cookie SYN-ACK) */
 };
 
 enum stk_tcp_ev_type {
@@ -194,7 +195,8 @@ struct stk_tcp_ops {
 	void *(*tx_alloc)(void *ctx, uint8_t **frame);
 	/* send it (takes the handle); the payload memory stays valid until its SENT event */
 	void (*tx_send)(void *ctx, const struct stk_tcp_tx *tx);
-	/* ACCEPTED: return nonzero to refuse (the engine resets the connection). Others: ignored. */
+	/* ACCEPTED: return nonzero to refuse (the engine resets the connection). Others: ignored.
+	 */
 	int (*event)(void *ctx, const struct stk_tcp_event *ev);
 };
 

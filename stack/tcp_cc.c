@@ -7,7 +7,8 @@ void
 tcp_cc_init(struct stk_tcp_conn *c)
 {
 	/* RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)) */
-	uint32_t iw = 10u * c->mss < 14600 ? 10u * c->mss : (14600 > 2u * c->mss ? 14600 : 2u * c->mss);
+	uint32_t iw =
+	        10u * c->mss < 14600 ? 10u * c->mss : (14600 > 2u * c->mss ? 14600 : 2u * c->mss);
 	c->cwnd = iw;
 	c->ssthresh = MAX_SSTHRESH;
 	c->recover = c->iss;
@@ -44,7 +45,7 @@ tcp_cc_rto(struct stk_tcp_conn *c)
 	c->dupacks = 0;
 	c->flags &= ~CF_RECOVERY;
 	c->recover = c->snd_max; /* RFC 6582 4.1 + RFC 5681: no fast retransmit for old data */
-	c->n_sacked = 0;          /* the receiver may have reneged (RFC 2018 8) */
+	c->n_sacked = 0;         /* the receiver may have reneged (RFC 2018 8) */
 }
 
 void
@@ -56,7 +57,8 @@ tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o)
 	for (i = 0; i < c->n_sacked; i++) {
 		if (SEQ_LEQ(c->sacked[i][1], c->snd_una))
 			continue;
-		c->sacked[n][0] = SEQ_LT(c->sacked[i][0], c->snd_una) ? c->snd_una : c->sacked[i][0];
+		c->sacked[n][0] =
+		        SEQ_LT(c->sacked[i][0], c->snd_una) ? c->snd_una : c->sacked[i][0];
 		c->sacked[n][1] = c->sacked[i][1];
 		n++;
 	}

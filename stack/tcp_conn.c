@@ -6,20 +6,20 @@
 
 const char *const stk_tcp_counter_names[STK_TCP_CNT__MAX] = {
 #define _(e, n, h) [STK_TCP_CNT_##e] = n,
-	foreach_stk_tcp_counter(_)
+        foreach_stk_tcp_counter(_)
 #undef _
 };
 
 const char *const stk_tcp_counter_help[STK_TCP_CNT__MAX] = {
 #define _(e, n, h) [STK_TCP_CNT_##e] = h,
-	foreach_stk_tcp_counter(_)
+        foreach_stk_tcp_counter(_)
 #undef _
 };
 
-#define DEF(f, v)                     \
-	do {                          \
-		if (!c->f)            \
-			c->f = (v);   \
+#define DEF(f, v)                   \
+	do {                        \
+		if (!c->f)          \
+			c->f = (v); \
 	} while (0)
 
 static int
@@ -45,9 +45,8 @@ cfg_defaults(struct stk_tcp_cfg *c)
 	DEF(keep_intvl_ns, 75 * STK_NS_PER_S);
 	DEF(keep_cnt, 9);
 	DEF(challenge_rate, 1000);
-	if (c->max_conns > (1u << 24) || c->mss < 64 || c->wscale > 14 ||
-	    c->rcv_buf > (1u << 30) || c->snd_buf > (1u << 30) || c->max_retries > 255 ||
-	    c->syn_retries > 255)
+	if (c->max_conns > (1u << 24) || c->mss < 64 || c->wscale > 14 || c->rcv_buf > (1u << 30) ||
+	    c->snd_buf > (1u << 30) || c->max_retries > 255 || c->syn_retries > 255)
 		return -EINVAL;
 	if (!c->wscale)
 		while (c->wscale < 14 && (65535u << c->wscale) < c->rcv_buf)
@@ -290,8 +289,8 @@ tcp_conn_drain(struct stk_tcp *t, struct stk_tcp_conn *c, int status)
 		ev.u.sent.status = status;
 		c->sq_head = (uint8_t)((c->sq_head + 1) % STK_TCP_SQ_MAX);
 		c->sq_n--;
-		if (!(c->flags & CF_DETACHED) && !(c->flags & CF_PASSIVE && c->state ==
-		                                   STK_TCP_SYN_RECEIVED))
+		if (!(c->flags & CF_DETACHED) &&
+		    !(c->flags & CF_PASSIVE && c->state == STK_TCP_SYN_RECEIVED))
 			tcp_event(t, c, &ev);
 	}
 	c->sq_bytes = 0;
@@ -396,8 +395,12 @@ stk_tcp_listen(struct stk_tcp *t, uint32_t ip, uint16_t port, uint32_t tenant, u
 		errno = ENOSPC;
 		return NULL;
 	}
-	*free_l = (struct stk_tcp_listener){.ip = ip, .port = port, .used = true, .tenant = tenant,
-	                                    .backlog = backlog ? backlog : 128, .user = user};
+	*free_l = (struct stk_tcp_listener){.ip = ip,
+	                                    .port = port,
+	                                    .used = true,
+	                                    .tenant = tenant,
+	                                    .backlog = backlog ? backlog : 128,
+	                                    .user = user};
 	return free_l;
 }
 
@@ -564,7 +567,8 @@ stk_tcp_conn_by_id(struct stk_tcp *t, uint64_t id)
 	if (idx >= t->cfg.max_conns)
 		return NULL;
 	c = &t->conns[idx];
-	if (c->gen != (uint32_t)(id >> 32) || c->state == STK_TCP_CLOSED || (c->flags & CF_DETACHED))
+	if (c->gen != (uint32_t)(id >> 32) || c->state == STK_TCP_CLOSED ||
+	    (c->flags & CF_DETACHED))
 		return NULL;
 	return c;
 }

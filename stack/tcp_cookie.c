@@ -15,8 +15,8 @@ static uint32_t
 cookie_hash(const struct stk_tcp *t, const struct stk_tcp_seg *s, uint32_t peer_isn, uint32_t tv,
             uint32_t bits)
 {
-	uint32_t d[6] = {s->src_ip, s->dst_ip, (uint32_t)s->sport << 16 | s->dport, peer_isn, tv,
-	                 bits};
+	uint32_t d[6] = {s->src_ip, s->dst_ip, (uint32_t)s->sport << 16 | s->dport,
+	                 peer_isn,  tv,        bits};
 
 	return (uint32_t)stk_tcp_siphash(t->cookie_key, d, sizeof(d)) & 0xfffffu;
 }

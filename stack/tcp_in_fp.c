@@ -66,8 +66,10 @@ parse_opts(const struct stk_tcp_seg *s, struct tcp_opts *o)
 			if (len != 10)
 				return -EINVAL;
 			o->has_ts = true;
-			o->tsval = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
-			o->tsecr = (uint32_t)p[6] << 24 | (uint32_t)p[7] << 16 | (uint32_t)p[8] << 8 | p[9];
+			o->tsval = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 |
+			           (uint32_t)p[4] << 8 | p[5];
+			o->tsecr = (uint32_t)p[6] << 24 | (uint32_t)p[7] << 16 |
+			           (uint32_t)p[8] << 8 | p[9];
 			break;
 		case TCPOPT_SACK:
 			if (len < 10 || (len - 2) % 8)
@@ -194,7 +196,8 @@ ooo_insert(struct stk_tcp *t, struct stk_tcp_conn *c, uint32_t seq, const uint8_
 	}
 	t->ops.rx_ref(t->ops.ctx, buf);
 	memmove(&c->ooo[pos + 1], &c->ooo[pos], (c->ooo_n - pos) * sizeof(c->ooo[0]));
-	c->ooo[pos] = (struct tcp_ooo){.seq = seq, .len = len, .data = data, .buf = buf, .fin = fin};
+	c->ooo[pos] =
+	        (struct tcp_ooo){.seq = seq, .len = len, .data = data, .buf = buf, .fin = fin};
 	c->ooo_n++;
 	c->ooo_last = (uint8_t)pos;
 	t->ooo_held++;
@@ -270,8 +273,9 @@ listen_input(struct stk_tcp *t, struct stk_tcp_listener *l, const struct stk_tcp
 
 		if ((fl & STK_TCP_SYN) || t->cfg.no_cookies ||
 		    tcp_cookie_check(t, s, ack - 1, seq - 1, &co) < 0) {
-			t->cnt[(fl & STK_TCP_SYN) || t->cfg.no_cookies ? STK_TCP_CNT_DROP_LISTEN_BAD
-			                                               : STK_TCP_CNT_DROP_COOKIE_BAD]++;
+			t->cnt[(fl & STK_TCP_SYN) || t->cfg.no_cookies
+			               ? STK_TCP_CNT_DROP_LISTEN_BAD
+			               : STK_TCP_CNT_DROP_COOKIE_BAD]++;
 			tcp_send_rst_for(t, s);
 			return;
 		}
@@ -403,7 +407,8 @@ seq_acceptable(const struct stk_tcp_conn *c, uint32_t seq, uint32_t seglen)
 	if (!wnd)
 		return false;
 	return (SEQ_LEQ(c->rcv_nxt, seq) && SEQ_LT(seq, c->rcv_nxt + wnd)) ||
-	       (SEQ_LEQ(c->rcv_nxt, seq + seglen - 1) && SEQ_LT(seq + seglen - 1, c->rcv_nxt + wnd));
+	       (SEQ_LEQ(c->rcv_nxt, seq + seglen - 1) &&
+	        SEQ_LT(seq + seglen - 1, c->rcv_nxt + wnd));
 }
 
 static void
@@ -470,8 +475,9 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 				tcp_send_challenge_ack(t, c);
 			return;
 		}
-		t->cnt[seglen && SEQ_LEQ(seq + seglen, c->rcv_nxt) ? STK_TCP_CNT_DROP_DUP
-		                                                   : STK_TCP_CNT_DROP_OUT_OF_WINDOW]++;
+		t->cnt[seglen && SEQ_LEQ(seq + seglen, c->rcv_nxt)
+		               ? STK_TCP_CNT_DROP_DUP
+		               : STK_TCP_CNT_DROP_OUT_OF_WINDOW]++;
 		if (c->state == STK_TCP_TIME_WAIT && fin) {
 			c->t_end = t->now + t->cfg.time_wait_ns; /* a retransmitted FIN */
 			tcp_timer_update(t, c);
@@ -489,9 +495,10 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 			tcp_conn_free(t, c);
 			return;
 		}
-		tcp_conn_fail(t, c, c->state == STK_TCP_SYN_RECEIVED && !(c->flags & CF_PASSIVE)
-		                            ? -ECONNREFUSED
-		                            : -ECONNRESET,
+		tcp_conn_fail(t, c,
+		              c->state == STK_TCP_SYN_RECEIVED && !(c->flags & CF_PASSIVE)
+		                      ? -ECONNREFUSED
+		                      : -ECONNRESET,
 		              false);
 		return;
 	}
@@ -522,8 +529,8 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 			if (!accept_conn(t, c, c->user))
 				return;
 		} else {
-			struct stk_tcp_event ev = {.type = STK_TCP_EV_CONNECTED, .c = c,
-			                           .user = c->user};
+			struct stk_tcp_event ev = {
+			        .type = STK_TCP_EV_CONNECTED, .c = c, .user = c->user};
 
 			c->state = STK_TCP_ESTABLISHED;
 			t->cnt[STK_TCP_CNT_CONNECTED]++;

@@ -3,22 +3,22 @@
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-#define SIPROUND                                                                               \
-	do {                                                                                   \
-		v0 += v1;                                                                      \
-		v1 = ROTL(v1, 13);                                                             \
-		v1 ^= v0;                                                                      \
-		v0 = ROTL(v0, 32);                                                             \
-		v2 += v3;                                                                      \
-		v3 = ROTL(v3, 16);                                                             \
-		v3 ^= v2;                                                                      \
-		v0 += v3;                                                                      \
-		v3 = ROTL(v3, 21);                                                             \
-		v3 ^= v0;                                                                      \
-		v2 += v1;                                                                      \
-		v1 = ROTL(v1, 17);                                                             \
-		v1 ^= v2;                                                                      \
-		v2 = ROTL(v2, 32);                                                             \
+#define SIPROUND                   \
+	do {                       \
+		v0 += v1;          \
+		v1 = ROTL(v1, 13); \
+		v1 ^= v0;          \
+		v0 = ROTL(v0, 32); \
+		v2 += v3;          \
+		v3 = ROTL(v3, 16); \
+		v3 ^= v2;          \
+		v0 += v3;          \
+		v3 = ROTL(v3, 21); \
+		v3 ^= v0;          \
+		v2 += v1;          \
+		v1 = ROTL(v1, 17); \
+		v1 ^= v2;          \
+		v2 = ROTL(v2, 32); \
 	} while (0)
 
 /* SipHash-2-4 (Aumasson, Bernstein) of len bytes, little-endian words as in the reference */
@@ -74,7 +74,8 @@ tuple_hash(const uint64_t key[2], uint32_t lip, uint16_t lport, uint32_t rip, ui
 uint32_t
 tcp_isn(const struct stk_tcp *t, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
-	return (uint32_t)(t->now / 4000u) + (uint32_t)tuple_hash(t->isn_key, lip, lport, rip, rport, 0);
+	return (uint32_t)(t->now / 4000u) +
+	       (uint32_t)tuple_hash(t->isn_key, lip, lport, rip, rport, 0);
 }
 
 /* per-connection TSval offset (RFC 7323 5.4: timestamps must not reveal a global clock) */

@@ -213,8 +213,13 @@ tcp_send_seg(struct stk_tcp *t, struct stk_tcp_conn *c, uint32_t seq, uint8_t fl
 {
 	struct stk_tcp_iov iov[STK_TCP_MAX_IOV];
 	uint8_t opt[40], *p = opt;
-	struct seg_hdr h = {.lip = c->lip, .rip = c->rip, .lport = c->lport, .rport = c->rport,
-	                    .seq = seq, .flags = flags, .opt = opt};
+	struct seg_hdr h = {.lip = c->lip,
+	                    .rip = c->rip,
+	                    .lport = c->lport,
+	                    .rport = c->rport,
+	                    .seq = seq,
+	                    .flags = flags,
+	                    .opt = opt};
 	unsigned n = 0;
 	uint32_t used = 0;
 	int rc;
@@ -386,8 +391,8 @@ tcp_output(struct stk_tcp *t, struct stk_tcp_conn *c)
 		}
 	}
 	/* the peer's window is shut and nothing is in flight: probe it (persist timer) */
-	if (!sent && c->snd_wnd == 0 && c->snd_nxt == c->snd_una && SEQ_LT(c->snd_nxt, c->snd_end) &&
-	    !c->t_rtx) {
+	if (!sent && c->snd_wnd == 0 && c->snd_nxt == c->snd_una &&
+	    SEQ_LT(c->snd_nxt, c->snd_end) && !c->t_rtx) {
 		c->flags |= CF_PERSIST;
 		tcp_rearm_rtx(t, c);
 	}
@@ -397,8 +402,8 @@ void
 tcp_send_rst_for(struct stk_tcp *t, const struct stk_tcp_seg *s)
 {
 	uint8_t fl = s->th->flags;
-	struct seg_hdr h = {.lip = s->dst_ip, .rip = s->src_ip, .lport = s->dport,
-	                    .rport = s->sport};
+	struct seg_hdr h = {
+	        .lip = s->dst_ip, .rip = s->src_ip, .lport = s->dport, .rport = s->sport};
 
 	if ((fl & STK_TCP_RST) || s->link_bcast)
 		return;
@@ -419,15 +424,20 @@ tcp_send_synack_cookie(struct stk_tcp *t, const struct stk_tcp_seg *s, uint32_t 
                        const struct tcp_opts *o)
 {
 	uint8_t opt[40];
-	struct seg_hdr h = {.lip = s->dst_ip, .rip = s->src_ip, .lport = s->dport,
-	                    .rport = s->sport, .seq = iss, .ack = stk_ntohl(s->th->seq) + 1,
-	                    .flags = STK_TCP_SYN | STK_TCP_ACK, .opt = opt};
+	struct seg_hdr h = {.lip = s->dst_ip,
+	                    .rip = s->src_ip,
+	                    .lport = s->dport,
+	                    .rport = s->sport,
+	                    .seq = iss,
+	                    .ack = stk_ntohl(s->th->seq) + 1,
+	                    .flags = STK_TCP_SYN | STK_TCP_ACK,
+	                    .opt = opt};
 	bool ts = o->has_ts && !t->cfg.no_timestamps;
 
-	h.optlen = syn_opts(opt, mss, o->sack_ok && !t->cfg.no_sack, ts,
-	                    tcp_ts_now(t) + tcp_ts_offset(t, s->dst_ip, s->dport, s->src_ip,
-	                                                  s->sport),
-	                    o->tsval, o->has_ws, t->cfg.wscale);
+	h.optlen =
+	        syn_opts(opt, mss, o->sack_ok && !t->cfg.no_sack, ts,
+	                 tcp_ts_now(t) + tcp_ts_offset(t, s->dst_ip, s->dport, s->src_ip, s->sport),
+	                 o->tsval, o->has_ws, t->cfg.wscale);
 	h.win = (uint16_t)(t->cfg.rcv_buf > 65535 ? 65535 : t->cfg.rcv_buf);
 	emit(t, NULL, &h, NULL, 0, 0);
 }

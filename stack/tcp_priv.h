@@ -7,10 +7,10 @@
 #include "stk_priv.h"
 #include "tcp.h"
 
-#define STK_TCP_SQ_MAX  64 /* send references queued per connection */
-#define STK_TCP_OOO_MAX 16 /* out-of-order segments held per connection */
-#define STK_TCP_SACK_MAX 6 /* scoreboard ranges per connection */
-#define STK_TCP_NONE    UINT32_MAX
+#define STK_TCP_SQ_MAX   64 /* send references queued per connection */
+#define STK_TCP_OOO_MAX  16 /* out-of-order segments held per connection */
+#define STK_TCP_SACK_MAX 6  /* scoreboard ranges per connection */
+#define STK_TCP_NONE     UINT32_MAX
 
 #define TCPOPT_EOL       0
 #define TCPOPT_NOP       1
@@ -37,7 +37,7 @@ seq_max(uint32_t a, uint32_t b)
 /* options parsed from a segment */
 struct tcp_opts {
 	uint16_t mss;
-	uint8_t ws;         /* valid when has_ws */
+	uint8_t ws; /* valid when has_ws */
 	bool has_mss, has_ws, sack_ok, has_ts;
 	uint32_t tsval, tsecr;
 	uint8_t n_sack;
@@ -58,14 +58,14 @@ struct tcp_ooo {
 };
 
 /* connection flags */
-#define CF_TS        (1u << 0)  /* timestamps negotiated */
-#define CF_SACK      (1u << 1)  /* SACK-permitted both ways */
-#define CF_WS        (1u << 2)  /* window scaling negotiated */
-#define CF_FIN_Q     (1u << 3)  /* the app closed: FIN after snd_end */
-#define CF_FIN_RCVD  (1u << 4)  /* peer's FIN processed */
-#define CF_PASSIVE   (1u << 5)  /* from a listener */
-#define CF_RTT       (1u << 6)  /* timing rtt_seq (no timestamps) */
-#define CF_RECOVERY  (1u << 7)  /* NewReno fast recovery */
+#define CF_TS        (1u << 0) /* timestamps negotiated */
+#define CF_SACK      (1u << 1) /* SACK-permitted both ways */
+#define CF_WS        (1u << 2) /* window scaling negotiated */
+#define CF_FIN_Q     (1u << 3) /* the app closed: FIN after snd_end */
+#define CF_FIN_RCVD  (1u << 4) /* peer's FIN processed */
+#define CF_PASSIVE   (1u << 5) /* from a listener */
+#define CF_RTT       (1u << 6) /* timing rtt_seq (no timestamps) */
+#define CF_RECOVERY  (1u << 7) /* NewReno fast recovery */
 #define CF_KEEPALIVE (1u << 8)
 #define CF_DETACHED  (1u << 9)  /* the upper layer got its terminal event */
 #define CF_ACK_NOW   (1u << 10) /* send an ACK at the end of input */
@@ -117,7 +117,7 @@ struct stk_tcp_conn {
 
 	/* congestion control (NewReno, SACK-guided retransmission in recovery) */
 	uint32_t cwnd, ssthresh, recover;
-	uint32_t rtx_hi;                       /* recovery: retransmitted up to here */
+	uint32_t rtx_hi;                      /* recovery: retransmitted up to here */
 	uint32_t sacked[STK_TCP_SACK_MAX][2]; /* scoreboard: SACKed ranges above snd_una */
 	uint8_t n_sacked;
 

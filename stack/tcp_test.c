@@ -110,8 +110,8 @@ struct rxb {
 	uint8_t data[];
 };
 
-static long g_rx_live;   /* RX buffers allocated and not yet freed */
-static long g_hdr_live;  /* header buffers handed to the engine and not yet sent */
+static long g_rx_live;  /* RX buffers allocated and not yet freed */
+static long g_hdr_live; /* header buffers handed to the engine and not yet sent */
 
 static struct rxb *
 rxb_new(const uint8_t *f, uint32_t len)
@@ -186,9 +186,9 @@ struct env {
 	int refuse;
 	bool hold_rx; /* keep RECV bytes unconsumed (no recv_done) */
 	uint32_t unconsumed;
-	int ws_expect;      /* the window scale our SYN-ACK should carry */
-	uint32_t syn_win;   /* the window our SYN-ACK should carry */
-	app_fn *app; /* bulk-transfer application, else events are recorded */
+	int ws_expect;    /* the window scale our SYN-ACK should carry */
+	uint32_t syn_win; /* the window our SYN-ACK should carry */
+	app_fn *app;      /* bulk-transfer application, else events are recorded */
 	void *app_state;
 };
 
@@ -286,11 +286,11 @@ op_event(void *ctx, const struct stk_tcp_event *ev)
 }
 
 static const struct stk_tcp_ops OPS = {
-	.rx_ref = op_rx_ref,
-	.rx_unref = op_rx_unref,
-	.tx_alloc = op_tx_alloc,
-	.tx_send = op_tx_send,
-	.event = op_event,
+        .rx_ref = op_rx_ref,
+        .rx_unref = op_rx_unref,
+        .tx_alloc = op_tx_alloc,
+        .tx_send = op_tx_send,
+        .event = op_event,
 };
 
 static struct stk_tcp_cfg cfg_default(void);
@@ -594,15 +594,20 @@ cfg_default(void)
 static void
 handshake_passive(struct env *e, struct peer *p, bool opts)
 {
-	static const uint8_t syn_opt[20] = {2, 4, 0x05, 0x78, 4, 2, 8, 10, 0, 0, 0x03, 0xe8,
-	                                    0, 0, 0, 0, 1, 3, 3, 7};
+	static const uint8_t syn_opt[20] = {2,    4,    0x05, 0x78, 4, 2, 8, 10, 0, 0,
+	                                    0x03, 0xe8, 0,    0,    0, 0, 1, 3,  3, 7};
 	uint32_t before = stk_tcp_conns_in_use(e->t);
 	uint8_t f[200];
 	struct pseg s;
 	uint32_t n;
 
-	*p = (struct peer){.ip = PEER_IP, .port = PEER_PORT, .dport = SRV_PORT, .seq = 5000,
-	                   .win = 1000, .ts = opts, .tsval = 1000};
+	*p = (struct peer){.ip = PEER_IP,
+	                   .port = PEER_PORT,
+	                   .dport = SRV_PORT,
+	                   .seq = 5000,
+	                   .win = 1000,
+	                   .ts = opts,
+	                   .tsval = 1000};
 	n = mk_seg(f, e, p, p->seq, 0, STK_TCP_SYN, syn_opt, opts ? 20 : 0, NULL, 0);
 	p->seq++;
 	deliver_frame(e, f, n);
@@ -738,8 +743,8 @@ static void
 test_active_open(void)
 {
 	struct env e;
-	struct peer p = {.ip = PEER_IP, .port = 8080, .dport = 33000, .seq = 0x90000000u,
-	                 .win = 8192};
+	struct peer p = {
+	        .ip = PEER_IP, .port = 8080, .dport = 33000, .seq = 0x90000000u, .win = 8192};
 	struct stk_tcp_conn *c = NULL;
 	struct pseg s;
 	static const uint8_t want[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10};
@@ -923,7 +928,7 @@ test_overlap_ooo_fin(void)
 	handshake_passive(&e, &p, true);
 	base = p.seq;
 
-	psend(&e, &p, STK_TCP_ACK, PAT, 100);            /* [0,100) */
+	psend(&e, &p, STK_TCP_ACK, PAT, 100);                    /* [0,100) */
 	psend_at(&e, &p, base + 50, STK_TCP_ACK, PAT + 50, 100); /* [50,150): 100..150 new */
 	CHECK_EQ(e.n_ev, 2);
 	CHECK_EQ(e.ev[1].len, 50);
@@ -1262,8 +1267,8 @@ test_cookies_quota(void)
 	struct env e;
 	struct peer p[4];
 	struct pseg s;
-	static const uint8_t syn_opt[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9,
-	                                    0, 0, 0, 0, 1, 3, 3, 2};
+	static const uint8_t syn_opt[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+	                                    0, 9, 0,    0,    0, 0, 1, 3,  3, 2};
 	uint8_t f[200];
 	struct stk_tcp_listener *l;
 
@@ -1274,8 +1279,12 @@ test_cookies_quota(void)
 	for (int i = 0; i < 3; i++) {
 		uint32_t n;
 
-		p[i] = (struct peer){.ip = PEER_IP, .port = (uint16_t)(41000 + i), .dport = SRV_PORT,
-		                     .seq = 777u * (unsigned)(i + 1), .win = 2000, .ts = true,
+		p[i] = (struct peer){.ip = PEER_IP,
+		                     .port = (uint16_t)(41000 + i),
+		                     .dport = SRV_PORT,
+		                     .seq = 777u * (unsigned)(i + 1),
+		                     .win = 2000,
+		                     .ts = true,
 		                     .tsval = 9};
 		n = mk_seg(f, &e, &p[i], p[i].seq, 0, STK_TCP_SYN, syn_opt, 20, NULL, 0);
 		p[i].seq++;
@@ -1317,8 +1326,8 @@ test_cookies_quota(void)
 	psend(&e, &p[0], STK_TCP_ACK, NULL, 0);
 	CHECK_EQ(stk_tcp_tenant_conns(e.t, 3), 2);
 	{
-		struct peer q = {.ip = PEER_IP, .port = 42000, .dport = SRV_PORT, .seq = 1,
-		                 .win = 100};
+		struct peer q = {
+		        .ip = PEER_IP, .port = 42000, .dport = SRV_PORT, .seq = 1, .win = 100};
 
 		psend(&e, &q, STK_TCP_SYN, NULL, 0);
 		CHECK_EQ(pending(&e), 0);
@@ -1399,7 +1408,8 @@ test_refuse_paws(void)
 	e.refuse = 1;
 	e.n_ev = 0;
 	{
-		struct peer q = {.ip = PEER_IP, .port = 45000, .dport = SRV_PORT, .seq = 10, .win = 100};
+		struct peer q = {
+		        .ip = PEER_IP, .port = 45000, .dport = SRV_PORT, .seq = 10, .win = 100};
 
 		psend(&e, &q, STK_TCP_SYN, NULL, 0);
 		CHECK(next_seg(&e, &s));
@@ -1480,7 +1490,8 @@ test_give_up(void)
 	CHECK_EQ(stk_tcp_connect(e.t, IP_A, 34001, PEER_IP, 9, 0, 3, &c), 0);
 	CHECK(next_seg(&e, &s));
 	{
-		struct peer q = {.ip = PEER_IP, .port = 9, .dport = 34001, .seq = 0, .ack = s.seq + 1};
+		struct peer q = {
+		        .ip = PEER_IP, .port = 9, .dport = 34001, .seq = 0, .ack = s.seq + 1};
 
 		psend(&e, &q, STK_TCP_RST | STK_TCP_ACK, NULL, 0);
 		q.ack = s.seq + 7; /* an RST that does not acknowledge our SYN is ignored */
@@ -1702,9 +1713,11 @@ wire_put(struct env *from, struct env *to, const struct link_cfg *lc)
 				continue;
 			}
 			memcpy(g, to->ifc.mac, 6);
-			g_wire[g_nwire++] = (struct wire_pkt){
-			        .at = from->now + lc->delay_ns + rnd() % (lc->jitter_ns + 1),
-			        .f = g, .len = n, .to = to};
+			g_wire[g_nwire++] = (struct wire_pkt){.at = from->now + lc->delay_ns +
+			                                            rnd() % (lc->jitter_ns + 1),
+			                                      .f = g,
+			                                      .len = n,
+			                                      .to = to};
 		}
 	}
 }
@@ -1717,7 +1730,8 @@ wire_run(uint64_t now)
 		unsigned best = WIRE_MAX;
 
 		for (unsigned i = 0; i < g_nwire; i++)
-			if (g_wire[i].at <= now && (best == WIRE_MAX || g_wire[i].at < g_wire[best].at))
+			if (g_wire[i].at <= now &&
+			    (best == WIRE_MAX || g_wire[i].at < g_wire[best].at))
 				best = i;
 		if (best == WIRE_MAX)
 			return;
@@ -1733,11 +1747,11 @@ wire_run(uint64_t now)
 }
 
 struct bulk {
-	uint32_t total;     /* bytes to send */
-	uint32_t queued;    /* bytes handed to the engine */
-	uint32_t acked;     /* bytes returned by SENT */
-	uint32_t received;  /* bytes delivered by RECV (verified) */
-	uint32_t expect;    /* bytes the peer sends */
+	uint32_t total;    /* bytes to send */
+	uint32_t queued;   /* bytes handed to the engine */
+	uint32_t acked;    /* bytes returned by SENT */
+	uint32_t received; /* bytes delivered by RECV (verified) */
+	uint32_t expect;   /* bytes the peer sends */
 	uint8_t seed_tx, seed_rx;
 	bool eof, closed, bad, reset;
 	uint8_t *txarea;
@@ -1814,8 +1828,8 @@ bulk_pump(struct env *e)
 	}
 	if (b->queued == b->total && b->chunks_out == 0 && !b->closed && !b->reset &&
 	    stk_tcp_state(e->conn) != STK_TCP_FIN_WAIT_1 &&
-	    stk_tcp_state(e->conn) != STK_TCP_FIN_WAIT_2 && stk_tcp_state(e->conn) != STK_TCP_CLOSING &&
-	    stk_tcp_state(e->conn) != STK_TCP_LAST_ACK)
+	    stk_tcp_state(e->conn) != STK_TCP_FIN_WAIT_2 &&
+	    stk_tcp_state(e->conn) != STK_TCP_CLOSING && stk_tcp_state(e->conn) != STK_TCP_LAST_ACK)
 		stk_tcp_close(e->t, e->conn);
 }
 
@@ -1923,7 +1937,9 @@ main(void)
 	test_pool_tw_ooo();
 	{
 		struct link_cfg clean = {.delay_ns = 2 * MS};
-		struct link_cfg lossy = {.loss_permille = 20, .dup_permille = 10, .delay_ns = 5 * MS,
+		struct link_cfg lossy = {.loss_permille = 20,
+		                         .dup_permille = 10,
+		                         .delay_ns = 5 * MS,
 		                         .jitter_ns = 4 * MS};
 
 		run_bulk("bulk_clean", &clean, 4u << 20, 1, 120 * S);

@@ -50,7 +50,7 @@ static struct stk_iface ifc;
 static bool ifc_ready;
 static long rx_live, hdr_live;
 static struct stk_tcp_conn *conn_p, *conn_a;
-static uint32_t held;                /* RECV bytes the "app" has not consumed */
+static uint32_t held;               /* RECV bytes the "app" has not consumed */
 static uint32_t last_seq, last_ack; /* of the newest frame the engine sent */
 static uint8_t txarea[64 * 1024];
 
@@ -165,8 +165,8 @@ ifc_setup(void)
 
 /* one segment from the peer, built in a heap buffer of exactly its size (ASan sees overreads) */
 static void
-seg_in(struct stk_tcp *t, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
-       uint8_t flags, uint16_t win, const uint8_t *opt, uint32_t optlen, uint32_t plen)
+seg_in(struct stk_tcp *t, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+       uint16_t win, const uint8_t *opt, uint32_t optlen, uint32_t plen)
 {
 	uint32_t thl = STK_TCP_HLEN + ((optlen + 3) & ~3u);
 	struct rxb *b = malloc(sizeof(*b) + thl + plen);
@@ -189,8 +189,14 @@ seg_in(struct stk_tcp *t, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t
 		memcpy(b->data + STK_TCP_HLEN, opt, optlen);
 	for (uint32_t i = 0; i < plen; i++)
 		b->data[thl + i] = (uint8_t)i;
-	s = (struct stk_tcp_seg){.src_ip = PEER_IP, .dst_ip = GW_IP, .sport = sport, .dport = dport,
-	                         .th = th, .th_len = thl, .pay = b->data + thl, .pay_len = plen,
+	s = (struct stk_tcp_seg){.src_ip = PEER_IP,
+	                         .dst_ip = GW_IP,
+	                         .sport = sport,
+	                         .dport = dport,
+	                         .th = th,
+	                         .th_len = thl,
+	                         .pay = b->data + thl,
+	                         .pay_len = plen,
 	                         .buf = b};
 	stk_tcp_seg_input(t, &s);
 	op_rx_unref(NULL, b);
@@ -205,13 +211,18 @@ rd32(const uint8_t *p)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t syn_opt[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
-	                                    0, 0, 0, 0, 1, 3, 3, 7};
-	struct stk_tcp_cfg cfg = {.max_conns = 8, .rcv_buf = 16384, .ooo_max_worker = 24,
-	                          .keep_idle_ns = 2000 * MS, .keep_intvl_ns = 500 * MS,
+	static const uint8_t syn_opt[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+	                                    0, 1, 0,    0,    0, 0, 1, 3,  3, 7};
+	struct stk_tcp_cfg cfg = {.max_conns = 8,
+	                          .rcv_buf = 16384,
+	                          .ooo_max_worker = 24,
+	                          .keep_idle_ns = 2000 * MS,
+	                          .keep_intvl_ns = 500 * MS,
 	                          .secret = {1, 2, 3, 4}};
-	struct stk_tcp_ops ops = {.rx_ref = op_rx_ref, .rx_unref = op_rx_unref,
-	                          .tx_alloc = op_tx_alloc, .tx_send = op_tx_send,
+	struct stk_tcp_ops ops = {.rx_ref = op_rx_ref,
+	                          .rx_unref = op_rx_unref,
+	                          .tx_alloc = op_tx_alloc,
+	                          .tx_send = op_tx_send,
 	                          .event = op_event};
 	struct stk_lcore lc;
 	struct stk_tcp *t;

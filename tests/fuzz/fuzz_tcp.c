@@ -9,8 +9,9 @@
  *       3: app consumes what it holds   4: close   5: abort   6: keepalive on   7: clock step
  *          of [1] seconds
  *   segment: [1] tuple (0: the passive conn, 1: the active one, 2: a fresh peer port, 3: a
- *   closed port), [2] flags, [3..6] seq offset from the peer's next seq, [7..10] ack offset
- *   from the engine's ISS + 1, [11..12] window, [13] options length (cut to 40, rounded to
+ *   closed port; bit 2: seq/ack near the engine's latest ACK and highest seq sent, [3] and [7]
+ *   signed offsets x 8), [2] flags, [3..6] seq offset from the peer's next seq, [7..10] ack
+ *   offset from the engine's ISS + 1, [11..12] window, [13] options length (cut to 40, rounded to
  *   whole bytes as given), options, [..] payload length (one byte, x 8).
  * Invariants: every frame the engine sends parses and checksums, the engine never holds more
  * out-of-order buffers than its bound, and after stk_tcp_destroy every RX buffer reference and
@@ -52,6 +53,8 @@ static long rx_live, hdr_live;
 static struct stk_tcp_conn *conn_p, *conn_a;
 static uint32_t held;               /* RECV bytes the "app" has not consumed */
 static uint32_t last_seq, last_ack; /* of the newest frame the engine sent */
+/* per connection (0 passive, 1 active): the engine's highest seq sent and latest ACK */
+static uint32_t eng_nxt[2], eng_ack[2];
 static uint8_t txarea[64 * 1024];
 
 static void
@@ -116,6 +119,19 @@ op_tx_send(void *ctx, const struct stk_tcp_tx *tx)
 	}
 	last_seq = stk_ntohl(th->seq);
 	last_ack = stk_ntohl(th->ack);
+	{
+		uint16_t dp = stk_ntohs(th->dport);
+		int k = dp == 40000 ? 0 : dp == 8080 ? 1 : -1;
+		uint32_t end = last_seq + tx->pay_len + !!(th->flags & STK_TCP_SYN) +
+		               !!(th->flags & STK_TCP_FIN);
+
+		if (k >= 0) {
+			if ((int32_t)(end - eng_nxt[k]) > 0)
+				eng_nxt[k] = end;
+			if (th->flags & STK_TCP_ACK)
+				eng_ack[k] = last_ack;
+		}
+	}
 	free(tx->pkt);
 	hdr_live--;
 }
@@ -236,6 +252,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ifc_setup();
 	conn_p = conn_a = NULL;
 	held = 0;
+	memset(eng_nxt, 0, sizeof(eng_nxt));
+	memset(eng_ack, 0, sizeof(eng_ack));
 	stk_lcore_init(&lc, &ifc, NULL, 8, 1000 * MS, now);
 	t = stk_tcp_create(&cfg, &ops, &lc, now);
 	CHECK(t);
@@ -276,15 +294,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			plen = (uint32_t)r[14 + optlen] * 8;
 			switch (r[1] & 3) {
 			case 0:
-				seq = peer_seq + rd32(r + 3);
-				ack = iss_p + 1 + rd32(r + 7);
+			case 1: {
+				int k = r[1] & 1;
+
+				if (k) {
+					sport = 8080;
+					dport = 33000;
+				}
+				if (r[1] & 4) { /* near the edges the engine announced */
+					seq = eng_ack[k] + (uint32_t)(int32_t)(int8_t)r[3] * 8;
+					ack = eng_nxt[k] + (uint32_t)(int32_t)(int8_t)r[7] * 8;
+				} else {
+					seq = (k ? peer_seq_a : peer_seq) + rd32(r + 3);
+					ack = (k ? iss_a : iss_p) + 1 + rd32(r + 7);
+				}
 				break;
-			case 1:
-				sport = 8080;
-				dport = 33000;
-				seq = peer_seq_a + rd32(r + 3);
-				ack = iss_a + 1 + rd32(r + 7);
-				break;
+			}
 			case 2:
 				sport = fresh_port++;
 				seq = rd32(r + 3);

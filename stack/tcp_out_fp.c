@@ -186,9 +186,12 @@ tcp_rcv_window(const struct stk_tcp *t, const struct stk_tcp_conn *c)
 	uint32_t thresh = buf / 2 < c->mss ? buf / 2 : c->mss;
 	uint32_t right = c->rcv_nxt + avail;
 
-	/* receiver SWS avoidance: no small openings; never shrink what was offered */
+	/* receiver SWS avoidance: no small openings, whole segments only (so a sender that only
+	 * sends full segments can close the window); never shrink what was offered */
 	if (avail < thresh)
 		right = c->rcv_nxt;
+	else if (avail > c->mss)
+		right = c->rcv_nxt + (avail - avail % c->mss);
 	if (SEQ_LT(right, c->rcv_adv))
 		right = c->rcv_adv;
 	return right - c->rcv_nxt;

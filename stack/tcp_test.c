@@ -781,7 +781,7 @@ test_active_open(void)
 	CHECK_EQ(s.flags, STK_TCP_ACK);
 	CHECK_EQ(s.ack, 0x90000001u);
 	CHECK_EQ(s.optlen, 0);
-	CHECK_EQ(s.win, 65535); /* unscaled: the peer sent no WS */
+	CHECK_EQ(s.win, 65535 - 65535 % 536); /* unscaled (no WS from the peer), whole segments */
 	CHECK_EQ(stk_tcp_send(e.t, c, PAT, 1000, 1), 0);
 	CHECK(next_seg(&e, &s));
 	CHECK_EQ(s.len, 536);
@@ -1029,11 +1029,11 @@ test_zero_window(void)
 	CHECK_EQ(s.win, 0);
 	CHECK_EQ(s.ack, p.seq);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_OUT_OF_WINDOW], 1);
-	/* the app consumes 1000: below min(buf/2, MSS) = 536? no: MSS 536 -> window update */
+	/* the app consumes 1000, more than min(buf / 2, MSS): a window update */
 	stk_tcp_recv_done(e.t, e.conn, 1000);
 	e.unconsumed -= 1000;
 	CHECK(next_seg(&e, &s));
-	CHECK_EQ(s.win, 1000);
+	CHECK_EQ(s.win, 536); /* whole segments only */
 	CHECK_EQ(pending(&e), 0);
 
 	/* now the peer's window is zero: the app sends, nothing goes until a probe */
@@ -1682,6 +1682,7 @@ struct wire_pkt {
 
 static struct wire_pkt g_wire[WIRE_MAX];
 static unsigned g_nwire;
+static unsigned g_zero_win; /* segments on the wire advertising a zero window */
 
 struct link_cfg {
 	unsigned loss_permille, dup_permille;
@@ -1697,6 +1698,8 @@ wire_put(struct env *from, struct env *to, const struct link_cfg *lc)
 		unsigned copies = 1;
 
 		from->out_head++;
+		if (n >= 54 && !(f[47] & (STK_TCP_RST | STK_TCP_SYN)) && get16(f + 48) == 0)
+			g_zero_win++;
 		if (rnd() % 1000 < lc->loss_permille) {
 			free(f);
 			continue;
@@ -1833,9 +1836,12 @@ bulk_pump(struct env *e)
 		stk_tcp_close(e->t, e->conn);
 }
 
+#define BULK_PLAIN 1u /* no timestamps, no SACK: Karn's rule and NewReno alone */
+#define BULK_SLOW  2u /* B's app reads every 100 ms, out of a 64 KB window: zero windows */
+
 static void
 run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t seed,
-         uint64_t limit_ns)
+         uint64_t limit_ns, unsigned flags)
 {
 	struct stk_tcp_cfg cfg = {.max_conns = 4, .rcv_buf = 256 * 1024};
 	struct env a, b;
@@ -1847,8 +1853,13 @@ run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t
 	group_begin(name);
 	g_rng = seed;
 	g_nwire = 0;
+	g_zero_win = 0;
+	cfg.no_timestamps = cfg.no_sack = flags & BULK_PLAIN;
 	env_init(&a, MAC_A, IP_A, &cfg);
+	if (flags & BULK_SLOW)
+		cfg.rcv_buf = 64 * 1024;
 	env_init(&b, MAC_B, IP_B, &cfg);
+	b.hold_rx = flags & BULK_SLOW;
 	ba.txarea = malloc(32 * CHUNK);
 	bb.txarea = malloc(32 * CHUNK);
 	a.app = b.app = bulk_app;
@@ -1865,6 +1876,10 @@ run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t
 		wire_run(a.now);
 		env_advance(&a, MS);
 		env_advance(&b, MS);
+		if (b.hold_rx && b.conn && b.unconsumed && (b.now / MS) % 100 == 0) {
+			stk_tcp_recv_done(b.t, b.conn, b.unconsumed);
+			b.unconsumed = 0;
+		}
 		if (ba.closed && bb.closed && !g_nwire)
 			break;
 		if (ba.reset || bb.reset)
@@ -1896,6 +1911,10 @@ run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t
 	       (unsigned long long)cnt(&b)[STK_TCP_CNT_DROP_OOO_FULL],
 	       (unsigned long long)cnt(&a)[STK_TCP_CNT_DROP_DUP],
 	       (unsigned long long)cnt(&b)[STK_TCP_CNT_DROP_DUP]);
+	if (flags & BULK_SLOW)
+		CHECK(g_zero_win > 0);
+	printf("  %s: zero windows advertised %u, window probes A %llu\n", name, g_zero_win,
+	       (unsigned long long)cnt(&a)[STK_TCP_CNT_WINDOW_PROBE]);
 	if (link->loss_permille) {
 		CHECK(cnt(&a)[STK_TCP_CNT_RETRANS_SEGS] + cnt(&b)[STK_TCP_CNT_RETRANS_SEGS] > 0);
 		CHECK(cnt(&a)[STK_TCP_CNT_FAST_RETRANS] + cnt(&b)[STK_TCP_CNT_FAST_RETRANS] > 0);
@@ -1942,8 +1961,10 @@ main(void)
 		                         .delay_ns = 5 * MS,
 		                         .jitter_ns = 4 * MS};
 
-		run_bulk("bulk_clean", &clean, 4u << 20, 1, 120 * S);
-		run_bulk("bulk_lossy", &lossy, 4u << 20, 0x9e3779b97f4a7c15ull, 600 * S);
+		run_bulk("bulk_clean", &clean, 4u << 20, 1, 120 * S, 0);
+		run_bulk("bulk_lossy", &lossy, 4u << 20, 0x9e3779b97f4a7c15ull, 600 * S, 0);
+		run_bulk("bulk_lossy_plain", &lossy, 2u << 20, 42, 600 * S, BULK_PLAIN);
+		run_bulk("bulk_slow_reader", &clean, 512u << 10, 7, 600 * S, BULK_SLOW);
 	}
 	printf("%s\n", g_total_fail ? "FAILED" : "all passed");
 	return g_total_fail ? 1 : 0;

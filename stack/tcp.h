@@ -11,8 +11,9 @@
  *  - RX: stk_tcp_seg_input borrows the caller's buffer. A RECV event hands the upper layer one
  *    reference on the buffer its data lives in (the engine calls ops.rx_ref for in-order data
  *    delivered at once, or passes on the reference it took when it queued the segment out of
- *    order); the upper layer drops it with ops.rx_unref's counterpart on its side when the app
- *    says done, and calls stk_tcp_recv_done for the bytes so the window opens again.
+ *    order). That reference is the upper layer's: it releases it itself (the gateway: when the
+ *    app returns the buffer with done) and calls stk_tcp_recv_done for the bytes so the
+ *    receive window opens again.
  *  - TX: stk_tcp_send queues a reference to app memory (pointer, length, cookie); the engine
  *    never copies it. Segments name it in their iov list (retransmissions name it again). When
  *    every byte of it is acknowledged (or the connection dies) a SENT event returns the cookie.

@@ -595,6 +595,10 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 			c->t_end = t->now + t->cfg.fin_wait2_ns;
 		}
 		break;
+	case STK_TCP_FIN_WAIT_2:
+		/* an idle limit, not an absolute one: a half-closed peer may send for long */
+		c->t_end = t->now + t->cfg.fin_wait2_ns;
+		break;
 	case STK_TCP_CLOSING:
 		if (fin_acked) {
 			tcp_enter_time_wait(t, c);

@@ -1236,9 +1236,18 @@ test_time_wait(void)
 	p.tsval++;
 	psend(&e, &p, STK_TCP_ACK, NULL, 0);
 	CHECK_EQ(stk_tcp_state(e.conn), STK_TCP_FIN_WAIT_2);
-	/* half-closed: the peer may still send */
-	psend(&e, &p, STK_TCP_ACK, PAT, 10);
+	/* half-closed: the peer may still send, for longer than the FIN-WAIT-2 limit as long as
+	 * it is not idle that long */
+	e.n_ev = 0;
+	for (int i = 0; i < 3; i++) {
+		env_advance(&e, 50 * S);
+		p.tsval += 50000;
+		psend(&e, &p, STK_TCP_ACK, PAT, 10);
+	}
+	CHECK_EQ(e.n_ev, 3);
 	CHECK_EQ(e.ev[0].type, STK_TCP_EV_RECV);
+	CHECK_EQ(stk_tcp_state(e.conn), STK_TCP_FIN_WAIT_2);
+	drop_out(&e);
 	psend(&e, &p, STK_TCP_ACK | STK_TCP_FIN, NULL, 0);
 	CHECK(e.conn == NULL);
 	CHECK_EQ(e.ev[e.n_ev - 1].type, STK_TCP_EV_CLOSED);

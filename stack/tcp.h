@@ -71,6 +71,7 @@
 	_(CLOSED, "tcp_closed", "connections closed in order")                                     \
 	_(RESET, "tcp_reset", "connections reset or timed out")                                    \
 	_(TIME_WAIT_REUSE, "tcp_tw_reuse", "TIME-WAIT block reused by a newer SYN")                \
+	_(TIME_WAIT_OVERFLOW, "tcp_tw_overflow", "TIME-WAIT skipped: max_time_wait reached")       \
 	_(KEEPALIVE_OUT, "tcp_keepalives", "keepalive probes sent")                                \
 	_(WINDOW_PROBE, "tcp_window_probes", "zero-window probes sent")
 
@@ -125,7 +126,9 @@ struct stk_tcp_cfg {
 	uint32_t max_retries;    /* data retransmissions before the connection fails [15] */
 	uint32_t syn_retries;    /* SYN / SYN-ACK retransmissions [5] */
 	uint64_t time_wait_ns;   /* 2*MSL [60 s] */
-	uint64_t fin_wait2_ns;   /* orphaned FIN-WAIT-2 limit [60 s] */
+	uint32_t max_time_wait;  /* blocks in TIME-WAIT at most; beyond, a closing connection skips
+	                            TIME-WAIT (as Linux's tcp_max_tw_buckets) [max_conns / 2] */
+	uint64_t fin_wait2_ns;   /* FIN-WAIT-2 idle limit [60 s] */
 	uint64_t keep_idle_ns;   /* keepalive idle time [2 h] */
 	uint64_t keep_intvl_ns;  /* between probes [75 s] */
 	uint32_t keep_cnt;       /* unanswered probes before reset [9] */
@@ -248,6 +251,23 @@ uint64_t stk_tcp_user(const struct stk_tcp_conn *c);
 uint64_t stk_tcp_conn_id(const struct stk_tcp_conn *c);
 struct stk_tcp_conn *stk_tcp_conn_by_id(struct stk_tcp *t, uint64_t id);
 const uint64_t *stk_tcp_counters(const struct stk_tcp *t);
+
+/* a snapshot of one connection (for stats and debugging, like ss -i) */
+struct stk_tcp_info {
+	enum stk_tcp_state state;
+	uint32_t lip, rip;
+	uint16_t lport, rport;
+	uint32_t mss, snd_wscale, rcv_wscale;
+	bool ts, sack;
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t cwnd, ssthresh, snd_wnd, rcv_wnd;
+	uint32_t unacked; /* bytes sent, not yet acknowledged */
+	uint32_t queued;  /* bytes queued by the app, not yet acknowledged */
+	uint32_t unread;  /* bytes delivered, not yet done */
+	uint32_t ooo;     /* out-of-order segments held */
+	uint32_t retries;
+};
+void stk_tcp_conn_info(const struct stk_tcp_conn *c, struct stk_tcp_info *out);
 uint32_t stk_tcp_conns_in_use(const struct stk_tcp *t);
 uint32_t stk_tcp_ooo_held(const struct stk_tcp *t);
 

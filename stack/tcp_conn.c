@@ -40,6 +40,7 @@ cfg_defaults(struct stk_tcp_cfg *c)
 	DEF(max_retries, 15);
 	DEF(syn_retries, 5);
 	DEF(time_wait_ns, 60 * STK_NS_PER_S);
+	DEF(max_time_wait, c->max_conns / 2 ? c->max_conns / 2 : 1);
 	DEF(fin_wait2_ns, 60 * STK_NS_PER_S);
 	DEF(keep_idle_ns, 7200 * STK_NS_PER_S);
 	DEF(keep_intvl_ns, 75 * STK_NS_PER_S);
@@ -327,6 +328,8 @@ tcp_conn_free(struct stk_tcp *t, struct stk_tcp_conn *c)
 		*pp = c->hnext;
 	if (c->listener != STK_TCP_NONE)
 		t->lsn[c->listener].n_syn--;
+	if (c->state == STK_TCP_TIME_WAIT)
+		t->n_time_wait--;
 	t->tenant_used[c->tenant]--;
 	t->n_used--;
 	c->state = STK_TCP_CLOSED;
@@ -360,6 +363,14 @@ tcp_event(struct stk_tcp *t, struct stk_tcp_conn *c, struct stk_tcp_event *ev)
 void
 tcp_enter_time_wait(struct stk_tcp *t, struct stk_tcp_conn *c)
 {
+	if (t->n_time_wait >= t->cfg.max_time_wait) {
+		t->cnt[STK_TCP_CNT_TIME_WAIT_OVERFLOW]++;
+		tcp_conn_drain(t, c, 0);
+		tcp_conn_detach(t, c, 0);
+		tcp_conn_free(t, c);
+		return;
+	}
+	t->n_time_wait++;
 	c->state = STK_TCP_TIME_WAIT;
 	c->t_rtx = c->t_delack = c->t_keep = 0;
 	c->flags &= ~CF_PERSIST;
@@ -571,6 +582,35 @@ stk_tcp_conn_by_id(struct stk_tcp *t, uint64_t id)
 	    (c->flags & CF_DETACHED))
 		return NULL;
 	return c;
+}
+
+void
+stk_tcp_conn_info(const struct stk_tcp_conn *c, struct stk_tcp_info *out)
+{
+	*out = (struct stk_tcp_info){
+	        .state = (enum stk_tcp_state)c->state,
+	        .lip = c->lip,
+	        .rip = c->rip,
+	        .lport = c->lport,
+	        .rport = c->rport,
+	        .mss = c->mss,
+	        .snd_wscale = c->snd_wscale,
+	        .rcv_wscale = c->rcv_wscale,
+	        .ts = c->flags & CF_TS,
+	        .sack = c->flags & CF_SACK,
+	        .srtt_us = c->srtt_us,
+	        .rttvar_us = c->rttvar_us,
+	        .rto_us = (uint32_t)(c->rto_ns / 1000),
+	        .cwnd = c->cwnd,
+	        .ssthresh = c->ssthresh,
+	        .snd_wnd = c->snd_wnd,
+	        .rcv_wnd = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0,
+	        .unacked = c->snd_max - c->snd_una,
+	        .queued = c->sq_bytes,
+	        .unread = c->rcv_unread,
+	        .ooo = c->ooo_n,
+	        .retries = c->retries,
+	};
 }
 
 const uint64_t *

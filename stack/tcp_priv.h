@@ -152,6 +152,7 @@ struct stk_tcp {
 	uint64_t wtick; /* next tick to run */
 
 	uint32_t ooo_held;
+	uint32_t n_time_wait;
 	uint32_t *tenant_used, *tenant_max;
 	struct stk_tb challenge_tb;
 	uint64_t isn_key[2], cookie_key[2];

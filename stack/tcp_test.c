@@ -591,6 +591,8 @@ cfg_default(void)
  * with MSS 1460, SACK-permitted, TS echoing 1000, WS 7; the ACK completes it (ACCEPTED).
  * Leaves e->conn established and p ready to send data.
  */
+static uint16_t g_hs_port = PEER_PORT; /* the peer port handshake_passive uses */
+
 static void
 handshake_passive(struct env *e, struct peer *p, bool opts)
 {
@@ -602,7 +604,7 @@ handshake_passive(struct env *e, struct peer *p, bool opts)
 	uint32_t n;
 
 	*p = (struct peer){.ip = PEER_IP,
-	                   .port = PEER_PORT,
+	                   .port = g_hs_port,
 	                   .dport = SRV_PORT,
 	                   .seq = 5000,
 	                   .win = 1000,
@@ -616,7 +618,7 @@ handshake_passive(struct env *e, struct peer *p, bool opts)
 	CHECK_EQ(s.flags, STK_TCP_SYN | STK_TCP_ACK);
 	CHECK_EQ(s.ack, 5001);
 	CHECK_EQ(s.sport, SRV_PORT);
-	CHECK_EQ(s.dport, PEER_PORT);
+	CHECK_EQ(s.dport, g_hs_port);
 	CHECK_EQ(s.src, IP_A);
 	CHECK_EQ(s.win, e->syn_win);
 	CHECK_EQ(s.mss, 1460);
@@ -1667,6 +1669,53 @@ test_sack_recovery(void)
 	group_end();
 }
 
+/* a full TIME-WAIT budget: the next active closer skips TIME-WAIT; conn_info reports */
+static void
+test_tw_budget_info(void)
+{
+	struct stk_tcp_cfg cfg = cfg_default();
+	struct stk_tcp_info info;
+	struct env e;
+	struct peer p[2];
+	struct pseg s;
+
+	group_begin("tw_budget_info");
+	cfg.max_time_wait = 1;
+	env_init(&e, MAC_A, IP_A, &cfg);
+	listen80(&e);
+	for (int i = 0; i < 2; i++) {
+		e.n_ev = 0;
+		handshake_passive(&e, &p[i], true);
+		if (i == 0) {
+			stk_tcp_conn_info(e.conn, &info);
+			CHECK_EQ(info.state, STK_TCP_ESTABLISHED);
+			CHECK_EQ(info.mss, 1400 - 12);
+			CHECK_EQ(info.snd_wscale, 7);
+			CHECK_EQ(info.rcv_wscale, 7);
+			CHECK(info.ts && info.sack);
+			CHECK_EQ(info.snd_wnd, 1000u << 7);
+			CHECK_EQ(info.rcv_wnd, 65535);
+			CHECK_EQ(info.rport, PEER_PORT);
+			CHECK(info.rto_us >= 200000);
+		}
+		CHECK_EQ(stk_tcp_close(e.t, e.conn), 0);
+		CHECK(next_seg(&e, &s));
+		p[i].ack = s.seq + 1;
+		p[i].tsval += 5;
+		psend(&e, &p[i], STK_TCP_ACK | STK_TCP_FIN, NULL, 0);
+		CHECK(e.conn == NULL);
+		CHECK_EQ(e.ev[e.n_ev - 1].type, STK_TCP_EV_CLOSED);
+		CHECK(next_seg(&e, &s)); /* the last ACK goes out either way */
+		CHECK_EQ(s.ack, p[i].seq);
+		g_hs_port = PEER_PORT + 1; /* the second connection from another port */
+	}
+	g_hs_port = PEER_PORT;
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 1);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_TIME_WAIT_OVERFLOW], 1);
+	check_clean(&e);
+	group_end();
+}
+
 /* ---- two engines over a lossy, reordering, duplicating link ------------------------------- */
 
 static uint64_t g_rng;
@@ -1962,6 +2011,7 @@ main(void)
 	test_refuse_paws();
 	test_give_up();
 	test_sack_recovery();
+	test_tw_budget_info();
 	test_pool_tw_ooo();
 	{
 		struct link_cfg clean = {.delay_ns = 2 * MS};

@@ -118,6 +118,8 @@ struct stk_tcp_cfg {
 	bool no_timestamps;      /* do not offer RFC 7323 timestamps */
 	bool no_sack;            /* do not offer SACK-permitted */
 	bool no_cookies;         /* drop SYNs when the backlog is full instead */
+	bool tx_cksum_offload;   /* the port fills TCP checksums: segments carry only the
+	                            pseudo-header sum and STK_BUF_TX_TCPCK */
 	uint64_t tick_ns;        /* timer wheel tick [1 ms] */
 	uint64_t delack_ns;      /* delayed ACK [40 ms] */
 	uint64_t rto_init_ns;    /* [1 s] */
@@ -156,7 +158,7 @@ struct stk_tcp_tx {
 	const struct stk_tcp_iov *iov;
 	unsigned n_iov;
 	uint32_t dst_ip;
-	uint32_t flags;         /* STK_BUF_TX_IPCK */
+	uint32_t flags;         /* STK_BUF_TX_IPCK, STK_BUF_TX_TCPCK */
 	struct stk_tcp_conn *c; /* NULL for stateless answers (RST, SYN cookie SYN-ACK) */
 };
 

@@ -77,11 +77,16 @@ emit(struct stk_tcp *t, struct stk_tcp_conn *c, const struct seg_hdr *h,
 	if (h->optlen)
 		memcpy(th + 1, h->opt, h->optlen);
 	sum = stk_cksum_pseudo(ip->src, ip->dst, STK_IPPROTO_TCP, (uint16_t)(thl + pay_len));
-	sum = stk_cksum_add(sum, th, thl); /* thl is a multiple of 4 */
-	sum = cksum_iov(sum, iov, n_iov);
-	th->cksum = (uint16_t)~stk_cksum_fold(sum);
-
 	tx.flags = 0;
+	if (t->cfg.tx_cksum_offload) {
+		th->cksum = stk_cksum_fold(sum); /* what the NIC expects to start from */
+		tx.flags |= STK_BUF_TX_TCPCK;
+	} else {
+		sum = stk_cksum_add(sum, th, thl); /* thl is a multiple of 4 */
+		sum = cksum_iov(sum, iov, n_iov);
+		th->cksum = (uint16_t)~stk_cksum_fold(sum);
+	}
+
 	if (t->lc->ifc->tx_ipck_offload)
 		tx.flags |= STK_BUF_TX_IPCK;
 	else

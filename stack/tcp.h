@@ -62,6 +62,7 @@
 	_(OOO_QUEUED, "tcp_ooo_queued", "out-of-order segments queued")                            \
 	_(CHALLENGE_ACK, "tcp_challenge_acks", "challenge ACKs sent (RFC 5961)")                   \
 	_(CHALLENGE_LIMITED, "tcp_challenge_limited", "challenge ACKs suppressed by the limit")    \
+	_(OOW_LIMITED, "tcp_oow_ack_limited", "ACKs to out-of-window pure ACKs suppressed")        \
 	_(COOKIE_SENT, "tcp_cookies_sent", "SYN cookies sent (backlog full)")                      \
 	_(COOKIE_OK, "tcp_cookies_ok", "connections completed from a valid SYN cookie")            \
 	_(RST_IN, "tcp_rst_in", "RSTs that reset a connection")                                    \

@@ -482,6 +482,15 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 			c->t_end = t->now + t->cfg.time_wait_ns; /* a retransmitted FIN */
 			tcp_timer_update(t, c);
 		}
+		/* a pure ACK out of window is answered at most every 500 ms per connection: two
+		 * ends that disagree about the window must not ping-pong ACKs forever */
+		if (!seglen) {
+			if (c->oow_ack_ns && t->now - c->oow_ack_ns < 500 * 1000000ull) {
+				t->cnt[STK_TCP_CNT_OOW_LIMITED]++;
+				return;
+			}
+			c->oow_ack_ns = t->now;
+		}
 		tcp_send_ack(t, c);
 		return;
 	}
@@ -657,8 +666,9 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 				if (!ooo_drain(t, c))
 					return;
 			}
-		} else if (len) {
-			ooo_insert(t, c, seq, pay, len, s->buf, fin);
+		} else {
+			if (len)
+				ooo_insert(t, c, seq, pay, len, s->buf, fin);
 			c->flags |= CF_ACK_NOW; /* RFC 5681 4.2: duplicate ACK at once */
 		}
 	}

@@ -124,6 +124,7 @@ struct stk_tcp_conn {
 	/* timers: absolute ns, 0 = off */
 	uint64_t t_rtx, t_delack, t_keep, t_end; /* t_end: TIME-WAIT / FIN-WAIT-2 / SYN give-up */
 	uint64_t last_rcv;
+	uint64_t oow_ack_ns; /* last ACK sent for an out-of-window pure ACK */
 };
 
 struct stk_tcp_listener {

@@ -904,6 +904,24 @@ test_rst_5961(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_CHALLENGE_ACK], 3);
 	p.ack = snd;
 
+	/* a pure ACK with a sequence number outside the window: ACKed, but not more often than
+	 * every 500 ms (no ACK ping-pong) */
+	psend_at(&e, &p, p.seq + 300000, STK_TCP_ACK, NULL, 0);
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.ack, p.seq);
+	psend_at(&e, &p, p.seq + 300000, STK_TCP_ACK, NULL, 0);
+	CHECK_EQ(pending(&e), 0);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_OOW_LIMITED], 1);
+	env_advance(&e, 600 * MS);
+	psend_at(&e, &p, p.seq + 300000, STK_TCP_ACK, NULL, 0);
+	CHECK(next_seg(&e, &s));
+	/* data out of window is always answered: it may be a retransmission we need to ACK */
+	psend_at(&e, &p, p.seq - 2000, STK_TCP_ACK, PAT, 10);
+	CHECK(next_seg(&e, &s));
+	psend_at(&e, &p, p.seq - 2000, STK_TCP_ACK, PAT, 10);
+	CHECK(next_seg(&e, &s));
+	drop_out(&e);
+
 	/* data queued when the exact RST comes: SENT with the error, then RESET */
 	CHECK_EQ(stk_tcp_send(e.t, e.conn, PAT, 10, 99), 0);
 	drop_out(&e);

@@ -109,6 +109,7 @@ stk_tcp_create(const struct stk_tcp_cfg *cfg, const struct stk_tcp_ops *ops, str
 	t->cookie_key[1] = keys[3];
 	memset(t->htab, 0xff, (t->hmask + 1) * sizeof(*t->htab));
 	memset(t->wheel, 0xff, (t->wmask + 1) * sizeof(*t->wheel));
+	memset(t->lhash, 0xff, sizeof(t->lhash));
 	for (i = 0; i < t->cfg.max_tenants; i++)
 		t->tenant_max[i] = UINT32_MAX;
 	for (i = 0; i < t->cfg.max_conns; i++) {
@@ -189,15 +190,22 @@ tcp_conn_lookup(struct stk_tcp *t, uint32_t lip, uint16_t lport, uint32_t rip, u
 	return NULL;
 }
 
+static uint32_t
+lhash(uint16_t port)
+{
+	return (uint32_t)(port ^ (port >> 8)) & (STK_TCP_LHASH - 1);
+}
+
+/* the listener for ip:port: an exact address first, else the wildcard one */
 struct stk_tcp_listener *
 tcp_listener_lookup(struct stk_tcp *t, uint32_t ip, uint16_t port)
 {
 	struct stk_tcp_listener *any = NULL;
 
-	for (uint32_t i = 0; i < t->cfg.max_listeners; i++) {
+	for (uint32_t i = t->lhash[lhash(port)]; i != STK_TCP_NONE; i = t->lsn[i].next) {
 		struct stk_tcp_listener *l = &t->lsn[i];
 
-		if (!l->used || l->port != port)
+		if (l->port != port)
 			continue;
 		if (l->ip == ip)
 			return l;
@@ -406,12 +414,14 @@ stk_tcp_listen(struct stk_tcp *t, uint32_t ip, uint16_t port, uint32_t tenant, u
 		errno = ENOSPC;
 		return NULL;
 	}
-	*free_l = (struct stk_tcp_listener){.ip = ip,
+	*free_l = (struct stk_tcp_listener){.next = t->lhash[lhash(port)],
+	                                    .ip = ip,
 	                                    .port = port,
 	                                    .used = true,
 	                                    .tenant = tenant,
 	                                    .backlog = backlog ? backlog : 128,
 	                                    .user = user};
+	t->lhash[lhash(port)] = (uint32_t)(free_l - t->lsn);
 	return free_l;
 }
 
@@ -429,6 +439,11 @@ stk_tcp_unlisten(struct stk_tcp *t, struct stk_tcp_listener *l)
 		if (c->state != STK_TCP_CLOSED && c->listener == li)
 			tcp_conn_fail(t, c, -ECONNABORTED, true);
 	}
+	for (uint32_t *pp = &t->lhash[lhash(l->port)]; *pp != STK_TCP_NONE; pp = &t->lsn[*pp].next)
+		if (*pp == li) {
+			*pp = l->next;
+			break;
+		}
 	l->used = false;
 }
 

@@ -11,6 +11,7 @@
 #define STK_TCP_OOO_MAX  16 /* out-of-order segments held per connection */
 #define STK_TCP_SACK_MAX 6  /* scoreboard ranges per connection */
 #define STK_TCP_NONE     UINT32_MAX
+#define STK_TCP_LHASH    256 /* listener hash heads (by port) */
 
 #define TCPOPT_EOL       0
 #define TCPOPT_NOP       1
@@ -131,6 +132,7 @@ struct stk_tcp_listener {
 	uint32_t ip;
 	uint16_t port;
 	bool used;
+	uint32_t next; /* port hash chain */
 	uint32_t tenant, backlog, n_syn;
 	uint64_t user;
 };
@@ -147,6 +149,7 @@ struct stk_tcp {
 	uint32_t *htab;
 	uint32_t hmask;
 	struct stk_tcp_listener *lsn;
+	uint32_t lhash[STK_TCP_LHASH]; /* listeners by port: chain heads */
 
 	uint32_t *wheel;
 	uint32_t wmask;

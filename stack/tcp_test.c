@@ -849,10 +849,40 @@ test_closed_port_and_listener_rst(void)
 		CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_BAD_OPT], 1);
 		CHECK_EQ(pending(&e), 0);
 	}
+	/* listeners that share a hash chain (80 and 337), one on a specific address; unlisten
+	 * unlinks only its own */
+	{
+		struct stk_tcp_listener *l337 = stk_tcp_listen(e.t, IP_A, 337, 1, 4, 3);
+		struct stk_tcp_listener *l80 = NULL;
+		struct peer q = {.ip = PEER_IP, .port = 43000, .dport = 337, .seq = 9, .win = 100};
+
+		CHECK(l337 != NULL);
+		CHECK(stk_tcp_listen(e.t, 0, 337, 1, 4, 3) == NULL && errno == EADDRINUSE);
+		psend(&e, &q, STK_TCP_SYN, NULL, 0);
+		CHECK(next_seg(&e, &s));
+		CHECK_EQ(s.flags, STK_TCP_SYN | STK_TCP_ACK);
+		CHECK_EQ(s.sport, 337);
+		l80 = stk_tcp_listen(e.t, IP_A, 80, 1, 4, 3); /* taken by the wildcard one */
+		CHECK(l80 == NULL && errno == EADDRINUSE);
+		stk_tcp_unlisten(e.t, l337);
+		CHECK(next_seg(&e, &s)); /* its half-open block is reset */
+		CHECK(s.flags & STK_TCP_RST);
+		CHECK_EQ(s.sport, 337);
+		q.port++;
+		psend(&e, &q, STK_TCP_SYN, NULL, 0);
+		CHECK(next_seg(&e, &s));
+		CHECK_EQ(s.flags, STK_TCP_RST | STK_TCP_ACK); /* 337 is closed now */
+		q.port++;
+		q.dport = 80;
+		psend(&e, &q, STK_TCP_SYN, NULL, 0);
+		CHECK(next_seg(&e, &s));
+		CHECK_EQ(s.flags, STK_TCP_SYN | STK_TCP_ACK); /* 80 still listens */
+		drop_out(&e);
+	}
 	/* SYN+FIN: impossible flags */
 	psend(&e, &p, STK_TCP_SYN | STK_TCP_FIN, NULL, 0);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_BAD_FLAGS], 1);
-	CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 1); /* the half-open block on 80 */
 	check_clean(&e);
 	group_end();
 }

@@ -205,6 +205,10 @@ struct stk_tcp_ops {
 	/* ACCEPTED: return nonzero to refuse (the engine resets the connection). Others: ignored.
 	 */
 	int (*event)(void *ctx, const struct stk_tcp_event *ev);
+	/* optional: a quota shared beyond this engine (e.g. one atomic per tenant for all
+	 * workers). delta +1 before a block is taken for tenant (nonzero: refused, counted as
+	 * tcp_quota), -1 when it is freed. Called on opens and closes only, never per segment. */
+	int (*quota)(void *ctx, uint32_t tenant, int delta);
 };
 
 /* NULL + errno. lc gives the interface (MAC, checksum offload) and IPv4 ids; borrowed. Keys for

@@ -230,6 +230,10 @@ tcp_conn_new(struct stk_tcp *t, uint32_t lip, uint16_t lport, uint32_t rip, uint
 		t->cnt[STK_TCP_CNT_DROP_NO_CONN]++;
 		return NULL;
 	}
+	if (t->ops.quota && t->ops.quota(t->ops.ctx, tenant, 1) != 0) {
+		t->cnt[STK_TCP_CNT_DROP_QUOTA]++;
+		return NULL;
+	}
 	c = &t->conns[t->free_head];
 	t->free_head = c->hnext;
 	gen = c->gen + 1;
@@ -339,6 +343,8 @@ tcp_conn_free(struct stk_tcp *t, struct stk_tcp_conn *c)
 	if (c->state == STK_TCP_TIME_WAIT)
 		t->n_time_wait--;
 	t->tenant_used[c->tenant]--;
+	if (t->ops.quota)
+		t->ops.quota(t->ops.ctx, c->tenant, -1);
 	t->n_used--;
 	c->state = STK_TCP_CLOSED;
 	c->gen++;
@@ -452,6 +458,7 @@ stk_tcp_connect(struct stk_tcp *t, uint32_t lip, uint16_t lport, uint32_t rip, u
                 uint32_t tenant, uint64_t user, struct stk_tcp_conn **out)
 {
 	struct stk_tcp_conn *c;
+	uint64_t refused;
 
 	if (tcp_conn_lookup(t, lip, lport, rip, rport))
 		return -EADDRINUSE;
@@ -461,9 +468,10 @@ stk_tcp_connect(struct stk_tcp *t, uint32_t lip, uint16_t lport, uint32_t rip, u
 		t->cnt[STK_TCP_CNT_DROP_QUOTA]++;
 		return -EDQUOT;
 	}
+	refused = t->cnt[STK_TCP_CNT_DROP_QUOTA];
 	c = tcp_conn_new(t, lip, lport, rip, rport, tenant);
 	if (!c)
-		return -ENOBUFS;
+		return t->cnt[STK_TCP_CNT_DROP_QUOTA] != refused ? -EDQUOT : -ENOBUFS;
 	c->user = user;
 	c->state = STK_TCP_SYN_SENT;
 	c->mss = t->cfg.mss;

@@ -292,12 +292,27 @@ op_event(void *ctx, const struct stk_tcp_event *ev)
 	return 0;
 }
 
+/* the shared quota hook: every +1 must come back as -1; g_quota_limit >= 0 refuses beyond */
+static int g_quota_used, g_quota_limit = -1;
+
+static int
+op_quota(void *ctx, uint32_t tenant, int delta)
+{
+	if (delta > 0 && g_quota_limit >= 0 && g_quota_used >= g_quota_limit)
+		return -1;
+	g_quota_used += delta;
+	if (g_quota_used < 0)
+		abort();
+	return 0;
+}
+
 static const struct stk_tcp_ops OPS = {
         .rx_ref = op_rx_ref,
         .rx_unref = op_rx_unref,
         .tx_alloc = op_tx_alloc,
         .tx_send = op_tx_send,
         .event = op_event,
+        .quota = op_quota,
 };
 
 static struct stk_tcp_cfg cfg_default(void);
@@ -677,6 +692,7 @@ check_clean(struct env *e)
 	CHECK_EQ(stk_tcp_ooo_held(e->t), 0);
 	env_fini(e);
 	CHECK_EQ(g_rx_live, 0);
+	CHECK_EQ(g_quota_used, 0);
 	CHECK_EQ(g_hdr_live, 0);
 }
 
@@ -1398,6 +1414,16 @@ test_cookies_quota(void)
 		psend(&e, &q, STK_TCP_SYN, NULL, 0);
 		CHECK_EQ(pending(&e), 0);
 		CHECK(cnt(&e)[STK_TCP_CNT_DROP_QUOTA] >= 1);
+	}
+	/* the shared quota hook refuses: connect says EDQUOT, nothing leaks */
+	{
+		struct stk_tcp_conn *c;
+
+		g_quota_limit = g_quota_used;
+		CHECK_EQ(stk_tcp_connect(e.t, IP_A, 36000, PEER_IP, 9, 4, 0, &c), -EDQUOT);
+		g_quota_limit = -1;
+		CHECK_EQ(stk_tcp_connect(e.t, IP_A, 36000, PEER_IP, 9, 4, 0, &c), 0);
+		stk_tcp_abort(e.t, c);
 	}
 	stk_tcp_unlisten(e.t, l);
 	check_clean(&e);

@@ -119,6 +119,13 @@ process_fin(struct stk_tcp *t, struct stk_tcp_conn *c)
 
 	c->rcv_nxt++;
 	c->flags |= CF_FIN_RCVD | CF_ACK_NOW;
+	/* nothing follows a FIN: out-of-order data beyond it is void */
+	while (c->ooo_n) {
+		t->cnt[STK_TCP_CNT_DROP_DATA_AFTER_FIN]++;
+		t->ops.rx_unref(t->ops.ctx, c->ooo[--c->ooo_n].buf);
+		t->ooo_held--;
+	}
+	c->ooo_last = 0;
 	if (!(c->flags & CF_DETACHED))
 		tcp_event(t, c, &ev);
 	switch (c->state) {

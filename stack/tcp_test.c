@@ -1799,6 +1799,34 @@ test_tw_budget_info(void)
 	group_end();
 }
 
+/* regression (fuzz_tcp): data queued out of order beyond the point where the peer's FIN then
+ * lands must not be delivered after EOF */
+static void
+test_fin_voids_ooo(void)
+{
+	struct env e;
+	struct peer p;
+	uint32_t base;
+
+	group_begin("fin_voids_ooo");
+	env_init(&e, MAC_A, IP_A, NULL);
+	listen80(&e);
+	handshake_passive(&e, &p, false);
+	base = p.seq;
+	psend_at(&e, &p, base + 20, STK_TCP_ACK, PAT, 50); /* held out of order */
+	CHECK_EQ(stk_tcp_ooo_held(e.t), 1);
+	psend_at(&e, &p, base, STK_TCP_ACK | STK_TCP_FIN, PAT, 20); /* data and FIN before it */
+	CHECK_EQ(e.n_ev, 2);
+	CHECK_EQ(e.ev[0].type, STK_TCP_EV_RECV);
+	CHECK_EQ(e.ev[0].len, 20);
+	CHECK_EQ(e.ev[1].type, STK_TCP_EV_EOF);
+	CHECK_EQ(stk_tcp_ooo_held(e.t), 0);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_DATA_AFTER_FIN], 1);
+	CHECK_EQ(stk_tcp_state(e.conn), STK_TCP_CLOSE_WAIT);
+	check_clean(&e);
+	group_end();
+}
+
 /* ---- two engines over a lossy, reordering, duplicating link ------------------------------- */
 
 static uint64_t g_rng;
@@ -2095,6 +2123,7 @@ main(void)
 	test_give_up();
 	test_sack_recovery();
 	test_tw_budget_info();
+	test_fin_voids_ooo();
 	test_pool_tw_ooo();
 	{
 		struct link_cfg clean = {.delay_ns = 2 * MS};

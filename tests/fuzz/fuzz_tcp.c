@@ -14,8 +14,9 @@
  *   offset from the engine's ISS + 1, [11..12] window, [13] options length (cut to 40, rounded to
  *   whole bytes as given), options, [..] payload length (one byte, x 8).
  * Invariants: every frame the engine sends parses and checksums, the engine never holds more
- * out-of-order buffers than its bound, and after stk_tcp_destroy every RX buffer reference and
- * header buffer has come back.
+ * out-of-order buffers than its bound, each announced connection sees a sane event sequence
+ * (announced once, no RECV after EOF, one terminal event), and after stk_tcp_destroy every send
+ * has come back exactly once and every RX buffer reference and header buffer has been returned.
  */
 
 #include <stdbool.h>
@@ -136,24 +137,59 @@ op_tx_send(void *ctx, const struct stk_tcp_tx *tx)
 	hdr_live--;
 }
 
+/* announced connections: the event sequence of each must make sense */
+#define MAX_LIVE 16
+static struct {
+	struct stk_tcp_conn *c;
+	bool eof;
+} live[MAX_LIVE];
+static unsigned long sends_ok, sends_back;
+
+static int
+live_find(struct stk_tcp_conn *c)
+{
+	for (int i = 0; i < MAX_LIVE; i++)
+		if (live[i].c == c)
+			return i;
+	return -1;
+}
+
 static int
 op_event(void *ctx, const struct stk_tcp_event *ev)
 {
+	int i = live_find(ev->c);
+
 	switch (ev->type) {
 	case STK_TCP_EV_ACCEPTED:
-		if (!conn_p)
-			conn_p = ev->c;
-		break;
 	case STK_TCP_EV_CONNECTED:
-		conn_a = ev->c;
+		CHECK(i < 0); /* announced once */
+		i = live_find(NULL);
+		CHECK(i >= 0);
+		live[i].c = ev->c;
+		live[i].eof = false;
+		if (ev->type == STK_TCP_EV_ACCEPTED && !conn_p)
+			conn_p = ev->c;
+		if (ev->type == STK_TCP_EV_CONNECTED)
+			conn_a = ev->c;
 		break;
 	case STK_TCP_EV_RECV:
+		CHECK(i >= 0 && !live[i].eof); /* no data after EOF */
 		CHECK(ev->u.recv.len > 0);
 		held += ev->u.recv.len;
 		op_rx_unref(NULL, ev->u.recv.buf);
 		break;
+	case STK_TCP_EV_EOF:
+		CHECK(i >= 0 && !live[i].eof);
+		live[i].eof = true;
+		break;
+	case STK_TCP_EV_SENT:
+		CHECK(i >= 0);
+		sends_back++;
+		break;
 	case STK_TCP_EV_CLOSED:
 	case STK_TCP_EV_RESET:
+		CHECK(i >= 0); /* one terminal event, for an announced connection */
+		live[i].c = NULL;
 		if (ev->c == conn_p)
 			conn_p = NULL;
 		if (ev->c == conn_a)
@@ -252,6 +288,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ifc_setup();
 	conn_p = conn_a = NULL;
 	held = 0;
+	memset(live, 0, sizeof(live));
+	sends_ok = sends_back = 0;
 	memset(eng_nxt, 0, sizeof(eng_nxt));
 	memset(eng_ack, 0, sizeof(eng_ack));
 	stk_lcore_init(&lc, &ifc, NULL, 8, 1000 * MS, now);
@@ -343,7 +381,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (c) {
 				if (txoff + len > sizeof(txarea))
 					txoff = 0;
-				stk_tcp_send(t, c, txarea + txoff, len, txoff);
+				if (stk_tcp_send(t, c, txarea + txoff, len, txoff) == 0)
+					sends_ok++;
 				txoff += len;
 			}
 			break;
@@ -375,6 +414,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	stk_tcp_advance(t, now + 200000 * MS); /* let every timer run out */
 	stk_tcp_destroy(t);
+	CHECK(sends_back == sends_ok); /* every send came back exactly once */
+	CHECK(live_find(NULL) >= 0);
+	for (int i = 0; i < MAX_LIVE; i++)
+		CHECK(live[i].c == NULL); /* every announced connection ended */
 	CHECK(rx_live == 0);
 	CHECK(hdr_live == 0);
 	return 0;

@@ -358,7 +358,7 @@ tcp_conn_fail(struct stk_tcp *t, struct stk_tcp_conn *c, int reason, bool rst)
 	bool half_open = c->listener != STK_TCP_NONE; /* never announced to the upper layer */
 
 	if (rst && c->state != STK_TCP_SYN_SENT) {
-		tcp_send_seg(t, c, c->snd_nxt, STK_TCP_RST | STK_TCP_ACK, 0);
+		tcp_send_seg(t, c, c->snd_max, STK_TCP_RST | STK_TCP_ACK, 0);
 		t->cnt[STK_TCP_CNT_RST_OUT]++;
 	}
 	if (half_open)

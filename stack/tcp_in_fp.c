@@ -278,12 +278,19 @@ listen_input(struct stk_tcp *t, struct stk_tcp_listener *l, const struct stk_tcp
 	if (fl & STK_TCP_ACK) {
 		struct tcp_opts co = *o;
 
-		if ((fl & STK_TCP_SYN) || t->cfg.no_cookies ||
-		    tcp_cookie_check(t, s, ack - 1, seq - 1, &co) < 0) {
-			t->cnt[(fl & STK_TCP_SYN) || t->cfg.no_cookies
-			               ? STK_TCP_CNT_DROP_LISTEN_BAD
-			               : STK_TCP_CNT_DROP_COOKIE_BAD]++;
+		if ((fl & STK_TCP_SYN) || t->cfg.no_cookies) {
+			t->cnt[STK_TCP_CNT_DROP_LISTEN_BAD]++;
 			tcp_send_rst_for(t, s);
+			return;
+		}
+		if (tcp_cookie_check(t, s, ack - 1, seq - 1, &co) < 0) {
+			t->cnt[STK_TCP_CNT_DROP_COOKIE_BAD]++;
+			/* A cookie is checked against SEG.SEQ - 1 as the peer's ISN, so a data
+			 * segment of a cookie connection that overtook the first one fails: drop it
+			 * quietly (the first one will come). A pure ACK gets the RST of RFC 9293.
+			 */
+			if (!s->pay_len && !(fl & STK_TCP_FIN))
+				tcp_send_rst_for(t, s);
 			return;
 		}
 		c = tcp_conn_new(t, s->dst_ip, s->dport, s->src_ip, s->sport, l->tenant);

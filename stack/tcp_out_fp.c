@@ -318,7 +318,10 @@ tcp_send_ack(struct stk_tcp *t, struct stk_tcp_conn *c)
 		tcp_send_seg(t, c, c->iss, STK_TCP_SYN | STK_TCP_ACK, 0);
 		return;
 	}
-	tcp_send_seg(t, c, c->snd_nxt, STK_TCP_ACK, 0);
+	/* SND.MAX, not SND.NXT: after a go-back-N retransmission SND.NXT can be below what the
+	 * peer already holds, and a pure ACK with a sequence number below RCV.NXT is not
+	 * acceptable to it (its ACK field would be ignored) - BSD does the same */
+	tcp_send_seg(t, c, c->snd_max, STK_TCP_ACK, 0);
 }
 
 /* RFC 5961 7: challenge ACKs are rate-limited per engine */
@@ -330,7 +333,7 @@ tcp_send_challenge_ack(struct stk_tcp *t, struct stk_tcp_conn *c)
 		return;
 	}
 	t->cnt[STK_TCP_CNT_CHALLENGE_ACK]++;
-	tcp_send_seg(t, c, c->snd_nxt, STK_TCP_ACK, 0);
+	tcp_send_seg(t, c, c->snd_max, STK_TCP_ACK, 0);
 }
 
 void

@@ -1827,6 +1827,39 @@ test_fin_voids_ooo(void)
 	group_end();
 }
 
+/* regression (many_conns): after an RTO sends SND.NXT back to SND.UNA, pure ACKs still carry
+ * SND.MAX, or a peer that holds the later data would find them below RCV.NXT and ignore them */
+static void
+test_ack_seq_after_rto(void)
+{
+	struct env e;
+	struct peer p;
+	struct pseg s;
+	uint32_t una;
+
+	group_begin("ack_seq_after_rto");
+	env_init(&e, MAC_A, IP_A, NULL);
+	listen80(&e);
+	handshake_passive(&e, &p, false);
+	p.win = 60000;
+	psend(&e, &p, STK_TCP_ACK, NULL, 0);
+	una = p.ack;
+	CHECK_EQ(stk_tcp_send(e.t, e.conn, PAT, 3 * 536, 1), 0);
+	drop_out(&e);
+	env_advance(&e, 1001 * MS); /* RTO: only the first segment again (cwnd 1 MSS) */
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.seq, una);
+	CHECK_EQ(pending(&e), 0);
+	psend(&e, &p, STK_TCP_ACK, PAT, 100);
+	psend(&e, &p, STK_TCP_ACK, PAT, 100); /* second segment: ACK now */
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.len, 0);
+	CHECK_EQ(s.seq, una + 3 * 536);
+	CHECK_EQ(s.ack, p.seq);
+	check_clean(&e);
+	group_end();
+}
+
 /* ---- two engines over a lossy, reordering, duplicating link ------------------------------- */
 
 static uint64_t g_rng;
@@ -2104,6 +2137,188 @@ run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t
 	group_end();
 }
 
+/* many connections at once between two engines over a lossy link: tables, timer wheel and
+ * TIME-WAIT budget at scale; every connection's bytes exact, every block and buffer back */
+#define MANY     400
+#define MANY_LEN 9000
+
+struct many {
+	struct stk_tcp_conn *conn[MANY];
+	uint32_t rx[MANY], unconsumed[MANY];
+	bool queued[MANY], sent[MANY], closing[MANY], eof[MANY], closed[MANY];
+	unsigned next_id, bad, resets;
+};
+
+static void
+many_app(struct env *e, const struct stk_tcp_event *ev)
+{
+	struct many *m = e->app_state;
+	uint64_t id = ev->user;
+
+	switch (ev->type) {
+	case STK_TCP_EV_ACCEPTED: {
+		struct stk_tcp_info info;
+
+		stk_tcp_conn_info(ev->c, &info);
+		id = info.rport - 20000u; /* the same index as the connecting side */
+		m->next_id++;
+		stk_tcp_set_user(ev->c, id);
+		m->conn[id] = ev->c;
+		break;
+	}
+	case STK_TCP_EV_CONNECTED:
+		m->conn[id] = ev->c;
+		break;
+	case STK_TCP_EV_RECV:
+		for (uint32_t i = 0; i < ev->u.recv.len; i++)
+			if (ev->u.recv.data[i] != PAT[(m->rx[id] + i + id) % sizeof(PAT)])
+				m->bad++;
+		m->rx[id] += ev->u.recv.len;
+		m->unconsumed[id] += ev->u.recv.len;
+		rxb_unref(ev->u.recv.buf);
+		break;
+	case STK_TCP_EV_SENT:
+		m->sent[id] = !ev->u.sent.status;
+		break;
+	case STK_TCP_EV_EOF:
+		m->eof[id] = true;
+		break;
+	case STK_TCP_EV_CLOSED:
+		m->closed[id] = true;
+		m->conn[id] = NULL;
+		break;
+	case STK_TCP_EV_RESET:
+		if (getenv("TCP_TEST_DEBUG"))
+			fprintf(stderr, "reset %llu reason %d\n", (unsigned long long)id,
+			        ev->u.reason);
+		m->resets++;
+		m->conn[id] = NULL;
+		break;
+	}
+}
+
+static void
+many_pump(struct env *e)
+{
+	struct many *m = e->app_state;
+
+	for (unsigned i = 0; i < MANY; i++) {
+		struct stk_tcp_conn *c = m->conn[i];
+
+		if (!c)
+			continue;
+		if (m->unconsumed[i]) {
+			stk_tcp_recv_done(e->t, c, m->unconsumed[i]);
+			m->unconsumed[i] = 0;
+		}
+		if (!m->queued[i] &&
+		    stk_tcp_send(e->t, c, PAT + (i % sizeof(PAT)), MANY_LEN, i) == 0)
+			m->queued[i] = true;
+		if (m->sent[i] && !m->closing[i]) {
+			m->closing[i] = true;
+			stk_tcp_close(e->t, c);
+		}
+	}
+}
+
+static void
+test_many_conns(void)
+{
+	struct stk_tcp_cfg cfg = {.max_conns = 1024, .rcv_buf = 64 * 1024};
+	struct link_cfg lossy = {
+	        .loss_permille = 10, .dup_permille = 5, .delay_ns = 3 * MS, .jitter_ns = 2 * MS};
+	static struct many ma, mb;
+	struct env a, b;
+	unsigned done_a = 0, done_b = 0, eof = 0;
+
+	group_begin("many_conns");
+	memset(&ma, 0, sizeof(ma));
+	memset(&mb, 0, sizeof(mb));
+	g_rng = 12345;
+	g_nwire = 0;
+	env_init(&a, MAC_A, IP_A, &cfg);
+	env_init(&b, MAC_B, IP_B, &cfg);
+	a.app = b.app = many_app;
+	a.app_state = &ma;
+	b.app_state = &mb;
+	CHECK(stk_tcp_listen(b.t, 0, 8000, 0, 64, 0) != NULL);
+	for (unsigned i = 0; i < MANY; i++) {
+		struct stk_tcp_conn *c;
+
+		CHECK_EQ(stk_tcp_connect(a.t, IP_A, (uint16_t)(20000 + i), IP_B, 8000, 0, i, &c),
+		         0);
+	}
+	CHECK_EQ(stk_tcp_conns_in_use(a.t), MANY);
+	for (unsigned ms = 0; ms < 120000; ms++) {
+		many_pump(&a);
+		many_pump(&b);
+		wire_put(&a, &b, &lossy);
+		wire_put(&b, &a, &lossy);
+		wire_run(a.now);
+		env_advance(&a, MS);
+		env_advance(&b, MS);
+		done_a = done_b = 0;
+		for (unsigned i = 0; i < MANY; i++) {
+			done_a += ma.closed[i];
+			done_b += mb.closed[i];
+		}
+		if (done_a == MANY && done_b == MANY && !g_nwire)
+			break;
+	}
+	for (unsigned i = 0; i < MANY; i++) {
+		if (ma.rx[i] != MANY_LEN || mb.rx[i] != MANY_LEN)
+			g_fail++;
+		eof += ma.eof[i] + mb.eof[i];
+	}
+	CHECK_EQ(done_a, MANY);
+	CHECK_EQ(done_b, MANY);
+	CHECK_EQ(eof, 2 * MANY);
+	CHECK_EQ(ma.bad + mb.bad, 0);
+	CHECK_EQ(ma.resets + mb.resets, 0);
+	CHECK_EQ(mb.next_id, MANY);
+	printf("  many_conns: %.1f s simulated, SYN cookies %llu, retrans A %llu B %llu, "
+	       "TIME-WAIT blocks A %u B %u\n",
+	       (double)(a.now - T0) / 1e9, (unsigned long long)cnt(&b)[STK_TCP_CNT_COOKIE_SENT],
+	       (unsigned long long)cnt(&a)[STK_TCP_CNT_RETRANS_SEGS],
+	       (unsigned long long)cnt(&b)[STK_TCP_CNT_RETRANS_SEGS], stk_tcp_conns_in_use(a.t),
+	       stk_tcp_conns_in_use(b.t));
+	if (getenv("TCP_TEST_DEBUG"))
+		for (int k = 0; k < STK_TCP_CNT__MAX; k++)
+			if (cnt(&a)[k] || cnt(&b)[k])
+				fprintf(stderr, "%-24s A %8llu B %8llu\n", stk_tcp_counter_names[k],
+				        (unsigned long long)cnt(&a)[k],
+				        (unsigned long long)cnt(&b)[k]);
+	if (getenv("TCP_TEST_DEBUG"))
+		fprintf(stderr, "no_port A %llu B %llu\n",
+		        (unsigned long long)a.lc.cnt[STK_CNT_DROP_TCP_NO_PORT],
+		        (unsigned long long)b.lc.cnt[STK_CNT_DROP_TCP_NO_PORT]);
+	for (unsigned i = 0; getenv("TCP_TEST_DEBUG") && i < MANY; i++) {
+		struct stk_tcp_info ia = {0}, ib = {0};
+
+		if (ma.conn[i])
+			stk_tcp_conn_info(ma.conn[i], &ia);
+		if (mb.conn[i])
+			stk_tcp_conn_info(mb.conn[i], &ib);
+		if (ma.conn[i] || mb.conn[i])
+			fprintf(stderr,
+			        "conn %u: A st %d unacked %u queued %u ooo %u snd_wnd %u rto %u "
+			        "retries %u | B st %d unacked %u queued %u ooo %u snd_wnd %u rx A %u B %u\n",
+			        i, ia.state, ia.unacked, ia.queued, ia.ooo, ia.snd_wnd, ia.rto_us,
+			        ia.retries, ib.state, ib.unacked, ib.queued, ib.ooo, ib.snd_wnd,
+			        ma.rx[i], mb.rx[i]);
+	}
+	env_advance(&a, 61 * S);
+	env_advance(&b, 61 * S);
+	CHECK_EQ(stk_tcp_conns_in_use(a.t), 0);
+	CHECK_EQ(stk_tcp_conns_in_use(b.t), 0);
+	for (unsigned i = 0; i < g_nwire; i++)
+		free(g_wire[i].f);
+	g_nwire = 0;
+	check_clean(&a);
+	check_clean(&b);
+	group_end();
+}
+
 int
 main(void)
 {
@@ -2124,6 +2339,7 @@ main(void)
 	test_sack_recovery();
 	test_tw_budget_info();
 	test_fin_voids_ooo();
+	test_ack_seq_after_rto();
 	test_pool_tw_ooo();
 	{
 		struct link_cfg clean = {.delay_ns = 2 * MS};
@@ -2135,6 +2351,7 @@ main(void)
 		run_bulk("bulk_clean", &clean, 4u << 20, 1, 120 * S, 0);
 		run_bulk("bulk_lossy", &lossy, 4u << 20, 0x9e3779b97f4a7c15ull, 600 * S, 0);
 		run_bulk("bulk_lossy_plain", &lossy, 2u << 20, 42, 600 * S, BULK_PLAIN);
+		test_many_conns();
 		run_bulk("bulk_slow_reader", &clean, 512u << 10, 7, 600 * S, BULK_SLOW);
 	}
 	printf("%s\n", g_total_fail ? "FAILED" : "all passed");

@@ -1388,7 +1388,13 @@ test_cookies_quota(void)
 	CHECK(next_seg(&e, &s));
 	CHECK_EQ(s.flags, STK_TCP_RST);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_COOKIE_BAD], 1);
-	/* the genuine one, carrying data */
+	/* a later data segment of the cookie connection overtakes the first: its SEG.SEQ - 1 is
+	 * not the ISN, so the cookie fails, but it is dropped quietly (no RST) */
+	psend_at(&e, &p[1], p[1].seq + 20, STK_TCP_ACK, PAT + 20, 30);
+	CHECK_EQ(pending(&e), 0);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_COOKIE_BAD], 2);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 1);
+	/* the genuine first one, carrying data */
 	psend(&e, &p[1], STK_TCP_ACK | STK_TCP_PSH, PAT, 20);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_COOKIE_OK], 1);
 	CHECK_EQ(e.n_ev, 2);

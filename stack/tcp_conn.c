@@ -119,7 +119,8 @@ stk_tcp_create(const struct stk_tcp_cfg *cfg, const struct stk_tcp_ops *ops, str
 	}
 	t->free_head = 0;
 	t->wtick = now_ns / t->cfg.tick_ns;
-	stk_tb_init(&t->challenge_tb, t->cfg.challenge_rate, t->cfg.challenge_rate, now_ns);
+	t->rng = keys[0] ^ keys[3] ^ 0x9e3779b97f4a7c15ull;
+	t->chal_sec = UINT64_MAX; /* the first challenge ACK opens a budget */
 	return t;
 
 out_free:

@@ -324,14 +324,26 @@ tcp_send_ack(struct stk_tcp *t, struct stk_tcp_conn *c)
 	tcp_send_seg(t, c, c->snd_max, STK_TCP_ACK, 0);
 }
 
-/* RFC 5961 7: challenge ACKs are rate-limited per engine */
+/* RFC 5961 7: challenge ACKs are rate-limited per engine (randomized budget per second) */
 void
 tcp_send_challenge_ack(struct stk_tcp *t, struct stk_tcp_conn *c)
 {
-	if (!stk_tb_take(&t->challenge_tb, t->now)) {
+	uint64_t sec = t->now / STK_NS_PER_S;
+
+	if (sec != t->chal_sec) {
+		uint32_t half = t->cfg.challenge_rate / 2;
+
+		t->rng ^= t->rng << 13;
+		t->rng ^= t->rng >> 7;
+		t->rng ^= t->rng << 17;
+		t->chal_sec = sec;
+		t->chal_left = t->cfg.challenge_rate - half + (uint32_t)(t->rng % (half + 1));
+	}
+	if (!t->chal_left) {
 		t->cnt[STK_TCP_CNT_CHALLENGE_LIMITED]++;
 		return;
 	}
+	t->chal_left--;
 	t->cnt[STK_TCP_CNT_CHALLENGE_ACK]++;
 	tcp_send_seg(t, c, c->snd_max, STK_TCP_ACK, 0);
 }

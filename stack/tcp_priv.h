@@ -158,7 +158,11 @@ struct stk_tcp {
 	uint32_t ooo_held;
 	uint32_t n_time_wait;
 	uint32_t *tenant_used, *tenant_max;
-	struct stk_tb challenge_tb;
+	/* challenge ACK budget: per second, randomized in [rate/2, rate] each second so the
+	 * shared budget is no side channel (CVE-2016-5696) */
+	uint64_t chal_sec;
+	uint32_t chal_left;
+	uint64_t rng;
 	uint64_t isn_key[2], cookie_key[2];
 	uint32_t ts_base;
 };

@@ -1866,6 +1866,36 @@ test_ack_seq_after_rto(void)
 	group_end();
 }
 
+/* RFC 5961 7: challenge ACKs are limited per engine, the budget randomized per second */
+static void
+test_challenge_limit(void)
+{
+	struct stk_tcp_cfg cfg = cfg_default();
+	struct env e;
+	struct peer p;
+	uint64_t sent, limited;
+
+	group_begin("challenge_limit");
+	cfg.challenge_rate = 10;
+	env_init(&e, MAC_A, IP_A, &cfg);
+	listen80(&e);
+	handshake_passive(&e, &p, false);
+	for (int i = 0; i < 20; i++)
+		psend_at(&e, &p, p.seq + 100 + (uint32_t)i, STK_TCP_RST, NULL, 0);
+	sent = cnt(&e)[STK_TCP_CNT_CHALLENGE_ACK];
+	limited = cnt(&e)[STK_TCP_CNT_CHALLENGE_LIMITED];
+	CHECK(sent >= 5 && sent <= 10);
+	CHECK_EQ(sent + limited, 20);
+	CHECK_EQ(pending(&e), sent);
+	drop_out(&e);
+	env_advance(&e, S); /* a new second, a new budget */
+	psend_at(&e, &p, p.seq + 100, STK_TCP_RST, NULL, 0);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_CHALLENGE_ACK], sent + 1);
+	CHECK(e.conn != NULL);
+	check_clean(&e);
+	group_end();
+}
+
 /* ---- two engines over a lossy, reordering, duplicating link ------------------------------- */
 
 static uint64_t g_rng;
@@ -2346,6 +2376,7 @@ main(void)
 	test_tw_budget_info();
 	test_fin_voids_ooo();
 	test_ack_seq_after_rto();
+	test_challenge_limit();
 	test_pool_tw_ooo();
 	{
 		struct link_cfg clean = {.delay_ns = 2 * MS};

@@ -101,6 +101,9 @@ struct stk_buf {
 #define STK_BUF_RX_L4CK_BAD  (1u << 3)
 /* set by the stack on a frame it wants sent: fill the IPv4 header checksum by offload */
 #define STK_BUF_TX_IPCK      (1u << 8)
+/* set by the TCP engine: the TCP checksum field holds the pseudo-header sum only; the port fills
+ * the checksum (DPDK RTE_MBUF_F_TX_TCP_CKSUM) */
+#define STK_BUF_TX_TCPCK     (1u << 9)
 
 /* What stk_input decided for a frame. */
 enum stk_verdict {

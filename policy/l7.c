@@ -299,7 +299,8 @@ pol_l7_build(struct pol_gen *g, const struct pol_policy *p, const struct pol_gen
 				}
 				if (!db)
 					continue;
-				ret = add_db(l7, db, &proto); /* owns db from here, even on failure */
+				ret = add_db(l7, db,
+				             &proto); /* owns db from here, even on failure */
 				if (ret)
 					goto out;
 				if (mode == 0) {

@@ -169,8 +169,7 @@ extern const char *const pol_l7_stream_counter_names[POL_L7_SCNT__MAX];
  * Control thread: the streams context of worker (its scratch index in every generation). All
  * memory is allocated here. cfg may be NULL (defaults). NULL + errno (EINVAL, ENOMEM).
  */
-struct pol_l7_streams *pol_l7_streams_create(const struct pol_l7_streams_cfg *cfg,
-                                             unsigned worker);
+struct pol_l7_streams *pol_l7_streams_create(const struct pol_l7_streams_cfg *cfg, unsigned worker);
 /* Closes the flows still open (no end-of-data matches), reaps, frees. Workers stopped. NULL ok. */
 void pol_l7_streams_destroy(struct pol_l7_streams *s);
 /* Control thread, any time (e.g. with the stats tick): free the generations workers retired. */

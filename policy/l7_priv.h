@@ -37,7 +37,7 @@ struct pol_l7 {
 	hs_database_t **stdb[POL_DIR_MAX]; /* [tenant id] -> the tenant's, or NULL */
 	size_t stream_size;                /* the largest hs_stream_size of them (0: none) */
 	bool son[POL_DIR_MAX];             /* some stream database for the direction */
-	uint32_t n_ids;                   /* size of tdb[d] */
+	uint32_t n_ids;                    /* size of tdb[d] */
 	unsigned n_dbs;
 	hs_database_t **dbs; /* every database, for freeing */
 	unsigned n_workers;
@@ -52,8 +52,8 @@ struct pol_l7 {
 
 /* ---- stream mode (l7_stream.c, l7_stream_fp.c) ---- */
 
-#define POL_L7_SLOT_HDR 16u          /* before a stream's state in its slot: owner, index */
-#define POL_L7_OFF_NONE UINT64_MAX   /* no offset (not decided) */
+#define POL_L7_SLOT_HDR 16u        /* before a stream's state in its slot: owner, index */
+#define POL_L7_OFF_NONE UINT64_MAX /* no offset (not decided) */
 #define POL_L7_NO_IDX   UINT32_MAX
 
 enum pol_l7_flow_state { POL_L7_FLOW_FREE, POL_L7_FLOW_OPEN, POL_L7_FLOW_EOF, POL_L7_FLOW_DENIED };

@@ -127,14 +127,12 @@ gen_release(struct pol_l7_streams *s, const struct pol_gen *cg)
 
 			do
 				g->l7->retired_next = head;
-			while (!atomic_compare_exchange_weak_explicit(&s->retired, &head, g,
-			                                              memory_order_release,
-			                                              memory_order_relaxed));
+			while (!atomic_compare_exchange_weak_explicit(
+			        &s->retired, &head, g, memory_order_release, memory_order_relaxed));
 			return;
 		}
-		if (atomic_compare_exchange_weak_explicit(&g->refcnt, &v, v - 1,
-		                                          memory_order_acq_rel,
-		                                          memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+		            &g->refcnt, &v, v - 1, memory_order_acq_rel, memory_order_relaxed))
 			return;
 	}
 }
@@ -151,7 +149,7 @@ pol_l7_flow_open(struct pol_l7_streams *s, const struct pol_gen *g, enum pol_dir
 	uint16_t t;
 
 	*out = NULL;
-	if (l7 == NULL || !l7->son[dir]) {
+	if (l7 == NULL || !l7->son[dir] || key->proto != 6) {
 		s->cnt[POL_L7_SCNT_NOT_NEEDED]++;
 		return 0;
 	}
@@ -260,8 +258,8 @@ settle(struct pol_l7_streams *s, struct pol_l7_flow *f)
 }
 
 enum pol_l7_sv
-pol_l7_flow_scan(struct pol_l7_streams *s, struct pol_l7_flow *f, const uint8_t *data,
-                 uint32_t len, struct pol_l7_deny *why)
+pol_l7_flow_scan(struct pol_l7_streams *s, struct pol_l7_flow *f, const uint8_t *data, uint32_t len,
+                 struct pol_l7_deny *why)
 {
 	const struct pol_l7 *l7;
 	struct sctx c;
@@ -281,8 +279,8 @@ pol_l7_flow_scan(struct pol_l7_streams *s, struct pol_l7_flow *f, const uint8_t 
 			continue;
 		c.tier = tier;
 		c.limit = tier == 0 ? POL_L7_OFF_NONE : f->op_dec;
-		e = hs_scan_stream(f->st[tier], (const char *)data, len, 0,
-		                   l7->scratch[s->worker], on_match, &c);
+		e = hs_scan_stream(f->st[tier], (const char *)data, len, 0, l7->scratch[s->worker],
+		                   on_match, &c);
 		s->cnt[POL_L7_SCNT_SCANS]++;
 		s->cnt[POL_L7_SCNT_BYTES] += len;
 		if (unlikely(e != HS_SUCCESS && e != HS_SCAN_TERMINATED))

@@ -644,7 +644,7 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, unsigned n_flow
 	struct pol_cfg_errs errs = {0};
 	struct pol_gen *g = NULL;
 	struct pol_l7_streams *s = pol_l7_streams_create(NULL, 0);
-	unsigned i, t, bad = 0, opened = 0, denied = 0, split = 0, cnt_checked = 0;
+	unsigned i, t, bad = 0, opened = 0, denied = 0, split = 0, cnt_checked = 0, op_mid = 0;
 	uint64_t *before = NULL;
 	char name[200];
 	bool ok = s != NULL;
@@ -799,6 +799,8 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, unsigned n_flow
 					        (unsigned long long)want);
 			}
 		}
+		/* the operator tier decided by a signature while the tenant's was scanned */
+		op_mid += f && f->op_dec != POL_L7_OFF_NONE && f->op_dec > 0;
 		pol_l7_flow_close(s, f);
 	}
 	CHECK(bad == 0);
@@ -806,8 +808,9 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, unsigned n_flow
 	/* the test means something only when streams were denied, some by split matches */
 	CHECK(denied >= 20 && split >= 5 && opened > n_flows / 40);
 	printf("#   %u flows: %u opened in stream mode, %u denied (%u by a match across chunks), "
-	       "%u signature counts checked, %u mismatches\n",
-	       n_flows, opened, denied, split, cnt_checked, bad);
+	       "%u with the operator tier decided mid-stream, %u signature counts checked, %u "
+	       "mismatches\n",
+	       n_flows, opened, denied, split, op_mid, cnt_checked, bad);
 out:
 	free(before);
 	pol_l7_streams_destroy(s);

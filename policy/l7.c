@@ -440,8 +440,13 @@ sig_cmp(const void *a, const void *b)
 	return sig_cmp3(x->g, x->idx, y->g, y->idx);
 }
 
-void
-pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
+/*
+ * Fold old's signature hits into g's base by (tier, name): late = false at publish (everything
+ * old counted, and remember it), true when a streams context retires old (what flows still open
+ * on it counted after that).
+ */
+static void
+carry_sigs(struct pol_gen *g, const struct pol_gen *old, bool late)
 {
 	struct sig_ref *idx;
 	unsigned i, n;
@@ -449,6 +454,13 @@ pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
 	if (!g->l7 || !old->l7 || !old->l7->n_sigs)
 		return;
 	n = old->l7->n_sigs;
+	if (!late) {
+		for (i = 0; i < n; i++)
+			old->l7->sigs[i].carried = sig_hits(old->l7, i);
+		old->l7->carried = true;
+	} else if (!old->l7->carried) {
+		return;
+	}
 	idx = malloc(n * sizeof(*idx));
 	if (!idx) {
 		L7_LOG(WARNING, "generation %llu: signature counters not carried over (no memory)",
@@ -466,7 +478,11 @@ pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
 			int c = sig_cmp3(g, i, old, idx[mid].idx);
 
 			if (!c) {
-				g->l7->sigs[i].base_hits += sig_hits(old->l7, idx[mid].idx);
+				const struct pol_l7_sig *os = &old->l7->sigs[idx[mid].idx];
+
+				g->l7->sigs[i].base_hits +=
+				        late ? sig_hits(old->l7, idx[mid].idx) - os->carried
+				             : os->carried;
 				break;
 			}
 			if (c < 0)
@@ -476,6 +492,18 @@ pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
 		}
 	}
 	free(idx);
+}
+
+void
+pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
+{
+	carry_sigs(g, old, false);
+}
+
+void
+pol_l7_carry_late(struct pol_gen *g, const struct pol_gen *old)
+{
+	carry_sigs(g, old, true);
 }
 
 unsigned

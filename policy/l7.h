@@ -170,10 +170,16 @@ extern const char *const pol_l7_stream_counter_names[POL_L7_SCNT__MAX];
  * memory is allocated here. cfg may be NULL (defaults). NULL + errno (EINVAL, ENOMEM).
  */
 struct pol_l7_streams *pol_l7_streams_create(const struct pol_l7_streams_cfg *cfg, unsigned worker);
-/* Closes the flows still open (no end-of-data matches), reaps, frees. Workers stopped. NULL ok. */
+/* Closes the flows still open (no end-of-data matches), reaps (cur NULL), frees. Workers
+ * stopped. NULL ok. */
 void pol_l7_streams_destroy(struct pol_l7_streams *s);
-/* Control thread, any time (e.g. with the stats tick): free the generations workers retired. */
-void pol_l7_streams_reap(struct pol_l7_streams *s);
+/*
+ * Control thread, any time (e.g. each control loop iteration): free the generations whose last
+ * flow the worker closed. cur is the generation published now (or NULL): signature hits that
+ * flows counted in a retired generation after the reload carried its counters over are added to
+ * cur's, so per-signature totals lose nothing to long connections.
+ */
+void pol_l7_streams_reap(struct pol_l7_streams *s, struct pol_gen *cur);
 /* Counters (relaxed reads while the worker writes), and flows / slots in use. */
 void pol_l7_streams_counters(const struct pol_l7_streams *s, uint64_t out[POL_L7_SCNT__MAX]);
 uint32_t pol_l7_streams_flows_in_use(const struct pol_l7_streams *s);

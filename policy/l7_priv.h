@@ -17,6 +17,7 @@ struct pol_l7_sig {
 	/* ids of the rules of each direction that reference it (into l7->refs) */
 	uint32_t ref_off[POL_DIR_MAX], n_refs[POL_DIR_MAX];
 	uint64_t base_hits; /* carried from earlier generations (control thread) */
+	uint64_t carried;   /* its hits when they were carried to the next generation */
 };
 
 /* Per worker counters: one cache line of totals, then one counter per signature. */
@@ -47,7 +48,14 @@ struct pol_l7 {
 	/* a worker that drops the last reference of this generation (its last stream closed)
 	 * links it on its streams context for the control thread to free (pol_l7_streams_reap) */
 	struct pol_gen *retired_next;
+	bool carried; /* pol_l7_carry copied its counters to a later generation */
 };
+
+/*
+ * Control thread, a retired generation old (no worker holds it): fold the signature hits its
+ * streams counted after pol_l7_carry into g (the current one) by (tier, name).
+ */
+void pol_l7_carry_late(struct pol_gen *g, const struct pol_gen *old);
 #define POL_L7_CNT_SIGS 8u /* signature counters start after the first cache line */
 
 /* ---- stream mode (l7_stream.c, l7_stream_fp.c) ---- */

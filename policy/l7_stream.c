@@ -140,7 +140,7 @@ pol_l7_streams_create(const struct pol_l7_streams_cfg *cfg, unsigned worker)
 }
 
 void
-pol_l7_streams_reap(struct pol_l7_streams *s)
+pol_l7_streams_reap(struct pol_l7_streams *s, struct pol_gen *cur)
 {
 	struct pol_gen *g;
 
@@ -150,6 +150,8 @@ pol_l7_streams_reap(struct pol_l7_streams *s)
 	while (g) {
 		struct pol_gen *next = g->l7->retired_next;
 
+		if (cur && cur != g)
+			pol_l7_carry_late(cur, g);
 		pol_gen_put(g); /* the worker left this last reference for us */
 		g = next;
 	}
@@ -165,7 +167,7 @@ pol_l7_streams_destroy(struct pol_l7_streams *s)
 	for (i = 0; i < s->max_flows; i++)
 		if (s->flows[i].state != POL_L7_FLOW_FREE)
 			pol_l7_flow_close(s, &s->flows[i]);
-	pol_l7_streams_reap(s);
+	pol_l7_streams_reap(s, NULL);
 	free(s->flows);
 	free(s->slot_free);
 	free(s->slots);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_eal.h>
 
@@ -921,6 +922,113 @@ out:
 	report("workers scan concurrently, each with its own context and scratch", ok);
 }
 
+/* ---- informational: costs (not asserted; one core of a shared VM) ---- */
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A tenant with n signatures of the kinds an IDS holds, all on one tcp deny rule. */
+static struct pol_gen *
+ids_gen(unsigned n)
+{
+	struct pol_policy *p = pol_testgen_policy_new(1);
+	struct pol_ruleset *rs = &p->tenants[0].rs;
+	struct pol_cfg_errs errs = {0};
+	struct pol_gen *g;
+	unsigned i;
+
+	rs->n_sigs = n;
+	rs->sigs = calloc(n, sizeof(*rs->sigs));
+	rs->n_rules = 1;
+	rs->rules = calloc(1, sizeof(*rs->rules));
+	rs->rules[0].name = strdup("ids");
+	rs->rules[0].priority = 1;
+	rs->rules[0].proto = 6;
+	rs->rules[0].action = POL_ACT_DENY;
+	rs->rules[0].n_sigs = n;
+	rs->rules[0].sigs = calloc(n, sizeof(*rs->rules[0].sigs));
+	for (i = 0; i < n; i++) {
+		char name[16], pat[64];
+
+		snprintf(name, sizeof(name), "s%u", i);
+		switch (i % 3) {
+		case 0:
+			snprintf(pat, sizeof(pat), "evil%04u\\.exe", i);
+			break;
+		case 1:
+			snprintf(pat, sizeof(pat), "union%u\\s+select", i);
+			break;
+		default:
+			snprintf(pat, sizeof(pat), "k%u=[a-z]{4,8}\\d{3}", i);
+		}
+		rs->sigs[i].name = strdup(name);
+		rs->sigs[i].pattern = strdup(pat);
+		rs->sigs[i].flags = i % 2 ? POL_SIGF_CASELESS : 0;
+		rs->sigs[i].action = POL_SIG_DENY;
+		rs->rules[0].sigs[i].name = strdup(name);
+	}
+	if (pol_policy_validate(p, &errs))
+		pol_cfg_errs_print(&errs, stderr);
+	g = pol_gen_build(p, NULL, NULL, &errs);
+	if (!g)
+		pol_cfg_errs_print(&errs, stderr);
+	pol_policy_free(p);
+	pol_cfg_errs_clear(&errs);
+	return g;
+}
+
+static void
+cost(unsigned n_sigs)
+{
+	enum { CH = 1460, N = 20000 };
+	struct pol_gen *g = ids_gen(n_sigs);
+	struct pol_l7_streams *s = pol_l7_streams_create(NULL, 0);
+	static uint8_t buf[CH];
+	struct pol_l7_flow *f = NULL;
+	struct pol_acl_key k;
+	uint64_t t0, t_oc, t_scan, t_block;
+	unsigned i;
+
+	if (!g || !s)
+		goto out;
+	for (i = 0; i < CH; i++)
+		buf[i] = (uint8_t)(' ' + rnd() % 95);
+	/* to tenant t0 (198.19.0.0, pol_testgen_policy_new) */
+	pol_acl_key_set(&k, pol_gen_tenant_at(g, 0)->id, 6, P, ip(198, 19, 0, 0), 40000, 80);
+	t0 = now_ns();
+	for (i = 0; i < N; i++) {
+		pol_l7_flow_open(s, g, POL_DIR_INGRESS, &k, &f);
+		pol_l7_flow_close(s, f);
+	}
+	t_oc = now_ns() - t0;
+	if (pol_l7_flow_open(s, g, POL_DIR_INGRESS, &k, &f) || !f) {
+		printf("#   cost: the flow did not open\n");
+		goto out;
+	}
+	t0 = now_ns();
+	for (i = 0; i < N; i++)
+		pol_l7_flow_scan(s, f, buf, CH, NULL);
+	t_scan = now_ns() - t0;
+	pol_l7_flow_close(s, f);
+	t0 = now_ns();
+	for (i = 0; i < N; i++)
+		block_judge(g, 0, &k, buf, CH);
+	t_block = now_ns() - t0;
+	printf("#   %u signatures: stream state %zu bytes; open+close %.0f ns; a %u-byte chunk: "
+	       "stream scan %.0f ns, block mode (classify + scan) %.0f ns\n",
+	       n_sigs, pol_l7_stream_size(g), (double)t_oc / N, CH, (double)t_scan / N,
+	       (double)t_block / N);
+out:
+	pol_l7_streams_destroy(s);
+	pol_gen_put(g);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -937,7 +1045,6 @@ main(int argc, char **argv)
 	               "--log-level=bypassd.policy.*:warning",
 	               NULL};
 
-	(void)argc;
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
 		fprintf(stderr, "rte_eal_init failed\n");
 		return 1;
@@ -949,6 +1056,10 @@ main(int argc, char **argv)
 	test_workers();
 	test_random(40, 3, 8, 10000);
 	test_random(400, 20, 10, 10000);
+	if (argc > 1 && !strcmp(argv[1], "-c")) {
+		cost(10);
+		cost(100);
+	}
 	printf("1..%u\n# %u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
 	return n_fail ? 1 : 0;

@@ -63,6 +63,8 @@ void pol_l7_carry_late(struct pol_gen *g, const struct pol_gen *old);
 #define POL_L7_SLOT_HDR 16u        /* before a stream's state in its slot: owner, index */
 #define POL_L7_OFF_NONE UINT64_MAX /* no offset (not decided) */
 #define POL_L7_NO_IDX   UINT32_MAX
+#define POL_L7_PINS     8u /* generations a streams context pins with one reference each */
+#define POL_L7_PIN_OWN  0xffu
 
 enum pol_l7_flow_state { POL_L7_FLOW_FREE, POL_L7_FLOW_OPEN, POL_L7_FLOW_EOF, POL_L7_FLOW_DENIED };
 
@@ -80,6 +82,8 @@ struct pol_l7_flow {
 	uint16_t sport, dport;
 	uint16_t tenant;
 	uint8_t dir, proto, state;
+	uint8_t pin; /* index into pol_l7_streams.pins, or POL_L7_PIN_OWN: holds its own reference
+	              */
 	uint32_t next_free;
 };
 
@@ -101,6 +105,15 @@ struct pol_l7_streams {
 	uint8_t *slots;      /* [max_streams * slot_bytes], cache-line aligned */
 	uint32_t *slot_free; /* stack of free slot indices */
 	uint32_t n_slot_free;
+	/*
+	 * The generations this worker's flows use, one reference each (the generation's refcount
+	 * line is written once per worker and generation, not per flow: it shares a line with what
+	 * every worker reads per burst). Flows of a ninth generation hold their own reference.
+	 */
+	struct {
+		const struct pol_gen *g;
+		uint32_t n_flows;
+	} pins[POL_L7_PINS];
 	struct pol_gen *_Atomic retired; /* generations whose last reference a flow dropped */
 	uint64_t cnt[POL_L7_SCNT__MAX];  /* written by the worker only */
 };

@@ -137,6 +137,27 @@ gen_release(struct pol_l7_streams *s, const struct pol_gen *cg)
 	}
 }
 
+/* f (g set) takes its share of a reference on f->g: the worker's pin of it, or its own. */
+static void
+gen_hold(struct pol_l7_streams *s, struct pol_l7_flow *f)
+{
+	unsigned i, free_pin = POL_L7_PIN_OWN;
+
+	for (i = 0; i < POL_L7_PINS; i++) {
+		if (s->pins[i].g == f->g) {
+			s->pins[i].n_flows++;
+			f->pin = (uint8_t)i;
+			return;
+		}
+		if (!s->pins[i].g && free_pin == POL_L7_PIN_OWN)
+			free_pin = i;
+	}
+	pol_gen_get((struct pol_gen *)f->g);
+	f->pin = (uint8_t)free_pin;
+	if (free_pin != POL_L7_PIN_OWN)
+		s->pins[free_pin] = (typeof(s->pins[0])){f->g, 1};
+}
+
 int
 pol_l7_flow_open(struct pol_l7_streams *s, const struct pol_gen *g, enum pol_dir dir,
                  const struct pol_acl_key *key, struct pol_l7_flow **out)
@@ -216,7 +237,7 @@ pol_l7_flow_open(struct pol_l7_streams *s, const struct pol_gen *g, enum pol_dir
 		}
 	}
 	pol_l7_tl_pool = NULL;
-	pol_gen_get((struct pol_gen *)g);
+	gen_hold(s, f);
 	s->flows_used++;
 	s->cnt[POL_L7_SCNT_OPENED]++;
 	*out = f;
@@ -334,7 +355,12 @@ pol_l7_flow_close(struct pol_l7_streams *s, struct pol_l7_flow *f)
 		return;
 	drop_stream(s, &f->st[0]);
 	drop_stream(s, &f->st[1]);
-	gen_release(s, f->g);
+	if (f->pin == POL_L7_PIN_OWN) {
+		gen_release(s, f->g);
+	} else if (--s->pins[f->pin].n_flows == 0) {
+		gen_release(s, f->g);
+		s->pins[f->pin].g = NULL;
+	}
 	f->g = NULL;
 	f->state = POL_L7_FLOW_FREE;
 	f->next_free = s->flow_free;

@@ -534,13 +534,13 @@ test_reload(void)
 	CHECK(pol_l7_flow_open(s, g1, POL_DIR_INGRESS, &k, &old1) == 0 && old1);
 	CHECK(pol_l7_flow_open(s, g1, POL_DIR_INGRESS, &k, &old2) == 0 && old2);
 	CHECK(pol_l7_flow_scan(s, old1, (const uint8_t *)"att", 3, NULL) == POL_L7_PASS);
-	CHECK(atomic_load(&g1->refcnt) == 3);
+	CHECK(atomic_load(&g1->refcnt) == 2); /* the published one and the worker's pin */
 	g2 = build_yaml("s2.yaml", sem2_yaml, sizeof(sem2_yaml) - 1, g1, 1);
 	CHECK(g2 != NULL);
 	if (!g2)
 		goto out;
 	pol_gen_publish(&slot, g2, NULL); /* puts the control thread's reference of g1 */
-	CHECK(atomic_load(&g1->refcnt) == 2);
+	CHECK(atomic_load(&g1->refcnt) == 1);
 	/* the old flows keep their generation: 'attack' completes across the reload */
 	CHECK(pol_l7_flow_gen(old1) == g1);
 	CHECK(pol_l7_flow_scan(s, old1, (const uint8_t *)"ack", 3, &why) == POL_L7_DENY);
@@ -564,6 +564,38 @@ test_reload(void)
 	CHECK(hits(g2, "a", "evil") == 2);
 	pol_l7_flow_close(s, nf);
 	CHECK(atomic_load(&g2->refcnt) == 1 && atomic_load(&s->retired) == NULL);
+	/* flows on more generations than a context pins hold their own reference */
+	{
+		enum { NG = POL_L7_PINS + 2 };
+		struct pol_gen *gs[NG];
+		struct pol_l7_flow *fs[NG][2];
+		unsigned i, j;
+
+		for (i = 0; i < NG; i++) {
+			gs[i] = build_yaml("s.yaml", sem_yaml, sizeof(sem_yaml) - 1, NULL, 1);
+			if (!gs[i]) {
+				ok = false;
+				goto out;
+			}
+			for (j = 0; j < 2; j++) {
+				fs[i][j] = NULL;
+				CHECK(pol_l7_flow_open(s, gs[i], POL_DIR_INGRESS, &k, &fs[i][j]) ==
+				              0 &&
+				      fs[i][j]);
+			}
+			/* pinned: one reference for both flows; beyond the pins: one each */
+			CHECK(atomic_load(&gs[i]->refcnt) == (i < POL_L7_PINS ? 2u : 3u));
+		}
+		for (i = 0; i < NG; i++) {
+			CHECK(pol_l7_flow_scan(s, fs[i][0], (const uint8_t *)"attack", 6, NULL) ==
+			      POL_L7_DENY);
+			for (j = 0; j < 2; j++)
+				pol_l7_flow_close(s, fs[i][j]);
+			CHECK(atomic_load(&gs[i]->refcnt) == 1);
+			pol_gen_put(gs[i]);
+		}
+		CHECK(atomic_load(&s->retired) == NULL);
+	}
 	/* a flow left open at destroy is closed, and its retired generation freed */
 	CHECK(pol_l7_flow_open(s, g2, POL_DIR_INGRESS, &k, &nf) == 0 && nf);
 	pol_gen_publish(&slot, NULL, NULL);

@@ -131,9 +131,24 @@ void pol_l7_stats(const struct pol_gen *g, struct pol_l7_stats *out);
  * counted: fail-closed, the caller resets the connection — a flood of connections must not get
  * a flow out of stream mode.
  *
- * Reload: a flow keeps the generation it was opened with (one reference) until it closes. A
- * worker never frees a generation: dropping the last reference links it on the streams context
- * and pol_l7_streams_reap (control thread) frees it.
+ * Reload: a flow keeps the generation it was opened with until it closes (the worker's context
+ * pins each generation its flows use with one reference). A worker never frees a generation:
+ * dropping the last reference links it on the streams context and pol_l7_streams_reap (control
+ * thread) frees it.
+ *
+ * Gateway glue (one context per worker; docs/policy.md "Stream mode"):
+ *   start:      s[w] = pol_l7_streams_create(&(cfg){.max_flows = 2 * tcp max_conns}, w)
+ *   ACCEPTED / CONNECTED: pol_l7_flow_open(s, g, POL_DIR_INGRESS, key(peer -> local), &in) and
+ *               (POL_DIR_EGRESS, key(local -> peer), &out) with the burst's generation and the
+ *               connection's tenant; < 0: close the one that opened, reset (ACCEPTED:
+ *               return nonzero; CONNECTED: abort)
+ *   RECV:       pol_l7_flow_scan(s, in, data, len, &why) before the app sees the bytes
+ *   app send:   pol_l7_flow_scan(s, out, copy, len, &why) before stk_tcp_send
+ *   EOF / app close: pol_l7_flow_eof(s, in | out, &why)
+ *   DENY:       do not deliver; stk_tcp_abort after the engine call returns; count the rule
+ *               why.rule (0: a scan error) in pol_l7_flow_gen(f) and policy_l7_deny
+ *   CLOSED / RESET: pol_l7_flow_close(s, in), pol_l7_flow_close(s, out)
+ *   control loop: pol_l7_streams_reap(s[w], current generation); stop: pol_l7_streams_destroy
  */
 
 struct pol_l7_streams; /* one per worker */

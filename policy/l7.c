@@ -122,10 +122,30 @@ build_refs(struct pol_l7 *l7, const struct pol_gen *g, const struct pol_policy *
 	return 0;
 }
 
-/* Compile tier t's (0 = operator) signatures referenced by rules of dir; *db NULL when none. */
+/* Whether signature idx is referenced by a rule of dir that can match TCP (tcp or any). */
+static bool
+sig_tcp(const struct pol_l7 *l7, const struct pol_gen *g, unsigned idx, enum pol_dir dir)
+{
+	const struct pol_l7_sig *s = &l7->sigs[idx];
+	uint32_t i;
+
+	for (i = 0; i < s->n_refs[dir]; i++) {
+		uint16_t proto = g->rules[l7->refs[s->ref_off[dir] + i]].proto;
+
+		if (proto == POL_PROTO_ANY || proto == 6)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Compile tier t's (0 = operator) signatures referenced by rules of dir; *db NULL when none.
+ * stream: HS_MODE_STREAM, only the signatures of rules that can match TCP (the stream stage's).
+ */
 static int
-compile_tier(struct pol_l7 *l7, const struct pol_policy *p, unsigned t, unsigned base,
-             enum pol_dir dir, hs_database_t **db, struct pol_cfg_errs *errs)
+compile_tier(struct pol_l7 *l7, const struct pol_gen *g, const struct pol_policy *p, unsigned t,
+             unsigned base, enum pol_dir dir, bool stream, hs_database_t **db,
+             struct pol_cfg_errs *errs)
 {
 	const struct pol_ruleset *rs = t == 0 ? &p->op : &p->tenants[t - 1].rs;
 	const char **exprs = NULL;
@@ -145,6 +165,8 @@ compile_tier(struct pol_l7 *l7, const struct pol_policy *p, unsigned t, unsigned
 	for (i = 0; i < rs->n_sigs; i++) {
 		if (!l7->sigs[base + i].n_refs[dir] || !rs->sigs[i].pattern)
 			continue;
+		if (stream && !sig_tcp(l7, g, base + i, dir))
+			continue;
 		exprs[n] = rs->sigs[i].pattern;
 		flags[n] = pol_l7_hs_flags(rs->sigs[i].flags);
 		ids[n] = base + i;
@@ -152,7 +174,8 @@ compile_tier(struct pol_l7 *l7, const struct pol_policy *p, unsigned t, unsigned
 	}
 	if (!n)
 		goto out;
-	if (hs_compile_multi(exprs, flags, ids, n, HS_MODE_BLOCK, NULL, db, &cerr) != HS_SUCCESS) {
+	if (hs_compile_multi(exprs, flags, ids, n, stream ? HS_MODE_STREAM : HS_MODE_BLOCK, NULL,
+	                     db, &cerr) != HS_SUCCESS) {
 		const char *why = cerr && cerr->message ? cerr->message : "unknown error";
 
 		tier_path(tp, sizeof(tp), p->path, (int)t - 1);
@@ -162,8 +185,9 @@ compile_tier(struct pol_l7 *l7, const struct pol_policy *p, unsigned t, unsigned
 
 			pol_cfg_err_add(errs, p->file, s->pattern_loc.line, s->pattern_loc.col,
 			                mkpath(path, sizeof(path), tp, "signatures[%u].pattern", k),
-			                "Hyperscan cannot compile signature '%s' ('%s'): %s",
-			                s->name ? s->name : "?", s->pattern, why);
+			                "Hyperscan cannot compile signature '%s' ('%s')%s: %s",
+			                s->name ? s->name : "?", s->pattern,
+			                stream ? " in stream mode" : "", why);
 		} else {
 			const struct pol_loc loc =
 			        t == 0 ? (struct pol_loc){0, 0} : p->tenants[t - 1].loc;
@@ -172,8 +196,8 @@ compile_tier(struct pol_l7 *l7, const struct pol_policy *p, unsigned t, unsigned
 			        errs, p->file, loc.line, loc.col,
 			        mkpath(path, sizeof(path), tp, "signatures"),
 			        "Hyperscan cannot compile the %u %s signatures of this tier "
-			        "together: %s",
-			        n, pol_dir_name(dir), why);
+			        "together%s: %s",
+			        n, pol_dir_name(dir), stream ? " in stream mode" : "", why);
 		}
 		*db = NULL;
 		ret = -EINVAL;
@@ -230,9 +254,11 @@ pol_l7_build(struct pol_gen *g, const struct pol_policy *p, const struct pol_gen
 	l7->n_sigs = n_sigs;
 	l7->sigs = calloc(RTE_MAX(n_sigs, 1u), sizeof(*l7->sigs));
 	l7->n_ids = g->n_ids;
-	for (d = 0; d < POL_DIR_MAX; d++)
+	for (d = 0; d < POL_DIR_MAX; d++) {
 		l7->tdb[d] = calloc(RTE_MAX(g->n_ids, 1u), sizeof(*l7->tdb[d]));
-	if (!l7->sigs || !l7->tdb[0] || !l7->tdb[1]) {
+		l7->stdb[d] = calloc(RTE_MAX(g->n_ids, 1u), sizeof(*l7->stdb[d]));
+	}
+	if (!l7->sigs || !l7->tdb[0] || !l7->tdb[1] || !l7->stdb[0] || !l7->stdb[1]) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -257,25 +283,45 @@ pol_l7_build(struct pol_gen *g, const struct pol_policy *p, const struct pol_gen
 
 	for (t = 0; t <= p->n_tenants; t++) {
 		for (d = 0; d < POL_DIR_MAX; d++) {
-			hs_database_t *db;
+			unsigned mode;
 
-			ret = compile_tier(l7, p, t, sig_base[t], d, &db, errs);
-			if (ret == -ENOMEM)
-				goto out;
-			if (ret) {
-				bad = ret; /* report every tier's, then fail */
-				continue;
+			for (mode = 0; mode < 2; mode++) { /* block, then stream */
+				hs_database_t *db;
+				size_t ssize = 0;
+
+				ret = compile_tier(l7, g, p, t, sig_base[t], d, mode == 1, &db,
+				                   errs);
+				if (ret == -ENOMEM)
+					goto out;
+				if (ret) {
+					bad = ret; /* report every tier's, then fail */
+					break;     /* the stream compile would say it again */
+				}
+				if (!db)
+					continue;
+				ret = add_db(l7, db,
+				             &proto); /* owns db from here, even on failure */
+				if (ret)
+					goto out;
+				if (mode == 0) {
+					if (t == 0)
+						l7->op[d] = db;
+					else
+						l7->tdb[d][g->tenants[t - 1].id] = db;
+					l7->on[d] = true;
+					continue;
+				}
+				if (hs_stream_size(db, &ssize) != HS_SUCCESS) {
+					ret = -EINVAL;
+					goto out;
+				}
+				l7->stream_size = RTE_MAX(l7->stream_size, ssize);
+				if (t == 0)
+					l7->sop[d] = db;
+				else
+					l7->stdb[d][g->tenants[t - 1].id] = db;
+				l7->son[d] = true;
 			}
-			if (!db)
-				continue;
-			ret = add_db(l7, db, &proto); /* owns db from here, even on failure */
-			if (ret)
-				goto out;
-			if (t == 0)
-				l7->op[d] = db;
-			else
-				l7->tdb[d][g->tenants[t - 1].id] = db;
-			l7->on[d] = true;
 		}
 	}
 	if (bad) {
@@ -305,10 +351,11 @@ pol_l7_build(struct pol_gen *g, const struct pol_policy *p, const struct pol_gen
 	memset(l7->cnt, 0, size);
 	L7_LOG(INFO,
 	       "generation %llu: L7: %u signatures, %u Hyperscan databases (ingress %s, egress "
-	       "%s), scratch %zu bytes x %u workers, compiled in %.1f ms",
+	       "%s; TCP streams ingress %s, egress %s, state up to %zu bytes a stream), scratch "
+	       "%zu bytes x %u workers, compiled in %.1f ms",
 	       (unsigned long long)g->number, n_sigs, l7->n_dbs, l7->on[0] ? "on" : "off",
-	       l7->on[1] ? "on" : "off", scratch_size, l7->n_workers,
-	       (double)(mono_ns() - t0) / 1e6);
+	       l7->on[1] ? "on" : "off", l7->son[0] ? "on" : "off", l7->son[1] ? "on" : "off",
+	       l7->stream_size, scratch_size, l7->n_workers, (double)(mono_ns() - t0) / 1e6);
 	ret = 0;
 out:
 	hs_free_scratch(proto); /* the workers' are clones */
@@ -338,6 +385,8 @@ pol_l7_free(struct pol_gen *g)
 	free(l7->dbs);
 	free(l7->tdb[0]);
 	free(l7->tdb[1]);
+	free(l7->stdb[0]);
+	free(l7->stdb[1]);
 	free(l7->refs);
 	free(l7->sigs);
 	free(l7->cnt);
@@ -391,8 +440,13 @@ sig_cmp(const void *a, const void *b)
 	return sig_cmp3(x->g, x->idx, y->g, y->idx);
 }
 
-void
-pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
+/*
+ * Fold old's signature hits into g's base by (tier, name): late = false at publish (everything
+ * old counted, and remember it), true when a streams context retires old (what flows still open
+ * on it counted after that).
+ */
+static void
+carry_sigs(struct pol_gen *g, const struct pol_gen *old, bool late)
 {
 	struct sig_ref *idx;
 	unsigned i, n;
@@ -400,6 +454,13 @@ pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
 	if (!g->l7 || !old->l7 || !old->l7->n_sigs)
 		return;
 	n = old->l7->n_sigs;
+	if (!late) {
+		for (i = 0; i < n; i++)
+			old->l7->sigs[i].carried = sig_hits(old->l7, i);
+		old->l7->carried = true;
+	} else if (!old->l7->carried) {
+		return;
+	}
 	idx = malloc(n * sizeof(*idx));
 	if (!idx) {
 		L7_LOG(WARNING, "generation %llu: signature counters not carried over (no memory)",
@@ -417,7 +478,11 @@ pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
 			int c = sig_cmp3(g, i, old, idx[mid].idx);
 
 			if (!c) {
-				g->l7->sigs[i].base_hits += sig_hits(old->l7, idx[mid].idx);
+				const struct pol_l7_sig *os = &old->l7->sigs[idx[mid].idx];
+
+				g->l7->sigs[i].base_hits +=
+				        late ? sig_hits(old->l7, idx[mid].idx) - os->carried
+				             : os->carried;
 				break;
 			}
 			if (c < 0)
@@ -427,6 +492,18 @@ pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
 		}
 	}
 	free(idx);
+}
+
+void
+pol_l7_carry(struct pol_gen *g, const struct pol_gen *old)
+{
+	carry_sigs(g, old, false);
+}
+
+void
+pol_l7_carry_late(struct pol_gen *g, const struct pol_gen *old)
+{
+	carry_sigs(g, old, true);
 }
 
 unsigned

@@ -101,4 +101,145 @@ struct pol_l7_stats {
 /* Summed over workers of this generation (not carried over). */
 void pol_l7_stats(const struct pol_gen *g, struct pol_l7_stats *out);
 
+/* ---- stream mode: TCP flows (l7_stream.c, l7_stream_fp.c; docs/policy.md "Stream mode") ----
+ *
+ * Each generation also compiles, per tier and direction, the signatures of the rules that can
+ * match TCP (protocol tcp or any) with HS_MODE_STREAM; the worker scratch fits both kinds. A TCP
+ * flow (one direction of a connection: the peer's bytes to an app are ingress, an app's bytes to
+ * the peer egress) is opened once on the generation the worker holds, scanned chunk by chunk in
+ * stream order (the TCP engine's in-order RECV views, or what an app sends), and closed.
+ *
+ * Semantics: the verdict of a stream after k bytes is block mode's verdict for a payload of
+ * those k bytes, where a signature "matched" when it matched anywhere in them (matches are
+ * sticky). It changes only at a match, so it is evaluated at each match in stream order (a match
+ * in the operator tier first at the same offset) and does not depend on how the bytes are
+ * chunked. The stream stage only resets: a flow is denied at the first offset where a signature
+ * rule's deny decides (deny wins in its tier; a tier that has decided, by a plain rule or by a
+ * matched signature rule, stops the next tier from being consulted), and the caller resets the
+ * connection there without delivering the chunk. Everything else passes on the verdict the
+ * flow's packets already got (the handshake, or its conntrack session). An `allow` signature
+ * rule that matches decides its tier for the rest of the stream: later deny signatures of the
+ * next tier no longer reset it (a deny signature of its own tier still does). `count`
+ * signatures only count, once per stream. `^` anchors at the start of the stream and `$` at its
+ * end (pol_l7_flow_eof), not at segment boundaries.
+ *
+ * Memory is bounded per worker: a struct pol_l7_streams holds max_flows flow handles and
+ * max_streams stream slots of slot_bytes each, all allocated at create; Hyperscan's stream state
+ * is allocated from the slots (hs_set_stream_allocator, see l7_stream.c). A flow needs one
+ * stream per tier it scans (operator, tenant: 1 or 2). When no handle or slot is left, or the
+ * generation's stream state does not fit a slot, the open is refused (-ENOSPC / -E2BIG) and
+ * counted: fail-closed, the caller resets the connection — a flood of connections must not get
+ * a flow out of stream mode.
+ *
+ * Reload: a flow keeps the generation it was opened with until it closes (the worker's context
+ * pins each generation its flows use with one reference). A worker never frees a generation:
+ * dropping the last reference links it on the streams context and pol_l7_streams_reap (control
+ * thread) frees it.
+ *
+ * Gateway glue (one context per worker; docs/policy.md "Stream mode"):
+ *   start:      s[w] = pol_l7_streams_create(&(cfg){.max_flows = 2 * tcp max_conns}, w)
+ *   ACCEPTED / CONNECTED: pol_l7_flow_open(s, g, POL_DIR_INGRESS, key(peer -> local), &in) and
+ *               (POL_DIR_EGRESS, key(local -> peer), &out) with the burst's generation and the
+ *               connection's tenant; < 0: close the one that opened, reset (ACCEPTED:
+ *               return nonzero; CONNECTED: abort)
+ *   RECV:       pol_l7_flow_scan(s, in, data, len, &why) before the app sees the bytes
+ *   app send:   pol_l7_flow_scan(s, out, copy, len, &why) before stk_tcp_send
+ *   EOF / app close: pol_l7_flow_eof(s, in | out, &why)
+ *   DENY:       do not deliver; stk_tcp_abort after the engine call returns; count the rule
+ *               why.rule (0: a scan error) in pol_l7_flow_gen(f) and policy_l7_deny
+ *   CLOSED / RESET: pol_l7_flow_close(s, in), pol_l7_flow_close(s, out)
+ *   control loop: pol_l7_streams_reap(s[w], current generation); stop: pol_l7_streams_destroy
+ */
+
+struct pol_l7_streams; /* one per worker */
+struct pol_l7_flow;
+
+struct pol_l7_streams_cfg {
+	uint32_t max_flows;   /* flow handles [2048] */
+	uint32_t max_streams; /* stream slots [max_flows] */
+	uint32_t slot_bytes;  /* bytes per slot, the state of one stream and 16 [1024] */
+};
+
+/* clang-format off */
+#define foreach_pol_l7_stream_counter(_)                                                         \
+	_(OPENED, "l7_streams_opened", "flows opened in stream mode")                              \
+	_(CLOSED, "l7_streams_closed", "flows closed")                                             \
+	_(NOT_NEEDED, "l7_streams_not_needed", "opens that needed no stream (no TCP candidate)")   \
+	_(REFUSED_CAP, "l7_streams_refused_cap", "opens refused: no flow handle or slot left")     \
+	_(REFUSED_SIZE, "l7_streams_refused_size", "opens refused: stream state beyond slot_bytes") \
+	_(SCANS, "l7_stream_scans", "chunks scanned (one per tier stream)")                        \
+	_(BYTES, "l7_stream_bytes", "bytes scanned (one count per tier stream)")                   \
+	_(DENIED, "l7_stream_denied", "flows a deny signature rule decided (reset)")               \
+	_(ERRORS, "l7_stream_errors", "Hyperscan stream failures (the flow is denied)")
+enum pol_l7_stream_counter {
+#define _(e, n, h) POL_L7_SCNT_##e,
+	foreach_pol_l7_stream_counter(_)
+#undef _
+	POL_L7_SCNT__MAX
+};
+/* clang-format on */
+extern const char *const pol_l7_stream_counter_names[POL_L7_SCNT__MAX];
+
+/*
+ * Control thread: the streams context of worker (its scratch index in every generation). All
+ * memory is allocated here. cfg may be NULL (defaults). NULL + errno (EINVAL, ENOMEM).
+ */
+struct pol_l7_streams *pol_l7_streams_create(const struct pol_l7_streams_cfg *cfg, unsigned worker);
+/* Closes the flows still open (no end-of-data matches), reaps (cur NULL), frees. Workers
+ * stopped. NULL ok. */
+void pol_l7_streams_destroy(struct pol_l7_streams *s);
+/*
+ * Control thread, any time (e.g. each control loop iteration): free the generations whose last
+ * flow the worker closed. cur is the generation published now (or NULL): signature hits that
+ * flows counted in a retired generation after the reload carried its counters over are added to
+ * cur's, so per-signature totals lose nothing to long connections.
+ */
+void pol_l7_streams_reap(struct pol_l7_streams *s, struct pol_gen *cur);
+/* Counters (relaxed reads while the worker writes), and flows / slots in use. */
+void pol_l7_streams_counters(const struct pol_l7_streams *s, uint64_t out[POL_L7_SCNT__MAX]);
+uint32_t pol_l7_streams_flows_in_use(const struct pol_l7_streams *s);
+uint32_t pol_l7_streams_slots_in_use(const struct pol_l7_streams *s);
+/* The largest stream state of g's databases in bytes (0: g has no stream stage): a slot needs
+ * this + 16. For the gateway to warn at reload. */
+size_t pol_l7_stream_size(const struct pol_gen *g);
+/* Fast path: does g scan TCP streams of dir at all? */
+bool pol_l7_streams_on(const struct pol_gen *g, enum pol_dir dir);
+
+/* Why a flow was denied. */
+struct pol_l7_deny {
+	uint32_t rule;   /* the deciding signature rule (id in the flow's generation) */
+	uint32_t sig;    /* the signature whose match decided (index, pol_l7_sig_info) */
+	uint64_t offset; /* stream offset just past the match */
+};
+
+enum pol_l7_sv {
+	POL_L7_PASS = 0, /* deliver the chunk */
+	POL_L7_DENY = 1, /* reset the connection; do not deliver the chunk */
+};
+
+/*
+ * Worker: open the stream state of one TCP flow of dir whose key (the flow's 5-tuple and tenant
+ * as the per-packet stage builds it for this direction) is judged in g (the generation the worker
+ * holds this burst; the flow takes a reference). 0 with *out a handle, or 0 with *out NULL when
+ * no tier of this flow has a TCP signature candidate (nothing to scan: pass everything);
+ * -ENOSPC (no handle or slot left) or -E2BIG (state larger than a slot): refused, fail closed
+ * (reset the connection); -EINVAL (worker out of g's range). No allocation.
+ */
+int pol_l7_flow_open(struct pol_l7_streams *s, const struct pol_gen *g, enum pol_dir dir,
+                     const struct pol_acl_key *key, struct pol_l7_flow **out);
+/*
+ * Worker: scan the next len bytes of the flow's stream (in order, each byte once). PASS, or DENY
+ * with why filled (may be NULL); once denied, every later call returns DENY without scanning.
+ */
+enum pol_l7_sv pol_l7_flow_scan(struct pol_l7_streams *s, struct pol_l7_flow *f,
+                                const uint8_t *data, uint32_t len, struct pol_l7_deny *why);
+/* Worker: the stream ended in order (FIN): end-of-data matches (`$`). Later scans return the
+ * verdict without scanning. */
+enum pol_l7_sv pol_l7_flow_eof(struct pol_l7_streams *s, struct pol_l7_flow *f,
+                               struct pol_l7_deny *why);
+/* Worker: release the flow (any state; no more matches); the handle is dead after. NULL ok. */
+void pol_l7_flow_close(struct pol_l7_streams *s, struct pol_l7_flow *f);
+/* The generation a flow is judged in (for counting its deny rule: pol_gen_count). */
+const struct pol_gen *pol_l7_flow_gen(const struct pol_l7_flow *f);
+
 #endif

@@ -24,7 +24,7 @@ struct adm_req {
 	enum evhttp_cmd_type method;
 	const char *parts[6]; /* path segments after the leading '/', decoded */
 	unsigned nparts;
-	char who[300]; /* "token:NAME" or "cert:SUBJECT" (audit) */
+	char who[POL_ADMIN_SUBJECT_MAX + 8]; /* "token:NAME" or "cert:SUBJECT" (audit) */
 	enum pol_admin_role role;
 	bool yaml_body; /* the body was YAML: errors carry its line and column */
 	char *body;     /* NUL-terminated copy of the request body */

@@ -1,7 +1,11 @@
 /* auth_test.c - tokens file parsing, the constant-time token check, certificate roles. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth.h"
 
@@ -115,6 +119,42 @@ test_cert_roles(void)
 	report("certificate subjects map to roles exactly", ok);
 }
 
+/* The tokens file's mode: writable by everyone is refused (anyone could add an admin token),
+ * readable by everyone loads with a warning, 0600 loads silently. */
+static void
+test_file_modes(void)
+{
+	static const char line[] = "ops admin " H_FOO "\n";
+	char path[] = "/tmp/auth_test.XXXXXX", err[512];
+	struct adm_tokens t = {0};
+	bool ok = true;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		goto out;
+	CHECK(write(fd, line, sizeof(line) - 1) == (ssize_t)(sizeof(line) - 1));
+	close(fd);
+
+	CHECK(chmod(path, 0600) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == 0 && t.n == 1 && err[0] == '\0');
+	adm_tokens_free(&t);
+
+	CHECK(chmod(path, 0644) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == 0 && t.n == 1);
+	CHECK(strstr(err, "readable by everyone") != NULL);
+	adm_tokens_free(&t);
+
+	CHECK(chmod(path, 0666) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == -EPERM && t.n == 0);
+	CHECK(strstr(err, "writable by everyone") != NULL);
+	CHECK(chmod(path, 0602) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == -EPERM);
+	unlink(path);
+out:
+	report("a tokens file anyone may write is refused, one anyone may read warns", ok);
+}
+
 int
 main(void)
 {
@@ -122,6 +162,7 @@ main(void)
 	test_parse_and_check();
 	test_bad_files();
 	test_cert_roles();
+	test_file_modes();
 	printf("%u passed, %u failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }

@@ -189,25 +189,34 @@ conn_of(struct evhttp_request *req, SSL **ssl_out)
 
 /* ---- authentication ---- */
 
-/* The verified client certificate's subject (RFC 2253) into buf; false when there is none. */
-static bool
+/*
+ * The client certificate's subject (RFC 2253) into buf: 1, or 0 when there is none, or -1 when
+ * it does not fit (a truncated subject must not be matched against cert_roles: a longer subject
+ * would pass for a configured prefix of it).
+ */
+static int
 cert_subject(SSL *ssl, char *buf, size_t len, long *verify)
 {
 	X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 	BIO *b;
 	int n;
 
+	buf[0] = '\0';
 	*verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 	if (!x)
-		return false;
+		return 0;
 	b = BIO_new(BIO_s_mem());
 	if (!b)
-		return false;
+		return -1;
 	X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+	if (BIO_pending(b) >= (int)len) {
+		BIO_free(b);
+		return -1;
+	}
 	n = BIO_read(b, buf, (int)len - 1);
 	BIO_free(b);
 	buf[n > 0 ? n : 0] = '\0';
-	return true;
+	return 1;
 }
 
 /* 0 with r->role and r->who set, or the reply was sent (401). */
@@ -216,9 +225,9 @@ authenticate(struct adm_req *r, SSL *ssl)
 {
 	const char *h =
 	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
-	char subject[256];
+	char subject[POL_ADMIN_SUBJECT_MAX + 1];
 	long verify;
-	bool have_cert = cert_subject(ssl, subject, sizeof(subject), &verify);
+	int have_cert = cert_subject(ssl, subject, sizeof(subject), &verify);
 
 	if (h) {
 		const struct adm_token *t;
@@ -249,6 +258,12 @@ authenticate(struct adm_req *r, SSL *ssl)
 			                X509_verify_cert_error_string(verify));
 			return -1;
 		}
+		if (have_cert < 0) {
+			adm_reply_error(r, 401, "unauthorized", NULL,
+			                "client certificate subject longer than %u characters",
+			                POL_ADMIN_SUBJECT_MAX);
+			return -1;
+		}
 		role = adm_cert_role(A.cfg, subject);
 		if (role == POL_ROLE_NONE) {
 			adm_reply_error(r, 401, "unauthorized", NULL,
@@ -267,18 +282,44 @@ authenticate(struct adm_req *r, SSL *ssl)
 
 /* ---- dispatch ---- */
 
-static int
-split_path(struct adm_req *r, char *path)
+/*
+ * Split the raw (still percent-encoded) path on '/' and decode each segment on its own, so that
+ * "%2F" stays inside a name instead of becoming a separator. A segment that decodes to a NUL
+ * ("%00") is refused: as a C string it would silently name a shorter resource
+ * ("app%00x" acting on tenant "app"). r->parts point into the returned copy (owned); NULL when the
+ * path is refused.
+ */
+static char *
+split_path(struct adm_req *r, const char *raw)
 {
-	char *save = NULL, *tok;
+	char *copy = strdup(raw), *save = NULL, *tok;
 
 	r->nparts = 0;
-	for (tok = strtok_r(path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+	if (!copy)
+		return NULL;
+	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		size_t n = 0;
+		char *d;
+
 		if (r->nparts == sizeof(r->parts) / sizeof(r->parts[0]))
-			return -1;
+			goto fail;
+		d = evhttp_uridecode(tok, 0, &n);
+		if (!d)
+			goto fail;
+		if (strlen(d) != n) {
+			free(d);
+			goto fail;
+		}
+		/* a decoded segment is never longer than its encoding: decode in place */
+		memcpy(tok, d, n + 1);
+		free(d);
 		r->parts[r->nparts++] = tok;
 	}
-	return 0;
+	return copy;
+fail:
+	free(copy);
+	r->nparts = 0;
+	return NULL;
 }
 
 static void
@@ -303,22 +344,12 @@ on_request(struct evhttp_request *req, void *arg)
 		adm_reply_error(&r, 503, "internal", NULL, "out of memory: connection refused");
 		return;
 	}
-	if (!uri) {
-		/* evhttp's own failure: the body was too large */
-		int code = evhttp_request_get_response_code(req);
-
-		if (code == 413 || code == 0)
-			adm_reply_error(&r, 413, "too_large", NULL,
-			                "request body larger than max_body (%u bytes)",
-			                A.cfg->max_body);
-		else
-			adm_reply_error(&r, code, "bad_request", NULL, "malformed request");
-		return;
-	}
-	u = evhttp_uri_parse(uri);
-	path = u && evhttp_uri_get_path(u) ? evhttp_uridecode(evhttp_uri_get_path(u), 0, NULL)
-	                                   : NULL;
-	if (!path || split_path(&r, path)) {
+	/* (a body over max_body, headers over 16 KiB or a malformed request line never get here:
+	 * libevent 2.1 answers those itself, 413 or 400 with a small HTML body, and has no hook to
+	 * write it otherwise; see docs/admin-api.md) */
+	u = uri ? evhttp_uri_parse(uri) : NULL;
+	path = u && evhttp_uri_get_path(u) ? split_path(&r, evhttp_uri_get_path(u)) : NULL;
+	if (!path) {
 		adm_reply_error(&r, 404, "not_found", NULL, "no such resource");
 		goto out;
 	}
@@ -517,7 +548,7 @@ adm_start(struct gw *gw)
 {
 	const struct pol_cfg_admin *cfg = &gw->cfg->gw.admin;
 	const char *addr = gw->cfg->gw.admin_addr;
-	char err[256];
+	char err[1024];
 	int ret;
 
 	if (!cfg->enabled) {
@@ -532,6 +563,8 @@ adm_start(struct gw *gw)
 			ADM_LOG(ERR, "tokens_file %s: %s", cfg->tokens_file, err);
 			goto fail;
 		}
+		if (err[0])
+			ADM_LOG(WARNING, "tokens_file %s", err);
 	}
 	ret = adm_audit_open(cfg);
 	if (ret)

@@ -420,6 +420,10 @@ log_ssl_errors(const char *what)
 	}
 }
 
+#define TLS12_CIPHERS                                                                              \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 static SSL_CTX *
 tls_ctx(const struct pol_cfg_admin *cfg)
 {
@@ -430,6 +434,12 @@ tls_ctx(const struct pol_cfg_admin *cfg)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* TLS 1.2: forward secret AEAD suites only (OpenSSL's default list also takes CBC with
+	 * SHA-1 and static RSA key exchange); TLS 1.3's are all of that kind already */
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		log_ssl_errors("cipher list");
+		goto fail_ctx;
+	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
 		log_ssl_errors(cfg->tls_cert);
 		ADM_LOG(ERR, "tls.cert %s: cannot load the certificate", cfg->tls_cert);
@@ -446,11 +456,16 @@ tls_ctx(const struct pol_cfg_admin *cfg)
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_ca);
 
 		if (!names || SSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != 1) {
+			if (names)
+				sk_X509_NAME_pop_free(names, X509_NAME_free);
 			log_ssl_errors(cfg->client_ca);
 			ADM_LOG(ERR, "tls.client_ca %s: cannot load", cfg->client_ca);
 			goto fail_ctx;
 		}
 		SSL_CTX_set_client_CA_list(ctx, names);
+		/* a client that resumes its session (TLS 1.2 session ID or ticket) is refused with
+		 * an internal error alert unless the sessions of this context are named */
+		SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"bypassd-admin", 13);
 		if (cfg->require_client_cert)
 			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 			                   NULL);

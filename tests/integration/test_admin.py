@@ -656,3 +656,32 @@ def test_body_with_nul_is_refused(admin_gw):
                         data=json.dumps(DENY_5001).encode() + b"\0")
     assert st == 400 and reply["error"]["code"] == "malformed", reply
     assert generation(gw) == 1
+
+
+def s_client(gw, *args, stdin="GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{PORT}", "-CAfile",
+           str(gw.pki / "ca.pem"), "-verify_return_error", "-ign_eof", *map(str, args)]
+    return run(cmd, ns=gw.topo.gw_ns, check=False, timeout=20, input=stdin)
+
+
+def test_tls_versions_ciphers_and_resumption(admin_gw, tmp_path):
+    """TLS 1.0/1.1 and TLS 1.2 suites without forward secrecy or AEAD are refused; a client
+    that resumes a TLS 1.2 session with its certificate gets in again (without a session ID
+    context OpenSSL refuses a resumption when client certificates are verified)."""
+    gw = admin_gw()
+    for v in ("-tls1", "-tls1_1"):
+        p = s_client(gw, v)
+        assert "HTTP/1.1 200" not in p.stdout, (v, p.stdout[-500:])
+    for weak in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA",
+                 "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384"):
+        p = s_client(gw, "-tls1_2", "-cipher", weak)
+        assert "HTTP/1.1 200" not in p.stdout, (weak, p.stdout[-500:])
+    p = s_client(gw, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert "HTTP/1.1 200" in p.stdout, p.stdout[-800:] + p.stderr[-800:]
+    sess = tmp_path / "tls.sess"
+    req = ("GET /v1/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    for i in range(2):
+        p = s_client(gw, "-tls1_2", "-cert", gw.pki / "ops.pem", "-key", gw.pki / "ops.key",
+                     "-sess_out" if i == 0 else "-sess_in", sess, stdin=req)
+        assert "HTTP/1.1 200" in p.stdout, (i, p.stdout[-800:] + p.stderr[-800:])
+    assert "Reused, TLSv1.2" in p.stdout, p.stdout[-800:]

@@ -23,12 +23,20 @@ static FILE *audit_f;
 int
 adm_audit_open(const struct pol_cfg_admin *cfg)
 {
+	int fd;
+
 	if (!cfg->audit_log)
 		return 0;
-	audit_f = fopen(cfg->audit_log, "ae");
+	/* 0600 when created: who changed what is for the operator (fopen would give 0666 & ~umask)
+	 */
+	fd = open(cfg->audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	audit_f = fd >= 0 ? fdopen(fd, "a") : NULL;
 	if (!audit_f) {
 		int e = errno;
 
+		if (fd >= 0)
+			close(fd);
 		ADM_LOG(ERR, "audit_log %s: %s", cfg->audit_log, strerror(e));
 		return -e;
 	}
@@ -55,8 +63,12 @@ audit(const struct adm_req *r, const char *what, uint64_t old_gen, uint64_t new_
 	        what, old_gen, new_gen);
 	if (audit_f) {
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-		fprintf(audit_f, "%s who=%s what=\"%s\" generation %" PRIu64 " -> %" PRIu64 "\n",
-		        ts, r->who, what, old_gen, new_gen);
+		if (fprintf(audit_f,
+		            "%s who=%s what=\"%s\" generation %" PRIu64 " -> %" PRIu64 "\n", ts,
+		            r->who, what, old_gen, new_gen) < 0 ||
+		    fflush(audit_f))
+			ADM_LOG(ERR, "audit_log: cannot append (%s): the line above is the record",
+			        strerror(errno));
 	}
 }
 

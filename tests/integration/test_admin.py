@@ -685,3 +685,30 @@ def test_tls_versions_ciphers_and_resumption(admin_gw, tmp_path):
                      "-sess_out" if i == 0 else "-sess_in", sess, stdin=req)
         assert "HTTP/1.1 200" in p.stdout, (i, p.stdout[-800:] + p.stderr[-800:])
     assert "Reused, TLSv1.2" in p.stdout, p.stdout[-800:]
+
+
+def test_bypassctl_guards_and_audit_log_mode(admin_gw, tmp_path):
+    """bypassctl never sends a token in clear off loopback, warns about a config file others may
+    read that holds a token, takes digits only as a channel ID; the audit log is created 0600."""
+    gw = admin_gw()
+    p = ctl(gw, "--url", "http://198.18.0.1:8443", "status")
+    assert p.returncode == 2 and "refusing to send a token over plain HTTP" in p.stderr, p.stderr
+    assert ADMIN_TOKEN not in p.stderr + p.stdout
+    p = ctl(gw, "--url", "http://127.0.0.1.example:8443", "status")
+    assert p.returncode == 2 and "refusing" in p.stderr, p.stderr
+    for bad in ("+1", "1x", " 1"):
+        p = ctl(gw, "evict", bad)
+        assert p.returncode == 2 and "channel number" in p.stderr, (bad, p.stderr)
+    conf = tmp_path / "ctl.conf"
+    conf.write_text(f"url = {URL}\ncacert = {gw.pki / 'ca.pem'}\ntoken = {ADMIN_TOKEN}\n")
+    conf.chmod(0o644)
+    p = run([str(BYPASSCTL), "--config", str(conf), "status"], ns=gw.topo.gw_ns, check=False,
+            timeout=20)
+    assert p.returncode == 0 and "others may read it" in p.stderr, p.stderr
+    assert ADMIN_TOKEN not in p.stderr
+    conf.chmod(0o600)
+    p = run([str(BYPASSCTL), "--config", str(conf), "status"], ns=gw.topo.gw_ns, check=False,
+            timeout=20)
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+    assert curl(gw, "/v1/policy", "PUT", data=POLICY)[0] == 200
+    assert gw.audit.stat().st_mode & 0o777 == 0o600

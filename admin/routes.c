@@ -343,7 +343,7 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code, uint64_t bas
 	struct pol_cfg_errs errs = {0};
 	struct pol_policy *pol;
 	uint64_t cur, gen = 0;
-	char *text = NULL, *tmp = NULL;
+	char *text = NULL, *tmp = NULL, *real = NULL;
 	const char *file;
 	int ret, e;
 
@@ -376,7 +376,10 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code, uint64_t bas
 		                "or a line separator); nothing applied");
 		goto out;
 	}
-	ret = text ? write_temp(file, text, &tmp) : -ENOMEM;
+	/* a symlinked policy file (a config management tool's layout) stays a symlink: the new
+	 * file replaces its target, beside it */
+	real = realpath(file, NULL);
+	ret = text ? write_temp(real ? real : file, text, &tmp) : -ENOMEM;
 	if (ret) {
 		pol_policy_free(pol);
 		adm_reply_error(r, 500, "persist_failed", NULL,
@@ -403,7 +406,7 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code, uint64_t bas
 		reply_errs(r, &errs, e);
 		goto out;
 	}
-	e = rename(tmp, file) ? errno : 0;
+	e = rename(tmp, real ? real : file) ? errno : 0;
 	UNLOCK(r);
 	if (e) {
 		/* memory runs gen, the file still holds base: a restart or SIGHUP goes back to it
@@ -421,7 +424,7 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code, uint64_t bas
 		                gen, file, strerror(e), base);
 		goto out;
 	}
-	ret = sync_dir(file);
+	ret = sync_dir(real ? real : file);
 	if (ret)
 		ADM_LOG(WARNING, "policy file %s renamed, but fsync of its directory failed: %s",
 		        file, strerror(-ret));
@@ -433,6 +436,7 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code, uint64_t bas
 out:
 	free(text);
 	free(tmp);
+	free(real);
 	pol_cfg_errs_clear(&errs);
 }
 

@@ -712,3 +712,19 @@ def test_bypassctl_guards_and_audit_log_mode(admin_gw, tmp_path):
     assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
     assert curl(gw, "/v1/policy", "PUT", data=POLICY)[0] == 200
     assert gw.audit.stat().st_mode & 0o777 == 0o600
+
+
+def test_symlinked_policy_file_stays_a_symlink(admin_gw, tmp_path):
+    """A policy file that is a symlink (config management) stays one: the change replaces its
+    target, beside the target (rename over the link used to turn it into a regular file)."""
+    gw = admin_gw()
+    target = tmp_path / "policies" / "current.json"
+    target.parent.mkdir()
+    target.write_text(gw.policy_file.read_text())
+    gw.policy_file.unlink()
+    gw.policy_file.symlink_to(target)
+    st, body, _ = curl(gw, "/v1/tenants/app/rules", "POST", data=DENY_5001)
+    assert st == 201, body
+    assert gw.policy_file.is_symlink()
+    assert json.loads(target.read_text())["tenants"][0]["rules"][0]["name"] == "deny-5001"
+    assert not list(target.parent.glob("*.tmp.*")) and not list(tmp_path.glob("*.tmp.*"))

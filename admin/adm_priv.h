@@ -38,6 +38,12 @@ void adm_reply_text(struct adm_req *r, int code, const char *ctype, const char *
 void adm_reply_error(struct adm_req *r, int code, const char *ecode, const char *path,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* s made valid UTF-8 in place (each byte that starts no well-formed sequence becomes '?'), and
+ * a JSON string of such a copy of s (NULL: ""): messages echo names from the path ("%FF") and
+ * may be cut mid-character, and jansson refuses such strings. */
+void adm_utf8_clean(char *s);
+json_t *adm_json_text(const char *s);
+
 /* routes.c */
 typedef void (*adm_handler_fn)(struct adm_req *r);
 /* Find the handler of r's path and method: NULL with *allow set (methods the path has, as an

@@ -123,8 +123,8 @@ reply_errs(struct adm_req *r, const struct pol_cfg_errs *errs, int fallback_errn
 	}
 	for (i = 0; i < errs->n; i++) {
 		const struct pol_cfg_err *x = &errs->v[i];
-		json_t *o = json_pack("{s:s,s:s}", "path", x->path ? x->path : "", "message",
-		                      x->msg ? x->msg : "");
+		json_t *o = json_pack("{s:o,s:o}", "path", adm_json_text(x->path), "message",
+		                      adm_json_text(x->msg));
 
 		/* a JSON body's schema errors have no position (only its syntax errors do) */
 		if (o && x->line &&
@@ -137,10 +137,10 @@ reply_errs(struct adm_req *r, const struct pol_cfg_errs *errs, int fallback_errn
 		               !strncmp(x->msg, "YAML syntax error", 17)))
 			syntax = true;
 	}
-	e = json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "code",
+	e = json_pack("{s:{s:s,s:o,s:o,s:o}}", "error", "code",
 	              syntax ? "malformed" : "invalid_policy", "message",
-	              errs->v[0].msg ? errs->v[0].msg : "", "path",
-	              errs->v[0].path ? errs->v[0].path : "", "errors", list);
+	              adm_json_text(errs->v[0].msg), "path", adm_json_text(errs->v[0].path),
+	              "errors", list);
 	if (e && syntax && errs->v[0].line) {
 		json_t *eo = json_object_get(e, "error");
 
@@ -455,9 +455,9 @@ body_json(struct adm_req *r)
 	}
 	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
 	if (!j) {
-		json_t *e = json_pack("{s:{s:s,s:s,s:s,s:i,s:i}}", "error", "code", "malformed",
-		                      "message", je.text, "path", "(document)", "line", je.line,
-		                      "column", je.column);
+		json_t *e = json_pack("{s:{s:s,s:o,s:s,s:i,s:i}}", "error", "code", "malformed",
+		                      "message", adm_json_text(je.text), "path", "(document)",
+		                      "line", je.line, "column", je.column);
 
 		adm_reply_json(r, 400, e);
 	}

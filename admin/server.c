@@ -91,6 +91,55 @@ adm_reply_json(struct adm_req *r, int code, json_t *body)
 	free(s);
 }
 
+/* Make s valid UTF-8 in place: each byte that does not start a well-formed sequence becomes '?'.
+ * Messages echo names from the path, where %FF decodes to a byte jansson refuses in a string. */
+void
+adm_utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		unsigned n = *p < 0x80                  ? 1
+		             : *p >= 0xc2 && *p <= 0xdf ? 2
+		             : *p >= 0xe0 && *p <= 0xef ? 3
+		             : *p >= 0xf0 && *p <= 0xf4 ? 4
+		                                        : 0;
+		unsigned char lo = 0x80, hi = 0xbf;
+		unsigned i;
+
+		if (*p == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (*p == 0xed)
+			hi = 0x9f; /* surrogates */
+		else if (*p == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (*p == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+		for (i = 1; i < n; i++)
+			if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf))
+				break;
+		if (n == 0 || i < n) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
+json_t *
+adm_json_text(const char *s)
+{
+	char *c = strdup(s ? s : "");
+	json_t *j;
+
+	if (!c)
+		return NULL;
+	adm_utf8_clean(c);
+	j = json_string(c);
+	free(c);
+	return j;
+}
+
 void
 adm_reply_error(struct adm_req *r, int code, const char *ecode, const char *path, const char *fmt,
                 ...)
@@ -102,9 +151,10 @@ adm_reply_error(struct adm_req *r, int code, const char *ecode, const char *path
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	adm_utf8_clean(msg);
 	e = json_pack("{s:{s:s,s:s}}", "error", "code", ecode, "message", msg);
 	if (e && path)
-		json_object_set_new(json_object_get(e, "error"), "path", json_string(path));
+		json_object_set_new(json_object_get(e, "error"), "path", adm_json_text(path));
 	if (code == 401)
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
 		                  "Bearer realm=\"bypassd\"");

@@ -728,3 +728,26 @@ def test_symlinked_policy_file_stays_a_symlink(admin_gw, tmp_path):
     assert gw.policy_file.is_symlink()
     assert json.loads(target.read_text())["tenants"][0]["rules"][0]["name"] == "deny-5001"
     assert not list(target.parent.glob("*.tmp.*")) and not list(tmp_path.glob("*.tmp.*"))
+
+
+def test_errors_echoing_bad_utf8_stay_json(admin_gw):
+    """An error message that echoes a name from the path or the URI holds what came: bytes that
+    are not UTF-8 (%FF) must not turn a 404 into a 500 "out of memory" (jansson refuses the
+    string)."""
+    gw = admin_gw()
+    for path in ("/v1/tenants/%FF", "/v1/tenants/app/rules/%C3%28", "/v1/nothing/%FF%FE",
+                 "/v1/channels/%FF"):
+        st, body, _ = curl(gw, path)
+        assert st == 404 and body["error"]["code"] == "not_found", (path, st, body)
+    st, body, _ = curl(gw, "/v1/tenants/%FF", "PUT", data={"addresses": [APP_IP]})
+    assert st == 422 and body["error"]["code"] == "invalid_policy", body
+    # a loader message cut at its 1024-byte buffer in the middle of a character (a long unknown
+    # key of two-byte characters; one of the two offsets splits one): still JSON, still a 4xx
+    for pad in ("", "a"):
+        key = pad + "\u00e9" * 700
+        st, body, _ = curl(gw, "/v1/policy/validate", "POST",
+                           data=json.dumps({"tenants": [], key: 1}))
+        assert st == 422 and body["error"]["code"] == "invalid_policy", (pad, st, body)
+        st, body, _ = curl(gw, "/v1/policy/validate", "POST", data=f"tenants: []\n{key}: 1\n",
+                           ctype="application/yaml")
+        assert st == 422 and body["error"]["code"] == "invalid_policy", (pad, st, body)

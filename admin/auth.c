@@ -41,8 +41,9 @@ name_ok(const char *s, size_t n)
 
 	if (n == 0 || n > ADM_TOKEN_NAME_MAX)
 		return false;
+	/* (strchr finds the terminator: a NUL byte would pass for one of "_.@-") */
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_.@-", s[i]))
+		if (!isalnum((unsigned char)s[i]) && (!s[i] || !strchr("_.@-", s[i])))
 			return false;
 	return true;
 }

@@ -99,6 +99,15 @@ test_bad_files(void)
 	CHECK(bad("ops admin abc\n", "expected 64 hex digits"));
 	CHECK(bad("ops admin " H_FOO "\nops read " H_BAR "\n", "line 2: duplicate name 'ops'"));
 	CHECK(bad("o/ps admin " H_FOO "\n", "bad name"));
+	/* a NUL in a name (strchr("_.@-", 0) is not NULL): an empty or cut name in the audit */
+	{
+		static const char nul[] = "\tx\0y read " H_FOO "\n";
+		struct adm_tokens t = {0};
+		char err[128];
+
+		CHECK(adm_tokens_parse(nul, sizeof(nul) - 1, &t, err, sizeof(err)) == -EINVAL);
+		CHECK(strstr(err, "bad name") != NULL);
+	}
 	CHECK(bad("ops admin zz26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\n",
 	          "not hexadecimal"));
 	report("bad tokens files are refused with the line and the reason", ok);

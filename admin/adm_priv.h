@@ -24,7 +24,7 @@ struct adm_req {
 	enum evhttp_cmd_type method;
 	const char *parts[6]; /* path segments after the leading '/', decoded */
 	unsigned nparts;
-	char who[300]; /* "token:NAME" or "cert:SUBJECT" (audit) */
+	char who[POL_ADMIN_SUBJECT_MAX + 8]; /* "token:NAME" or "cert:SUBJECT" (audit) */
 	enum pol_admin_role role;
 	bool yaml_body; /* the body was YAML: errors carry its line and column */
 	char *body;     /* NUL-terminated copy of the request body */
@@ -37,6 +37,12 @@ void adm_reply_text(struct adm_req *r, int code, const char *ctype, const char *
 /* {"error": {"code", "message", "path"}}; path may be NULL. */
 void adm_reply_error(struct adm_req *r, int code, const char *ecode, const char *path,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* s made valid UTF-8 in place (each byte that starts no well-formed sequence becomes '?'), and
+ * a JSON string of such a copy of s (NULL: ""): messages echo names from the path ("%FF") and
+ * may be cut mid-character, and jansson refuses such strings. */
+void adm_utf8_clean(char *s);
+json_t *adm_json_text(const char *s);
 
 /* routes.c */
 typedef void (*adm_handler_fn)(struct adm_req *r);

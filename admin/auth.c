@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -40,8 +41,9 @@ name_ok(const char *s, size_t n)
 
 	if (n == 0 || n > ADM_TOKEN_NAME_MAX)
 		return false;
+	/* (strchr finds the terminator: a NUL byte would pass for one of "_.@-") */
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_.@-", s[i]))
+		if (!isalnum((unsigned char)s[i]) && (!s[i] || !strchr("_.@-", s[i])))
 			return false;
 	return true;
 }
@@ -156,14 +158,31 @@ int
 adm_tokens_load(const char *path, struct adm_tokens *t, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
+	struct stat st;
 	char *buf;
 	size_t len;
 	int ret;
 
+	if (errlen)
+		err[0] = '\0';
 	if (!f) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ret;
+	}
+	if (fstat(fileno(f), &st)) {
+		ret = -errno;
+		fclose(f);
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (st.st_mode & S_IWOTH) {
+		fclose(f);
+		snprintf(err, errlen,
+		         "%s: writable by everyone (mode %04o): anyone could add an admin token; "
+		         "chmod o-w it",
+		         path, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
 	}
 	buf = malloc(TOKENS_FILE_MAX + 1);
 	if (!buf) {
@@ -180,6 +199,11 @@ adm_tokens_load(const char *path, struct adm_tokens *t, char *err, size_t errlen
 	}
 	ret = adm_tokens_parse(buf, len, t, err, errlen);
 	free(buf);
+	if (!ret && (st.st_mode & S_IROTH))
+		snprintf(err, errlen,
+		         "%s: readable by everyone (mode %04o): the hashes of weak tokens can be "
+		         "guessed offline; chmod o-r it",
+		         path, (unsigned)(st.st_mode & 07777));
 	return ret;
 }
 

@@ -27,7 +27,10 @@ struct adm_tokens {
  * with "LINE: what is wrong" in err. t is replaced only on success (free the old one yourself).
  */
 int adm_tokens_parse(const char *buf, size_t len, struct adm_tokens *t, char *err, size_t errlen);
-/* The same from a file; -errno when unreadable (err says so). */
+/*
+ * The same from a file; -errno when unreadable (err says so), -EPERM when anyone may write it.
+ * On success err is "" or a warning to log (the file is readable by everyone).
+ */
 int adm_tokens_load(const char *path, struct adm_tokens *t, char *err, size_t errlen);
 void adm_tokens_free(struct adm_tokens *t);
 /*

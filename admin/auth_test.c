@@ -1,7 +1,11 @@
 /* auth_test.c - tokens file parsing, the constant-time token check, certificate roles. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth.h"
 
@@ -95,6 +99,15 @@ test_bad_files(void)
 	CHECK(bad("ops admin abc\n", "expected 64 hex digits"));
 	CHECK(bad("ops admin " H_FOO "\nops read " H_BAR "\n", "line 2: duplicate name 'ops'"));
 	CHECK(bad("o/ps admin " H_FOO "\n", "bad name"));
+	/* a NUL in a name (strchr("_.@-", 0) is not NULL): an empty or cut name in the audit */
+	{
+		static const char nul[] = "\tx\0y read " H_FOO "\n";
+		struct adm_tokens t = {0};
+		char err[128];
+
+		CHECK(adm_tokens_parse(nul, sizeof(nul) - 1, &t, err, sizeof(err)) == -EINVAL);
+		CHECK(strstr(err, "bad name") != NULL);
+	}
 	CHECK(bad("ops admin zz26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\n",
 	          "not hexadecimal"));
 	report("bad tokens files are refused with the line and the reason", ok);
@@ -115,6 +128,42 @@ test_cert_roles(void)
 	report("certificate subjects map to roles exactly", ok);
 }
 
+/* The tokens file's mode: writable by everyone is refused (anyone could add an admin token),
+ * readable by everyone loads with a warning, 0600 loads silently. */
+static void
+test_file_modes(void)
+{
+	static const char line[] = "ops admin " H_FOO "\n";
+	char path[] = "/tmp/auth_test.XXXXXX", err[512];
+	struct adm_tokens t = {0};
+	bool ok = true;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		goto out;
+	CHECK(write(fd, line, sizeof(line) - 1) == (ssize_t)(sizeof(line) - 1));
+	close(fd);
+
+	CHECK(chmod(path, 0600) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == 0 && t.n == 1 && err[0] == '\0');
+	adm_tokens_free(&t);
+
+	CHECK(chmod(path, 0644) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == 0 && t.n == 1);
+	CHECK(strstr(err, "readable by everyone") != NULL);
+	adm_tokens_free(&t);
+
+	CHECK(chmod(path, 0666) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == -EPERM && t.n == 0);
+	CHECK(strstr(err, "writable by everyone") != NULL);
+	CHECK(chmod(path, 0602) == 0);
+	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == -EPERM);
+	unlink(path);
+out:
+	report("a tokens file anyone may write is refused, one anyone may read warns", ok);
+}
+
 int
 main(void)
 {
@@ -122,6 +171,7 @@ main(void)
 	test_parse_and_check();
 	test_bad_files();
 	test_cert_roles();
+	test_file_modes();
 	printf("%u passed, %u failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }

@@ -1,4 +1,5 @@
 /* bypassctl.c - the admin API's command-line client (libcurl): status, policy, tenants, stats. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -6,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -108,9 +111,16 @@ read_config(const char *path, bool must)
 		v[strcspn(v, "\r\n")] = '\0';
 		if (!strcmp(k, "url"))
 			set(&o.url, v);
-		else if (!strcmp(k, "token"))
+		else if (!strcmp(k, "token")) {
+			struct stat st;
+
+			if (!fstat(fileno(f), &st) && (st.st_mode & 077))
+				fprintf(stderr,
+				        "bypassctl: warning: %s holds a token and others may read it "
+				        "(mode %04o); chmod 600 it\n",
+				        path, (unsigned)(st.st_mode & 07777));
 			set(&o.token, v);
-		else if (!strcmp(k, "cacert"))
+		} else if (!strcmp(k, "cacert"))
 			set(&o.cacert, v);
 		else if (!strcmp(k, "cert"))
 			set(&o.cert, v);
@@ -124,6 +134,30 @@ read_config(const char *path, bool must)
 	}
 	fclose(f);
 	return 0;
+}
+
+/* Whether a bearer token may go to url: https, or plain http to a loopback host (127.0.0.0/8,
+ * [::1], localhost). */
+static bool
+cleartext_ok(const char *url)
+{
+	char host[64];
+	struct in_addr a;
+	size_t n;
+
+	if (strncasecmp(url, "http://", 7))
+		return true; /* https:// (or something curl refuses anyway) */
+	url += 7;
+	if (!strncmp(url, "[::1]", 5))
+		return url[5] == '\0' || url[5] == ':' || url[5] == '/';
+	n = strcspn(url, ":/?#");
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, url, n);
+	host[n] = '\0';
+	if (!strcasecmp(host, "localhost"))
+		return true;
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 /* ---- HTTP ---- */
@@ -685,6 +719,14 @@ main(int argc, char **argv)
 	}
 	while (strlen(o.url) && o.url[strlen(o.url) - 1] == '/')
 		o.url[strlen(o.url) - 1] = '\0';
+	if (o.token && !cleartext_ok(o.url)) {
+		fprintf(stderr,
+		        "bypassctl: %s: refusing to send a token over plain HTTP to a host "
+		        "that is not loopback (bypassd serves plain HTTP on loopback only; "
+		        "use https://)\n",
+		        o.url);
+		return EX_USAGE;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 #define NEED(k)                                                                             \
@@ -740,11 +782,9 @@ main(int argc, char **argv)
 		ret = get("/v1/channels", fmt_channels);
 	} else if (!strcmp(cmd, "evict")) {
 		struct resp r;
-		char *end;
 
 		NEED(1);
-		strtoul(argv[optind], &end, 10);
-		if (!*argv[optind] || *end) {
+		if (!*argv[optind] || argv[optind][strspn(argv[optind], "0123456789")]) {
 			fprintf(stderr, "bypassctl: evict: ID must be a channel number\n");
 			ret = EX_USAGE;
 			goto out;

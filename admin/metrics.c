@@ -349,6 +349,21 @@ rule_family(FILE *f, const struct snap *s, const char *name, const char *help, b
 	}
 }
 
+/* One sample per worker and stack counter: the drop counters (drops) or the others. */
+static void
+stack_family(FILE *f, const struct snap *s, const char *name, const char *help, const char *key,
+             bool drops)
+{
+	unsigned i, w;
+
+	head(f, name, "counter", help);
+	for (i = 0; i < STK_CNT__MAX; i++)
+		if (stk_counter_is_drop((enum stk_counter)i) == drops)
+			for (w = 0; w < s->n_workers; w++)
+				fprintf(f, "%s{worker=\"%u\",%s=\"%s\"} %" PRIu64 "\n", name, w,
+				        key, stk_counter_names[i], s->worker[w].stk[i]);
+}
+
 char *
 adm_metrics_text(struct gw *gw, size_t *len)
 {
@@ -377,24 +392,11 @@ adm_metrics_text(struct gw *gw, size_t *len)
 			fprintf(f, "%s{worker=\"%u\"} %" PRIu64 "\n", name, w, s->worker[w].gw[i]);
 	}
 	/* the stack's drops by reason, its events by name */
-	head(f, "bypassd_stack_drops_total", "counter",
-	     "frames the network stack dropped, by reason (stack/stk.h)");
-	for (i = 0; i < STK_CNT__MAX; i++)
-		if (stk_counter_is_drop((enum stk_counter)i))
-			for (w = 0; w < s->n_workers; w++)
-				fprintf(f,
-				        "bypassd_stack_drops_total{worker=\"%u\",reason=\"%s\"} %" PRIu64
-				        "\n",
-				        w, stk_counter_names[i], s->worker[w].stk[i]);
-	head(f, "bypassd_stack_events_total", "counter",
-	     "network stack events (ARP, ICMP, resets), by event (stack/stk.h)");
-	for (i = 0; i < STK_CNT__MAX; i++)
-		if (!stk_counter_is_drop((enum stk_counter)i))
-			for (w = 0; w < s->n_workers; w++)
-				fprintf(f,
-				        "bypassd_stack_events_total{worker=\"%u\",event=\"%s\"} %" PRIu64
-				        "\n",
-				        w, stk_counter_names[i], s->worker[w].stk[i]);
+	stack_family(f, s, "bypassd_stack_drops_total",
+	             "frames the network stack dropped, by reason (stack/stk.h)", "reason", true);
+	stack_family(f, s, "bypassd_stack_events_total",
+	             "network stack events (ARP, ICMP, resets), by event (stack/stk.h)", "event",
+	             false);
 	head(f, "bypassd_drops_total", "counter",
 	     "every frame dropped, stack and gateway reasons together");
 	for (w = 0; w < s->n_workers; w++)

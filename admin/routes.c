@@ -23,12 +23,20 @@ static FILE *audit_f;
 int
 adm_audit_open(const struct pol_cfg_admin *cfg)
 {
+	int fd;
+
 	if (!cfg->audit_log)
 		return 0;
-	audit_f = fopen(cfg->audit_log, "ae");
+	/* 0600 when created: who changed what is for the operator (fopen would give 0666 & ~umask)
+	 */
+	fd = open(cfg->audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	audit_f = fd >= 0 ? fdopen(fd, "a") : NULL;
 	if (!audit_f) {
 		int e = errno;
 
+		if (fd >= 0)
+			close(fd);
 		ADM_LOG(ERR, "audit_log %s: %s", cfg->audit_log, strerror(e));
 		return -e;
 	}
@@ -55,8 +63,12 @@ audit(const struct adm_req *r, const char *what, uint64_t old_gen, uint64_t new_
 	        what, old_gen, new_gen);
 	if (audit_f) {
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-		fprintf(audit_f, "%s who=%s what=\"%s\" generation %" PRIu64 " -> %" PRIu64 "\n",
-		        ts, r->who, what, old_gen, new_gen);
+		if (fprintf(audit_f,
+		            "%s who=%s what=\"%s\" generation %" PRIu64 " -> %" PRIu64 "\n", ts,
+		            r->who, what, old_gen, new_gen) < 0 ||
+		    fflush(audit_f))
+			ADM_LOG(ERR, "audit_log: cannot append (%s): the line above is the record",
+			        strerror(errno));
 	}
 }
 
@@ -111,8 +123,8 @@ reply_errs(struct adm_req *r, const struct pol_cfg_errs *errs, int fallback_errn
 	}
 	for (i = 0; i < errs->n; i++) {
 		const struct pol_cfg_err *x = &errs->v[i];
-		json_t *o = json_pack("{s:s,s:s}", "path", x->path ? x->path : "", "message",
-		                      x->msg ? x->msg : "");
+		json_t *o = json_pack("{s:o,s:o}", "path", adm_json_text(x->path), "message",
+		                      adm_json_text(x->msg));
 
 		/* a JSON body's schema errors have no position (only its syntax errors do) */
 		if (o && x->line &&
@@ -125,10 +137,10 @@ reply_errs(struct adm_req *r, const struct pol_cfg_errs *errs, int fallback_errn
 		               !strncmp(x->msg, "YAML syntax error", 17)))
 			syntax = true;
 	}
-	e = json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "code",
+	e = json_pack("{s:{s:s,s:o,s:o,s:o}}", "error", "code",
 	              syntax ? "malformed" : "invalid_policy", "message",
-	              errs->v[0].msg ? errs->v[0].msg : "", "path",
-	              errs->v[0].path ? errs->v[0].path : "", "errors", list);
+	              adm_json_text(errs->v[0].msg), "path", adm_json_text(errs->v[0].path),
+	              "errors", list);
 	if (e && syntax && errs->v[0].line) {
 		json_t *eo = json_object_get(e, "error");
 
@@ -138,10 +150,12 @@ reply_errs(struct adm_req *r, const struct pol_cfg_errs *errs, int fallback_errn
 	adm_reply_json(r, syntax ? 400 : 422, e);
 }
 
-/* The active policy as JSON (ctl_lock held). */
+/* The active policy as JSON (ctl_lock held), and its generation when gen is not NULL. */
 static json_t *
-policy_now(struct adm_req *r)
+policy_now(struct adm_req *r, uint64_t *gen)
 {
+	if (gen)
+		*gen = gw_policy_generation(r->gw);
 	return pol_policy_to_json(r->gw->cfg->policy);
 }
 
@@ -154,66 +168,99 @@ set_etag(struct adm_req *r, uint64_t gen)
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), "ETag", v);
 }
 
-/* If-Match against the active generation: 0 when it matches or is absent (reply sent else). */
+/*
+ * s[0..n-1] as a decimal number: digits only (no sign, space or '+' as strtoull would take: "-1"
+ * must not wrap to 2^64-1), 1..20 of them, no overflow. 0 or -EINVAL.
+ */
+static int
+parse_u64(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > 20)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* If-Match against the active generation: 0 when it matches or is absent (reply sent else).
+ * Takes *, N or "N"; a weak tag (W/"N") never matches an If-Match (RFC 9110 13.1.1: strong
+ * comparison), a list or anything else is a 400. */
 static int
 check_if_match(struct adm_req *r, uint64_t cur)
 {
 	const char *h = header(r, "If-Match");
-	char *end;
-	unsigned long long v;
+	size_t n;
+	uint64_t v;
 
 	if (!h || !strcmp(h, "*"))
 		return 0;
-	if (*h == 'W' && h[1] == '/')
-		h += 2;
-	if (*h == '"')
+	n = strlen(h);
+	if (n >= 2 && h[0] == '"' && h[n - 1] == '"') {
 		h++;
-	errno = 0;
-	v = strtoull(h, &end, 10);
-	if (errno || end == h || (*end && *end != '"')) {
+		n -= 2;
+	}
+	if (parse_u64(h, n, &v)) {
 		adm_reply_error(r, 400, "bad_if_match", NULL,
-		                "If-Match must be a policy generation (a number, or \"N\")");
+		                "If-Match must be one policy generation (a number, or \"N\")");
 		return -1;
 	}
 	if (v != cur) {
-		adm_reply_error(
-		        r, 409, "stale", NULL,
-		        "If-Match generation %llu is stale: the active generation is %" PRIu64
-		        " (GET it again, reapply your change)",
-		        v, cur);
+		adm_reply_error(r, 409, "stale", NULL,
+		                "If-Match generation %" PRIu64
+		                " is stale: the active generation is %" PRIu64
+		                " (GET it again, reapply your change)",
+		                v, cur);
 		return -1;
 	}
 	return 0;
 }
 
-/* fsync the directory holding path */
-static void
+/* fsync the directory holding path: 0 or -errno */
+static int
 sync_dir(const char *path)
 {
 	char *d = strdup(path);
-	int fd;
+	int fd, ret = 0;
 
 	if (!d)
-		return;
+		return -ENOMEM;
 	fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
+	if (fd < 0 || fsync(fd))
+		ret = -errno;
+	if (fd >= 0)
 		close(fd);
-	}
 	free(d);
+	return ret;
 }
 
-/* Write text to a new temporary file beside path, fsynced: its name in tmp (owned). */
+/*
+ * Write text to a new temporary file beside path, fsynced: its name in tmp (owned). The file gets
+ * the mode and owner of the file it will replace (0600, the caller's, when there is none yet): an
+ * operator's chmod 600 on a policy file survives a change over the API.
+ */
 static int
 write_temp(const char *path, const char *text, char **tmp)
 {
 	size_t len = strlen(text), off = 0;
+	mode_t mode = 0600;
+	struct stat st;
 	char *name;
 	int fd, e;
 
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		mode = st.st_mode & 07777;
 	if (asprintf(&name, "%s.tmp.XXXXXX", path) < 0)
 		return -ENOMEM;
-	fd = mkstemp(name);
+	fd = mkstemp(name); /* 0600 */
 	if (fd < 0) {
 		e = errno;
 		free(name);
@@ -223,20 +270,32 @@ write_temp(const char *path, const char *text, char **tmp)
 		ssize_t n = write(fd, text + off, len - off);
 
 		if (n < 0) {
+			if (errno == EINTR)
+				continue;
 			e = errno;
 			goto fail;
 		}
 		off += (size_t)n;
 	}
-	if (fchmod(fd, 0640) || fsync(fd)) {
+	if (S_ISREG(st.st_mode) && (st.st_uid != geteuid() || st.st_gid != getegid()) &&
+	    fchown(fd, st.st_uid, st.st_gid)) {
 		e = errno;
 		goto fail;
 	}
-	close(fd);
+	if (fchmod(fd, mode) || fsync(fd)) {
+		e = errno;
+		goto fail;
+	}
+	if (close(fd)) {
+		e = errno;
+		fd = -1;
+		goto fail;
+	}
 	*tmp = name;
 	return 0;
 fail:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	unlink(name);
 	free(name);
 	return -e;
@@ -262,24 +321,39 @@ reads_back(const struct pol_policy *pol, const char *file, const char *text)
 	return same;
 }
 
+#define LOCK(r)   pthread_mutex_lock(&(r)->gw->ctl_lock)
+#define UNLOCK(r) pthread_mutex_unlock(&(r)->gw->ctl_lock)
+
 /*
- * The path of every mutation: If-Match, validate (already done by the caller: p is valid),
- * write the new policy to a temporary file, apply (check, compile, publish), rename the file
- * over the policy file, audit, reply {"generation", "previous_generation"}. Takes p (JSON);
- * ctl_lock held by the caller.
+ * The path of every mutation. Called without ctl_lock: the control loop holds that lock whenever
+ * it is not in poll (heartbeats every BP_HEARTBEAT_MS, app attach, signals), so the slow steps —
+ * converting and checking the new policy, writing and fsyncing the temporary file, fsyncing the
+ * directory — run outside it. base is the generation p was derived from (0: a whole policy,
+ * derived from nothing). Steps: If-Match against base; validate p; write it to a temporary file
+ * beside the policy file (fsync); then under ctl_lock: the generation must still be base (else
+ * a SIGHUP reload came in between: 409 stale), apply (check, compile, publish), rename the file
+ * over the policy file (under the lock, so a SIGHUP reload never reads the old file back over the
+ * new policy); then fsync the directory, audit, reply {"generation", "previous_generation"}.
+ * Borrows p.
  */
 static void
-commit(struct adm_req *r, json_t *p, const char *what, int ok_code)
+commit(struct adm_req *r, json_t *p, const char *what, int ok_code, uint64_t base)
 {
 	struct gw *gw = r->gw;
 	struct pol_cfg_errs errs = {0};
 	struct pol_policy *pol;
-	uint64_t old = gw_policy_generation(gw), gen = 0;
-	char *text = NULL, *tmp = NULL;
-	const char *file = gw->cfg->policy_file;
-	int ret;
+	uint64_t cur, gen = 0;
+	char *text = NULL, *tmp = NULL, *real = NULL;
+	const char *file;
+	int ret, e;
 
-	if (check_if_match(r, old))
+	LOCK(r);
+	cur = gw_policy_generation(gw);
+	file = gw->cfg->policy_file;
+	UNLOCK(r);
+	if (!base)
+		base = cur;
+	if (check_if_match(r, base))
 		goto out;
 	if (!file) {
 		adm_reply_error(r, 409, "not_persistable", "policy",
@@ -302,7 +376,10 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code)
 		                "or a line separator); nothing applied");
 		goto out;
 	}
-	ret = text ? write_temp(file, text, &tmp) : -ENOMEM;
+	/* a symlinked policy file (a config management tool's layout) stays a symlink: the new
+	 * file replaces its target, beside it */
+	real = realpath(file, NULL);
+	ret = text ? write_temp(real ? real : file, text, &tmp) : -ENOMEM;
 	if (ret) {
 		pol_policy_free(pol);
 		adm_reply_error(r, 500, "persist_failed", NULL,
@@ -310,30 +387,56 @@ commit(struct adm_req *r, json_t *p, const char *what, int ok_code)
 		                file, strerror(-ret));
 		goto out;
 	}
+	LOCK(r);
+	cur = gw_policy_generation(gw);
+	if (cur != base) {
+		UNLOCK(r);
+		pol_policy_free(pol);
+		unlink(tmp);
+		adm_reply_error(r, 409, "stale", NULL,
+		                "the policy changed meanwhile (generation %" PRIu64 " -> %" PRIu64
+		                ", a reload): GET it again, reapply your change",
+		                base, cur);
+		goto out;
+	}
 	if (gw_policy_apply(gw, pol, &errs, &gen)) {
+		e = errno;
+		UNLOCK(r);
 		unlink(tmp);
-		reply_errs(r, &errs, errno);
+		reply_errs(r, &errs, e);
 		goto out;
 	}
-	if (rename(tmp, file)) {
-		ADM_LOG(ERR, "policy generation %" PRIu64 " applied but not persisted: %s: %s", gen,
-		        file, strerror(errno));
+	e = rename(tmp, real ? real : file) ? errno : 0;
+	UNLOCK(r);
+	if (e) {
+		/* memory runs gen, the file still holds base: a restart or SIGHUP goes back to it
+		 */
+		ADM_LOG(ERR,
+		        "policy generation %" PRIu64 " applied but not persisted: %s: %s (the file "
+		        "still holds generation %" PRIu64 "; a restart or SIGHUP reverts to it)",
+		        gen, file, strerror(e), base);
 		unlink(tmp);
-		audit(r, what, old, gen);
+		audit(r, what, base, gen);
 		adm_reply_error(r, 500, "persist_failed", NULL,
-		                "generation %" PRIu64 " applied but not written to %s: %s", gen,
-		                file, strerror(errno));
+		                "generation %" PRIu64
+		                " applied but not written to %s: %s; the file "
+		                "still holds generation %" PRIu64 " (a restart or SIGHUP reverts)",
+		                gen, file, strerror(e), base);
 		goto out;
 	}
-	sync_dir(file);
-	audit(r, what, old, gen);
+	ret = sync_dir(real ? real : file);
+	if (ret)
+		ADM_LOG(WARNING, "policy file %s renamed, but fsync of its directory failed: %s",
+		        file, strerror(-ret));
+	audit(r, what, base, gen);
 	set_etag(r, gen);
 	adm_reply_json(r, ok_code,
 	               json_pack("{s:I,s:I}", "generation", (json_int_t)gen, "previous_generation",
-	                         (json_int_t)old));
+	                         (json_int_t)base));
 out:
 	free(text);
 	free(tmp);
+	free(real);
 	pol_cfg_errs_clear(&errs);
 }
 
@@ -352,9 +455,9 @@ body_json(struct adm_req *r)
 	}
 	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
 	if (!j) {
-		json_t *e = json_pack("{s:{s:s,s:s,s:s,s:i,s:i}}", "error", "code", "malformed",
-		                      "message", je.text, "path", "(document)", "line", je.line,
-		                      "column", je.column);
+		json_t *e = json_pack("{s:{s:s,s:o,s:s,s:i,s:i}}", "error", "code", "malformed",
+		                      "message", adm_json_text(je.text), "path", "(document)",
+		                      "line", je.line, "column", je.column);
 
 		adm_reply_json(r, 400, e);
 	}
@@ -385,9 +488,6 @@ rule_index(json_t *tenant, const char *name)
 {
 	return index_by_name(json_object_get(tenant, "rules"), name);
 }
-
-#define LOCK(r)   pthread_mutex_lock(&(r)->gw->ctl_lock)
-#define UNLOCK(r) pthread_mutex_unlock(&(r)->gw->ctl_lock)
 
 /* ---- routes ---- */
 
@@ -424,7 +524,7 @@ get_policy(struct adm_req *r)
 
 	LOCK(r);
 	gen = gw_policy_generation(r->gw);
-	p = policy_now(r);
+	p = policy_now(r, NULL);
 	UNLOCK(r);
 	set_etag(r, gen);
 	adm_reply_json(r, 200,
@@ -486,9 +586,7 @@ put_policy(struct adm_req *r)
 		adm_reply_error(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
-	LOCK(r);
-	commit(r, j, "PUT /v1/policy", 200);
-	UNLOCK(r);
+	commit(r, j, "PUT /v1/policy", 200, 0);
 	json_decref(j);
 }
 
@@ -519,10 +617,43 @@ get_tenants(struct adm_req *r)
 	json_t *p;
 
 	LOCK(r);
-	p = policy_now(r);
+	p = policy_now(r, NULL);
 	UNLOCK(r);
 	adm_reply_json(r, 200, p ? json_incref(json_object_get(p, "tenants")) : NULL);
 	json_decref(p);
+}
+
+/*
+ * A copy of the active policy as JSON (owned) and its generation, for a handler to read or
+ * change; with a tenant (parts[2]) to find, *ti is its index: NULL after replying 404 when there
+ * is no such tenant (or 500), else *ti is -1 when want_tenant is false and it does not exist.
+ */
+static json_t *
+snapshot(struct adm_req *r, uint64_t *base, bool want_tenant, int *ti)
+{
+	json_t *p;
+
+	LOCK(r);
+	p = policy_now(r, base);
+	UNLOCK(r);
+	if (!p || !json_is_array(json_object_get(p, "tenants"))) {
+		json_decref(p);
+		adm_reply_error(r, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	*ti = tenant_index(p, r->parts[2]);
+	if (*ti < 0 && want_tenant) {
+		json_decref(p);
+		adm_reply_error(r, 404, "not_found", NULL, "no tenant '%s'", r->parts[2]);
+		return NULL;
+	}
+	return p;
+}
+
+static json_t *
+tenant_at(json_t *p, int i)
+{
+	return json_array_get(json_object_get(p, "tenants"), (size_t)i);
 }
 
 /* GET /v1/tenants/NAME and /v1/tenants/NAME/rules[/RULE] */
@@ -530,17 +661,13 @@ static void
 get_tenant(struct adm_req *r)
 {
 	json_t *p, *t, *out = NULL;
+	uint64_t gen;
 	int i, k;
 
-	LOCK(r);
-	p = policy_now(r);
-	UNLOCK(r);
-	i = p ? tenant_index(p, r->parts[2]) : -1;
-	if (i < 0) {
-		adm_reply_error(r, 404, "not_found", NULL, "no tenant '%s'", r->parts[2]);
-		goto out;
-	}
-	t = json_array_get(json_object_get(p, "tenants"), (size_t)i);
+	p = snapshot(r, &gen, true, &i);
+	if (!p)
+		return;
+	t = tenant_at(p, i);
 	if (r->nparts == 3) {
 		out = json_incref(t);
 	} else if (r->nparts == 4) {
@@ -562,8 +689,9 @@ out:
 static void
 put_tenant(struct adm_req *r)
 {
-	json_t *t = body_json(r), *p = NULL, *ts, *nm;
+	json_t *t = body_json(r), *p = NULL, *nm;
 	char what[128];
+	uint64_t base;
 	int i;
 
 	if (!t)
@@ -583,21 +711,14 @@ put_tenant(struct adm_req *r)
 	if (!nm)
 		json_object_set_new(t, "name", json_string(r->parts[2]));
 	snprintf(what, sizeof(what), "PUT /v1/tenants/%s", r->parts[2]);
-	LOCK(r);
-	p = policy_now(r);
-	ts = p ? json_object_get(p, "tenants") : NULL;
-	if (!ts) {
-		UNLOCK(r);
-		adm_reply_error(r, 500, "internal", NULL, "out of memory");
+	p = snapshot(r, &base, false, &i);
+	if (!p)
 		goto out;
-	}
-	i = tenant_index(p, r->parts[2]);
 	if (i >= 0)
-		json_array_set(ts, (size_t)i, t);
+		json_array_set(json_object_get(p, "tenants"), (size_t)i, t);
 	else
-		json_array_append(ts, t);
-	commit(r, p, what, i >= 0 ? 200 : 201);
-	UNLOCK(r);
+		json_array_append(json_object_get(p, "tenants"), t);
+	commit(r, p, what, i >= 0 ? 200 : 201, base);
 out:
 	json_decref(p);
 	json_decref(t);
@@ -608,30 +729,25 @@ delete_tenant(struct adm_req *r)
 {
 	json_t *p;
 	char what[128];
+	uint64_t base;
 	int i;
 
-	snprintf(what, sizeof(what), "DELETE /v1/tenants/%s", r->parts[2]);
-	LOCK(r);
-	p = policy_now(r);
-	i = p ? tenant_index(p, r->parts[2]) : -1;
-	if (i < 0) {
-		UNLOCK(r);
-		adm_reply_error(r, 404, "not_found", NULL, "no tenant '%s'", r->parts[2]);
-		json_decref(p);
+	p = snapshot(r, &base, true, &i);
+	if (!p)
 		return;
-	}
 	json_array_remove(json_object_get(p, "tenants"), (size_t)i);
+	snprintf(what, sizeof(what), "DELETE /v1/tenants/%s", r->parts[2]);
 	/* gw_policy_apply detaches the apps of a tenant that is gone (gw_chan_policy_reconcile) */
-	commit(r, p, what, 200);
-	UNLOCK(r);
+	commit(r, p, what, 200, base);
 	json_decref(p);
 }
 
 static void
 post_rule(struct adm_req *r)
 {
-	json_t *x = body_json(r), *p = NULL, *t, *rs, *nm;
+	json_t *x = body_json(r), *p = NULL, *t, *nm;
 	char what[160];
+	uint64_t base;
 	int i;
 
 	if (!x)
@@ -642,28 +758,20 @@ post_rule(struct adm_req *r)
 		                "expected a rule (a JSON object with a name, priority, ...)");
 		goto out;
 	}
-	LOCK(r);
-	p = policy_now(r);
-	i = p ? tenant_index(p, r->parts[2]) : -1;
-	if (i < 0) {
-		UNLOCK(r);
-		adm_reply_error(r, 404, "not_found", NULL, "no tenant '%s'", r->parts[2]);
+	p = snapshot(r, &base, true, &i);
+	if (!p)
 		goto out;
-	}
-	t = json_array_get(json_object_get(p, "tenants"), (size_t)i);
+	t = tenant_at(p, i);
 	if (rule_index(t, json_string_value(nm)) >= 0) {
-		UNLOCK(r);
 		adm_reply_error(r, 409, "conflict", NULL,
 		                "tenant '%s' already has a rule '%s' (DELETE it first)",
 		                r->parts[2], json_string_value(nm));
 		goto out;
 	}
-	rs = json_object_get(t, "rules");
-	json_array_append(rs, x);
+	json_array_append(json_object_get(t, "rules"), x);
 	snprintf(what, sizeof(what), "POST /v1/tenants/%s/rules %s", r->parts[2],
 	         json_string_value(nm));
-	commit(r, p, what, 201);
-	UNLOCK(r);
+	commit(r, p, what, 201, base);
 out:
 	json_decref(p);
 	json_decref(x);
@@ -674,16 +782,15 @@ delete_rule(struct adm_req *r)
 {
 	json_t *p, *t;
 	char what[160];
-	int i, k = -1;
+	uint64_t base;
+	int i, k;
 
-	LOCK(r);
-	p = policy_now(r);
-	i = p ? tenant_index(p, r->parts[2]) : -1;
-	t = i >= 0 ? json_array_get(json_object_get(p, "tenants"), (size_t)i) : NULL;
-	if (t)
-		k = rule_index(t, r->parts[4]);
+	p = snapshot(r, &base, true, &i);
+	if (!p)
+		return;
+	t = tenant_at(p, i);
+	k = rule_index(t, r->parts[4]);
 	if (k < 0) {
-		UNLOCK(r);
 		adm_reply_error(r, 404, "not_found", NULL, "no rule '%s' in tenant '%s'",
 		                r->parts[4], r->parts[2]);
 		json_decref(p);
@@ -691,8 +798,7 @@ delete_rule(struct adm_req *r)
 	}
 	json_array_remove(json_object_get(t, "rules"), (size_t)k);
 	snprintf(what, sizeof(what), "DELETE /v1/tenants/%s/rules/%s", r->parts[2], r->parts[4]);
-	commit(r, p, what, 200);
-	UNLOCK(r);
+	commit(r, p, what, 200, base);
 	json_decref(p);
 }
 
@@ -716,32 +822,47 @@ get_metrics(struct adm_req *r)
 	free(s);
 }
 
+/* The channel id of /v1/channels/ID: 0, or the 404 was sent. */
+static int
+channel_id(struct adm_req *r, uint64_t *id)
+{
+	if (!parse_u64(r->parts[2], strlen(r->parts[2]), id))
+		return 0;
+	adm_reply_error(r, 404, "not_found", NULL, "no channel %s (IDs are numbers)", r->parts[2]);
+	return -1;
+}
+
 static void
 get_channels(struct adm_req *r)
 {
 	struct gw_chan_list l;
-	json_t *a = json_array();
-	uint64_t now;
+	json_t *a;
+	uint64_t now, id = 0;
 	unsigned i;
 	int ret;
 
+	if (r->nparts == 3 && channel_id(r, &id))
+		return;
+	a = json_array();
 	LOCK(r);
 	ret = gw_chan_list(r->gw, &l);
 	now = gw_now_ns(r->gw);
 	UNLOCK(r);
 	if (ret || !a) {
+		if (!ret)
+			gw_chan_list_free(&l);
 		json_decref(a);
 		adm_reply_error(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	for (i = 0; i < l.n; i++)
-		if (r->nparts < 3 || strtoull(r->parts[2], NULL, 10) == l.apps[i].id)
+		if (r->nparts < 3 || id == l.apps[i].id)
 			json_array_append_new(a, adm_chan_json(&l.apps[i], now));
 	gw_chan_list_free(&l);
 	if (r->nparts == 3) {
 		if (!json_array_size(a)) {
 			json_decref(a);
-			adm_reply_error(r, 404, "not_found", NULL, "no channel %s", r->parts[2]);
+			adm_reply_error(r, 404, "not_found", NULL, "no channel %" PRIu64, id);
 			return;
 		}
 		adm_reply_json(r, 200, json_incref(json_array_get(a, 0)));
@@ -754,26 +875,23 @@ get_channels(struct adm_req *r)
 static void
 delete_channel(struct adm_req *r)
 {
-	char *end, what[64], why[340];
-	unsigned long long id = strtoull(r->parts[2], &end, 10);
-	uint64_t gen;
+	char what[64], why[sizeof(r->who) + 32];
+	uint64_t id, gen;
 	int ret;
 
-	if (*end || end == r->parts[2]) {
-		adm_reply_error(r, 404, "not_found", NULL, "no channel %s", r->parts[2]);
+	if (channel_id(r, &id))
 		return;
-	}
 	LOCK(r);
 	snprintf(why, sizeof(why), "over the admin API by %s", r->who);
 	ret = gw_chan_evict(r->gw, id, why);
 	gen = gw_policy_generation(r->gw);
 	UNLOCK(r);
 	if (ret) {
-		adm_reply_error(r, 404, "not_found", NULL, "no attached app with channel id %llu",
-		                id);
+		adm_reply_error(r, 404, "not_found", NULL,
+		                "no attached app with channel id %" PRIu64, id);
 		return;
 	}
-	snprintf(what, sizeof(what), "DELETE /v1/channels/%llu", id);
+	snprintf(what, sizeof(what), "DELETE /v1/channels/%" PRIu64, id);
 	audit(r, what, gen, gen);
 	adm_reply_json(r, 200, json_pack("{s:I,s:b}", "id", (json_int_t)id, "evicted", 1));
 }

@@ -91,6 +91,55 @@ adm_reply_json(struct adm_req *r, int code, json_t *body)
 	free(s);
 }
 
+/* Make s valid UTF-8 in place: each byte that does not start a well-formed sequence becomes '?'.
+ * Messages echo names from the path, where %FF decodes to a byte jansson refuses in a string. */
+void
+adm_utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		unsigned n = *p < 0x80                  ? 1
+		             : *p >= 0xc2 && *p <= 0xdf ? 2
+		             : *p >= 0xe0 && *p <= 0xef ? 3
+		             : *p >= 0xf0 && *p <= 0xf4 ? 4
+		                                        : 0;
+		unsigned char lo = 0x80, hi = 0xbf;
+		unsigned i;
+
+		if (*p == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (*p == 0xed)
+			hi = 0x9f; /* surrogates */
+		else if (*p == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (*p == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+		for (i = 1; i < n; i++)
+			if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf))
+				break;
+		if (n == 0 || i < n) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
+json_t *
+adm_json_text(const char *s)
+{
+	char *c = strdup(s ? s : "");
+	json_t *j;
+
+	if (!c)
+		return NULL;
+	adm_utf8_clean(c);
+	j = json_string(c);
+	free(c);
+	return j;
+}
+
 void
 adm_reply_error(struct adm_req *r, int code, const char *ecode, const char *path, const char *fmt,
                 ...)
@@ -102,9 +151,10 @@ adm_reply_error(struct adm_req *r, int code, const char *ecode, const char *path
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	adm_utf8_clean(msg);
 	e = json_pack("{s:{s:s,s:s}}", "error", "code", ecode, "message", msg);
 	if (e && path)
-		json_object_set_new(json_object_get(e, "error"), "path", json_string(path));
+		json_object_set_new(json_object_get(e, "error"), "path", adm_json_text(path));
 	if (code == 401)
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
 		                  "Bearer realm=\"bypassd\"");
@@ -189,25 +239,34 @@ conn_of(struct evhttp_request *req, SSL **ssl_out)
 
 /* ---- authentication ---- */
 
-/* The verified client certificate's subject (RFC 2253) into buf; false when there is none. */
-static bool
+/*
+ * The client certificate's subject (RFC 2253) into buf: 1, or 0 when there is none, or -1 when
+ * it does not fit (a truncated subject must not be matched against cert_roles: a longer subject
+ * would pass for a configured prefix of it).
+ */
+static int
 cert_subject(SSL *ssl, char *buf, size_t len, long *verify)
 {
 	X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 	BIO *b;
 	int n;
 
+	buf[0] = '\0';
 	*verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 	if (!x)
-		return false;
+		return 0;
 	b = BIO_new(BIO_s_mem());
 	if (!b)
-		return false;
+		return -1;
 	X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+	if (BIO_pending(b) >= (int)len) {
+		BIO_free(b);
+		return -1;
+	}
 	n = BIO_read(b, buf, (int)len - 1);
 	BIO_free(b);
 	buf[n > 0 ? n : 0] = '\0';
-	return true;
+	return 1;
 }
 
 /* 0 with r->role and r->who set, or the reply was sent (401). */
@@ -216,9 +275,9 @@ authenticate(struct adm_req *r, SSL *ssl)
 {
 	const char *h =
 	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
-	char subject[256];
+	char subject[POL_ADMIN_SUBJECT_MAX + 1];
 	long verify;
-	bool have_cert = cert_subject(ssl, subject, sizeof(subject), &verify);
+	int have_cert = cert_subject(ssl, subject, sizeof(subject), &verify);
 
 	if (h) {
 		const struct adm_token *t;
@@ -249,6 +308,12 @@ authenticate(struct adm_req *r, SSL *ssl)
 			                X509_verify_cert_error_string(verify));
 			return -1;
 		}
+		if (have_cert < 0) {
+			adm_reply_error(r, 401, "unauthorized", NULL,
+			                "client certificate subject longer than %u characters",
+			                POL_ADMIN_SUBJECT_MAX);
+			return -1;
+		}
 		role = adm_cert_role(A.cfg, subject);
 		if (role == POL_ROLE_NONE) {
 			adm_reply_error(r, 401, "unauthorized", NULL,
@@ -267,18 +332,44 @@ authenticate(struct adm_req *r, SSL *ssl)
 
 /* ---- dispatch ---- */
 
-static int
-split_path(struct adm_req *r, char *path)
+/*
+ * Split the raw (still percent-encoded) path on '/' and decode each segment on its own, so that
+ * "%2F" stays inside a name instead of becoming a separator. A segment that decodes to a NUL
+ * ("%00") is refused: as a C string it would silently name a shorter resource
+ * ("app%00x" acting on tenant "app"). r->parts point into the returned copy (owned); NULL when the
+ * path is refused.
+ */
+static char *
+split_path(struct adm_req *r, const char *raw)
 {
-	char *save = NULL, *tok;
+	char *copy = strdup(raw), *save = NULL, *tok;
 
 	r->nparts = 0;
-	for (tok = strtok_r(path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+	if (!copy)
+		return NULL;
+	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		size_t n = 0;
+		char *d;
+
 		if (r->nparts == sizeof(r->parts) / sizeof(r->parts[0]))
-			return -1;
+			goto fail;
+		d = evhttp_uridecode(tok, 0, &n);
+		if (!d)
+			goto fail;
+		if (strlen(d) != n) {
+			free(d);
+			goto fail;
+		}
+		/* a decoded segment is never longer than its encoding: decode in place */
+		memcpy(tok, d, n + 1);
+		free(d);
 		r->parts[r->nparts++] = tok;
 	}
-	return 0;
+	return copy;
+fail:
+	free(copy);
+	r->nparts = 0;
+	return NULL;
 }
 
 static void
@@ -303,22 +394,12 @@ on_request(struct evhttp_request *req, void *arg)
 		adm_reply_error(&r, 503, "internal", NULL, "out of memory: connection refused");
 		return;
 	}
-	if (!uri) {
-		/* evhttp's own failure: the body was too large */
-		int code = evhttp_request_get_response_code(req);
-
-		if (code == 413 || code == 0)
-			adm_reply_error(&r, 413, "too_large", NULL,
-			                "request body larger than max_body (%u bytes)",
-			                A.cfg->max_body);
-		else
-			adm_reply_error(&r, code, "bad_request", NULL, "malformed request");
-		return;
-	}
-	u = evhttp_uri_parse(uri);
-	path = u && evhttp_uri_get_path(u) ? evhttp_uridecode(evhttp_uri_get_path(u), 0, NULL)
-	                                   : NULL;
-	if (!path || split_path(&r, path)) {
+	/* (a body over max_body, headers over 16 KiB or a malformed request line never get here:
+	 * libevent 2.1 answers those itself, 413 or 400 with a small HTML body, and has no hook to
+	 * write it otherwise; see docs/admin-api.md) */
+	u = uri ? evhttp_uri_parse(uri) : NULL;
+	path = u && evhttp_uri_get_path(u) ? split_path(&r, evhttp_uri_get_path(u)) : NULL;
+	if (!path) {
 		adm_reply_error(&r, 404, "not_found", NULL, "no such resource");
 		goto out;
 	}
@@ -389,6 +470,10 @@ log_ssl_errors(const char *what)
 	}
 }
 
+#define TLS12_CIPHERS                                                                              \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 static SSL_CTX *
 tls_ctx(const struct pol_cfg_admin *cfg)
 {
@@ -399,6 +484,12 @@ tls_ctx(const struct pol_cfg_admin *cfg)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* TLS 1.2: forward secret AEAD suites only (OpenSSL's default list also takes CBC with
+	 * SHA-1 and static RSA key exchange); TLS 1.3's are all of that kind already */
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		log_ssl_errors("cipher list");
+		goto fail_ctx;
+	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
 		log_ssl_errors(cfg->tls_cert);
 		ADM_LOG(ERR, "tls.cert %s: cannot load the certificate", cfg->tls_cert);
@@ -415,11 +506,16 @@ tls_ctx(const struct pol_cfg_admin *cfg)
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_ca);
 
 		if (!names || SSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != 1) {
+			if (names)
+				sk_X509_NAME_pop_free(names, X509_NAME_free);
 			log_ssl_errors(cfg->client_ca);
 			ADM_LOG(ERR, "tls.client_ca %s: cannot load", cfg->client_ca);
 			goto fail_ctx;
 		}
 		SSL_CTX_set_client_CA_list(ctx, names);
+		/* a client that resumes its session (TLS 1.2 session ID or ticket) is refused with
+		 * an internal error alert unless the sessions of this context are named */
+		SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"bypassd-admin", 13);
 		if (cfg->require_client_cert)
 			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 			                   NULL);
@@ -517,7 +613,7 @@ adm_start(struct gw *gw)
 {
 	const struct pol_cfg_admin *cfg = &gw->cfg->gw.admin;
 	const char *addr = gw->cfg->gw.admin_addr;
-	char err[256];
+	char err[1024];
 	int ret;
 
 	if (!cfg->enabled) {
@@ -532,6 +628,8 @@ adm_start(struct gw *gw)
 			ADM_LOG(ERR, "tokens_file %s: %s", cfg->tokens_file, err);
 			goto fail;
 		}
+		if (err[0])
+			ADM_LOG(WARNING, "tokens_file %s", err);
 	}
 	ret = adm_audit_open(cfg);
 	if (ret)

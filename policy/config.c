@@ -452,7 +452,8 @@ load_cert_roles(struct pol_y *y, yaml_node_t *map, struct pol_cfg_admin *ad)
 			yaml_node_t *r = pol_y_need(y, it, "role", "read or admin");
 
 			if (s)
-				pol_y_k_str(y, it, "subject", 1, 1024, &cr->subject);
+				pol_y_k_str(y, it, "subject", 1, POL_ADMIN_SUBJECT_MAX,
+				            &cr->subject);
 			if (r)
 				pol_y_k_enum(y, it, "role", role_names, &role);
 			if (cr->subject && role >= 0) {

@@ -62,6 +62,7 @@ struct pol_cfg_cert_role {
 };
 
 #define POL_ADMIN_MAX_CERT_ROLES 64
+#define POL_ADMIN_SUBJECT_MAX    1024 /* a cert_roles subject, characters */
 
 /* gateway.admin: the REST admin API (address and port are in pol_cfg_gateway). Paths absolute. */
 struct pol_cfg_admin {

@@ -65,6 +65,8 @@ def pki(tmp_path):
     leaf("grafana", "/CN=grafana")
     leaf("expired", "/O=example/CN=ops", days="-1")
     leaf("stranger", "/O=example/CN=ops", ca="other-ca")
+    # a subject longer than the 1024 characters a cert_roles subject may have
+    leaf("long", "".join(f"/OU={i:02d}{'x' * 58}" for i in range(20)) + "/CN=long")
     return d
 
 
@@ -77,14 +79,14 @@ def admin_gw(gateway_factory, pki, tmp_path, public_tmp):
                                      f"viewer read {sha(READ_TOKEN)}\n")
     (tmp_path / "policy.json").write_text(json.dumps(POLICY, indent=2))
 
-    def make(require_client_cert=False, name=None):
+    def make(require_client_cert=False, name=None, cert_roles=()):
         admin = {"enabled": True, "port": PORT,
                  "tls": {"cert": str(pki / "server.pem"), "key": str(pki / "server.key"),
                          "client_ca": str(pki / "ca.pem"),
                          "require_client_cert": require_client_cert},
                  "tokens_file": "tokens",
                  "cert_roles": [{"subject": "CN=ops,O=example", "role": "admin"},
-                                {"subject": "CN=grafana", "role": "read"}],
+                                {"subject": "CN=grafana", "role": "read"}, *cert_roles],
                  "max_connections": 100, "idle_timeout": 5, "request_timeout": 3,
                  "audit_log": str(tmp_path / "audit.log")}
         sock = public_tmp / "control.sock"
@@ -554,6 +556,12 @@ def test_evict_channel(admin_gw, procs):
     assert one["sockets"][0]["port"] == 5003 and one["sockets"][0]["protocol"] == "udp", one
     p = ctl(gw, "channels")
     assert p.returncode == 0 and re.search(rf"^{a.chan}\s+app\s", p.stdout, re.M), p.stdout
+    # IDs are digits only: strtoull took "2junk" for 2 and "-(2^64-N)" for N (and evicted it)
+    assert curl(gw, f"/v1/channels/{b.chan}junk")[0] == 404
+    for bad in (f"-{2**64 - a.chan}", f"+{a.chan}", f"%20{a.chan}", f"{a.chan}x"):
+        st, body, _ = curl(gw, f"/v1/channels/{bad}", "DELETE")
+        assert st == 404 and body["error"]["code"] == "not_found", (bad, body)
+    assert a.alive()
     p = ctl(gw, "evict", a.chan)
     assert p.returncode == 0 and f"channel {a.chan} evicted" in p.stdout, p.stdout + p.stderr
     assert gw.wait_log(rf"channel {a.chan} detached: evicted: over the admin API by "
@@ -562,3 +570,184 @@ def test_evict_channel(admin_gw, procs):
     assert b.alive()
     st, body, _ = curl(gw, "/v1/channels")
     assert [c["id"] for c in body] == [b.chan], body
+
+
+def test_path_segments_decoded_one_by_one(admin_gw):
+    """Each path segment is decoded on its own: %2F stays inside a name (it does not become a
+    separator that reroutes the request) and %00 is refused (it used to cut the name short, so
+    DELETE /v1/tenants/app%00x deleted tenant app)."""
+    gw = admin_gw()
+    assert curl(gw, "/v1/tenants/%61pp")[0] == 200  # plain percent-encoding still works
+    assert curl(gw, "/v1/tenants/app%00x", "DELETE")[0] == 404
+    assert curl(gw, "/v1/tenants/app%00x")[0] == 404
+    st, body, _ = curl(gw, "/v1/tenants/app%2Frules")
+    assert st == 404 and body["error"]["code"] == "not_found", body
+    assert curl(gw, "/v1/tenants/app%2Frules%2Fx", "DELETE")[0] == 404
+    assert curl(gw, "/v1/tenants/app")[0] == 200
+    assert generation(gw) == 1
+
+
+def test_if_match_is_parsed_strictly(admin_gw):
+    """If-Match is one generation, N or "N": a sign, trailing text, a weak tag, a list or an
+    overflow is a 400 (strtoull read "-18446744073709551615" as 1 and applied the change)."""
+    gw = admin_gw()
+    for bad in ('"1"x', "-18446744073709551615", "+1", 'W/"1"', '"1", "2"', '"1',
+                "18446744073709551617", '""', "0x1"):
+        st, body, _ = curl(gw, "/v1/policy", "PUT", data=POLICY, headers=[f"If-Match: {bad}"])
+        assert st == 400 and body["error"]["code"] == "bad_if_match", (bad, st, body)
+    assert generation(gw) == 1
+    st, body, _ = curl(gw, "/v1/policy", "PUT", data=POLICY, headers=['If-Match: "1"'])
+    assert st == 200 and body["generation"] == 2, body
+    assert curl(gw, "/v1/policy", "PUT", data=POLICY, headers=["If-Match: 2"])[0] == 200
+
+
+def test_persist_keeps_mode_and_reports_rename_failure(admin_gw):
+    """The policy file keeps its mode across a change (it became 0640 whatever it was); when the
+    rename fails after the publish, the answer says what runs and what the file holds."""
+    gw = admin_gw()
+    gw.policy_file.chmod(0o600)
+    st, body, _ = curl(gw, "/v1/policy", "PUT", data=POLICY)
+    assert st == 200, body
+    assert gw.policy_file.stat().st_mode & 0o7777 == 0o600
+    # the policy file becomes a directory: write_temp works beside it, rename cannot replace it
+    gw.policy_file.unlink()
+    gw.policy_file.mkdir()
+    (gw.policy_file / "keep").write_text("x")
+    try:
+        st, body, _ = curl(gw, "/v1/policy", "PUT", data=POLICY)
+        assert st == 500 and body["error"]["code"] == "persist_failed", body
+        msg = body["error"]["message"]
+        assert "generation 3 applied" in msg and "still holds generation 2" in msg, msg
+        assert "directory" in msg, msg
+        assert generation(gw) == 3
+        assert not list(gw.policy_file.parent.glob("policy.json.tmp.*"))
+        assert 'what="PUT /v1/policy" generation 2 -> 3' in gw.audit.read_text()
+    finally:
+        (gw.policy_file / "keep").unlink()
+        gw.policy_file.rmdir()
+
+
+def test_long_certificate_subject_refused(admin_gw, pki):
+    """A client certificate whose subject does not fit the subject buffer is refused, never
+    matched by its truncation (a 256-byte buffer let a longer subject pass for a configured
+    subject that is its first 255 characters)."""
+    p = run(["openssl", "x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in",
+             str(pki / "long.pem")], timeout=10)
+    subject = p.stdout.strip().removeprefix("subject=").strip()
+    assert len(subject) > 1024, subject
+    gw = admin_gw(cert_roles=[{"subject": subject[:255], "role": "admin"}])
+    st, body, _ = curl(gw, "/v1/policy", token=None, cert="long")
+    assert st == 401 and "longer than 1024" in body["error"]["message"], body
+    assert curl(gw, "/v1/policy", token=None, cert="ops")[0] == 200
+
+
+def test_body_with_nul_is_refused(admin_gw):
+    """A body is the bytes that came, not a C string: a NUL after a valid document (JSON or
+    YAML) or inside a JSON string makes it malformed, never silently cut short."""
+    gw = admin_gw()
+    good = json.dumps(POLICY).encode()
+    for body, ctype in ((good + b"\0garbage", "application/json"),
+                        (good[:-1] + b', "x\\u0000": 1}', "application/json"),
+                        (b"tenants: []\n\0tenants: [x]\n", "application/yaml")):
+        for path, method in (("/v1/policy", "PUT"), ("/v1/policy/validate", "POST")):
+            st, reply, _ = curl(gw, path, method, data=body, ctype=ctype)
+            assert st == 400 and reply["error"]["code"] == "malformed", (body, path, reply)
+    st, reply, _ = curl(gw, "/v1/tenants/app/rules", "POST",
+                        data=json.dumps(DENY_5001).encode() + b"\0")
+    assert st == 400 and reply["error"]["code"] == "malformed", reply
+    assert generation(gw) == 1
+
+
+def s_client(gw, *args, stdin="GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{PORT}", "-CAfile",
+           str(gw.pki / "ca.pem"), "-verify_return_error", "-ign_eof", *map(str, args)]
+    return run(cmd, ns=gw.topo.gw_ns, check=False, timeout=20, input=stdin)
+
+
+def test_tls_versions_ciphers_and_resumption(admin_gw, tmp_path):
+    """TLS 1.0/1.1 and TLS 1.2 suites without forward secrecy or AEAD are refused; a client
+    that resumes a TLS 1.2 session with its certificate gets in again (without a session ID
+    context OpenSSL refuses a resumption when client certificates are verified)."""
+    gw = admin_gw()
+    for v in ("-tls1", "-tls1_1"):
+        p = s_client(gw, v)
+        assert "HTTP/1.1 200" not in p.stdout, (v, p.stdout[-500:])
+    for weak in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA",
+                 "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384"):
+        p = s_client(gw, "-tls1_2", "-cipher", weak)
+        assert "HTTP/1.1 200" not in p.stdout, (weak, p.stdout[-500:])
+    p = s_client(gw, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert "HTTP/1.1 200" in p.stdout, p.stdout[-800:] + p.stderr[-800:]
+    sess = tmp_path / "tls.sess"
+    req = ("GET /v1/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    for i in range(2):
+        p = s_client(gw, "-tls1_2", "-cert", gw.pki / "ops.pem", "-key", gw.pki / "ops.key",
+                     "-sess_out" if i == 0 else "-sess_in", sess, stdin=req)
+        assert "HTTP/1.1 200" in p.stdout, (i, p.stdout[-800:] + p.stderr[-800:])
+    assert "Reused, TLSv1.2" in p.stdout, p.stdout[-800:]
+
+
+def test_bypassctl_guards_and_audit_log_mode(admin_gw, tmp_path):
+    """bypassctl never sends a token in clear off loopback, warns about a config file others may
+    read that holds a token, takes digits only as a channel ID; the audit log is created 0600."""
+    gw = admin_gw()
+    p = ctl(gw, "--url", "http://198.18.0.1:8443", "status")
+    assert p.returncode == 2 and "refusing to send a token over plain HTTP" in p.stderr, p.stderr
+    assert ADMIN_TOKEN not in p.stderr + p.stdout
+    p = ctl(gw, "--url", "http://127.0.0.1.example:8443", "status")
+    assert p.returncode == 2 and "refusing" in p.stderr, p.stderr
+    for bad in ("+1", "1x", " 1"):
+        p = ctl(gw, "evict", bad)
+        assert p.returncode == 2 and "channel number" in p.stderr, (bad, p.stderr)
+    conf = tmp_path / "ctl.conf"
+    conf.write_text(f"url = {URL}\ncacert = {gw.pki / 'ca.pem'}\ntoken = {ADMIN_TOKEN}\n")
+    conf.chmod(0o644)
+    p = run([str(BYPASSCTL), "--config", str(conf), "status"], ns=gw.topo.gw_ns, check=False,
+            timeout=20)
+    assert p.returncode == 0 and "others may read it" in p.stderr, p.stderr
+    assert ADMIN_TOKEN not in p.stderr
+    conf.chmod(0o600)
+    p = run([str(BYPASSCTL), "--config", str(conf), "status"], ns=gw.topo.gw_ns, check=False,
+            timeout=20)
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+    assert curl(gw, "/v1/policy", "PUT", data=POLICY)[0] == 200
+    assert gw.audit.stat().st_mode & 0o777 == 0o600
+
+
+def test_symlinked_policy_file_stays_a_symlink(admin_gw, tmp_path):
+    """A policy file that is a symlink (config management) stays one: the change replaces its
+    target, beside the target (rename over the link used to turn it into a regular file)."""
+    gw = admin_gw()
+    target = tmp_path / "policies" / "current.json"
+    target.parent.mkdir()
+    target.write_text(gw.policy_file.read_text())
+    gw.policy_file.unlink()
+    gw.policy_file.symlink_to(target)
+    st, body, _ = curl(gw, "/v1/tenants/app/rules", "POST", data=DENY_5001)
+    assert st == 201, body
+    assert gw.policy_file.is_symlink()
+    assert json.loads(target.read_text())["tenants"][0]["rules"][0]["name"] == "deny-5001"
+    assert not list(target.parent.glob("*.tmp.*")) and not list(tmp_path.glob("*.tmp.*"))
+
+
+def test_errors_echoing_bad_utf8_stay_json(admin_gw):
+    """An error message that echoes a name from the path or the URI holds what came: bytes that
+    are not UTF-8 (%FF) must not turn a 404 into a 500 "out of memory" (jansson refuses the
+    string)."""
+    gw = admin_gw()
+    for path in ("/v1/tenants/%FF", "/v1/tenants/app/rules/%C3%28", "/v1/nothing/%FF%FE",
+                 "/v1/channels/%FF"):
+        st, body, _ = curl(gw, path)
+        assert st == 404 and body["error"]["code"] == "not_found", (path, st, body)
+    st, body, _ = curl(gw, "/v1/tenants/%FF", "PUT", data={"addresses": [APP_IP]})
+    assert st == 422 and body["error"]["code"] == "invalid_policy", body
+    # a loader message cut at its 1024-byte buffer in the middle of a character (a long unknown
+    # key of two-byte characters; one of the two offsets splits one): still JSON, still a 4xx
+    for pad in ("", "a"):
+        key = pad + "\u00e9" * 700
+        st, body, _ = curl(gw, "/v1/policy/validate", "POST",
+                           data=json.dumps({"tenants": [], key: 1}))
+        assert st == 422 and body["error"]["code"] == "invalid_policy", (pad, st, body)
+        st, body, _ = curl(gw, "/v1/policy/validate", "POST", data=f"tenants: []\n{key}: 1\n",
+                           ctype="application/yaml")
+        assert st == 422 and body["error"]["code"] == "invalid_policy", (pad, st, body)

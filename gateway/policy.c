@@ -389,7 +389,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	struct pol_acl_key ak[GW_BURST];
 	uint32_t alen[GW_BURST];
 	uint8_t ai[GW_BURST], ctv[GW_BURST];
-	int32_t stale[GW_BURST]; /* ORIG packets of a session of an older generation: its entry */
+	int32_t stale[GW_BURST]; /* ORIG packets of a session of an older generation: >= 0 */
 	struct pol_acl_verdict av[GW_BURST];
 	const uint64_t gnum = pol_gen_number(g);
 	const uint8_t *apay[GW_BURST];
@@ -398,7 +398,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	const bool l7 = pol_l7_on(g, POL_DIR_INGRESS);
 	struct pol_ct *ct = w->ct;
 	struct pol_meter *meter = w->gw->meter;
-	unsigned i, j, na = 0;
+	unsigned i, j, na = 0, opened = 0;
 
 	if (unlikely(n == 0 || n > GW_BURST))
 		return;
@@ -489,14 +489,26 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 		if (!ok[i])
 			continue; /* a session's reply a signature denied */
 		if (unlikely(stale[i] >= 0)) {
-			/* re-checked: re-stamped with the rule that allows it now, or removed */
-			w->cnt[GW_CNT_CT_RECHECKED]++;
-			if (av[j].action == POL_ACT_ALLOW) {
-				pol_ct_set_rule(ct, stale[i], av[j].rule, gnum,
-				                (av[j].flags & POL_RULE_F_STATEFUL) != 0);
-			} else {
-				pol_ct_remove(ct, stale[i]);
-				w->cnt[GW_CNT_CT_REVOKED]++;
+			/*
+			 * re-checked: re-stamped with the rule that allows it now, or removed.
+			 * Found again by its key, not by stale[i]: a session opened earlier in this
+			 * loop may have evicted it and taken its slot (re-stamping that one would
+			 * hand it this rule's stateful flag; removing it would drop a session just
+			 * made), and an earlier packet of the flow in this burst may have
+			 * re-checked it.
+			 */
+			struct pol_ct_info si;
+			const int32_t e = pol_ct_lookup(ct, &ck[i]);
+
+			if (e >= 0 && pol_ct_get(ct, e, &si) == 0 && si.gen != gnum) {
+				w->cnt[GW_CNT_CT_RECHECKED]++;
+				if (av[j].action == POL_ACT_ALLOW) {
+					pol_ct_set_rule(ct, e, av[j].rule, gnum,
+					                (av[j].flags & POL_RULE_F_STATEFUL) != 0);
+				} else {
+					pol_ct_remove(ct, e);
+					w->cnt[GW_CNT_CT_REVOKED]++;
+				}
 			}
 		}
 		if (unlikely(av[j].flags & POL_RULE_F_LOG) && (likely(!l7) || !asess[j]))
@@ -521,6 +533,25 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 			};
 			int32_t r;
 
+			if (unlikely(opened)) {
+				/*
+				 * An earlier packet of this burst may have opened this flow's
+				 * session (the lookup before the loop could not see it): this
+				 * packet is tracked on it, as if it came in the next burst - one
+				 * new connection for the meter, one session.
+				 */
+				struct pol_ct_info si;
+				const int32_t e = pol_ct_lookup(ct, &ck[i]);
+
+				if (e >= 0) {
+					if (pol_ct_track(ct, e, &ck[i], &cp[i], now, &si) ==
+					    POL_CT_INVALID) {
+						ok[i] = false;
+						w->cnt[GW_CNT_POLICY_CT_INVALID]++;
+					}
+					continue;
+				}
+			}
 			if (cp[i].proto != 6 ||
 			    (cp[i].tcp_flags & (POL_CT_TCP_SYN | POL_CT_TCP_ACK)) ==
 			            POL_CT_TCP_SYN) {
@@ -536,6 +567,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 				w->cnt[GW_CNT_CT_REFUSED]++;
 				continue;
 			}
+			opened += r >= 0;
 		}
 	}
 	w->cnt[GW_CNT_METER_DROP] +=

@@ -292,7 +292,6 @@ void gw_chan_shutdown(struct gw *gw);
 /* Free everything, after workers stopped. */
 void gw_chan_fini(struct gw *gw);
 
-
 /* chan_fp.c: worker side */
 /* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */
 bool gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
@@ -309,7 +308,9 @@ unsigned gw_chan_poll(struct gw_worker *w);
 /* End of an RX burst: post staged descriptors. */
 void gw_chan_flush(struct gw_worker *w);
 
-/* control.c: control-thread work (ARP aging, gratuitous ARP, ARP requests via workers) */
+/* control.c: control-thread work (ARP aging, gratuitous ARP, ARP requests via workers). The
+ * control rings are single-producer and gw->ifc is freed by a reload: call these with ctl_lock
+ * held once the admin thread runs. */
 int gw_send_ctl_frame(struct gw *gw, unsigned worker, const uint8_t *frame, uint32_t len);
 void gw_send_garp(struct gw *gw);
 /* Gratuitous ARP for the tenant /32s of ifc that old does not own (after a reload). */

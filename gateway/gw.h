@@ -341,6 +341,10 @@ uint64_t gw_policy_generation(const struct gw *gw);
 void gw_policy_fini(struct gw *gw);
 /* Log the generation, per-tenant meter drops and every rule's counters. */
 void gw_policy_log_stats(struct gw *gw, uint32_t level);
+/* Worker, between bursts: sessions idle past their timeout, and those of tenants the published
+ * generation no longer has, looking at GW_CT_EXPIRE_BUDGET entries a call. */
+#define GW_CT_EXPIRE_BUDGET 16
+void gw_policy_expire(struct gw_worker *w, uint64_t now);
 /* Workers: ingress burst (ok[i] = may go on; drops counted) and one egress packet (0 = may go,
  * else the GW_CNT_* that refused it). */
 void gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, unsigned n,

@@ -337,6 +337,21 @@ gw_policy_fini(struct gw *gw)
 
 /* ---- fast path (workers) ---- */
 
+static bool
+tenant_gone(const void *g, uint16_t tenant)
+{
+	return pol_gen_tenant_by_id(g, tenant) == NULL;
+}
+
+void
+gw_policy_expire(struct gw_worker *w, uint64_t now)
+{
+	const struct pol_gen *g = pol_gen_current(&w->gw->gen);
+
+	if (w->ct)
+		pol_ct_expire_gone(w->ct, now, GW_CT_EXPIRE_BUDGET, g ? tenant_gone : NULL, g);
+}
+
 /*
  * A session admitted under an older generation (reload since): re-classify the flow's opening
  * direction against g. The flow still allowed: the session is re-stamped with the rule that

@@ -150,8 +150,8 @@ rig_meters(struct rig *r, const struct pol_gen *g, uint64_t now)
  * read for UDP without L7 (the policy has no signatures), only their parse results.
  */
 static void
-udp_burst(struct rig *r, const struct pol_gen *g, uint64_t now, unsigned n, const uint16_t *sport,
-          const uint16_t *dport, bool *ok)
+udp_burst_to(struct rig *r, const struct pol_gen *g, uint64_t now, uint32_t dst, unsigned n,
+             const uint16_t *sport, const uint16_t *dport, bool *ok)
 {
 	static uint8_t frame[64];
 	struct stk_buf b[GW_BURST];
@@ -164,7 +164,7 @@ udp_burst(struct rig *r, const struct pol_gen *g, uint64_t now, unsigned n, cons
 		b[i] = (struct stk_buf){.data = frame, .len = 60, .room = 60};
 		memset(&info[i], 0, sizeof(info[i]));
 		info[i].src_ip = PEER;
-		info[i].dst_ip = A_IP;
+		info[i].dst_ip = dst;
 		info[i].src_port = sport[i];
 		info[i].dst_port = dport[i];
 		info[i].proto = 17;
@@ -172,10 +172,17 @@ udp_burst(struct rig *r, const struct pol_gen *g, uint64_t now, unsigned n, cons
 		info[i].l4_off = 34;
 		info[i].pay_off = 42;
 		info[i].pay_len = 18;
-		tenant[i] = pol_gen_tenant_by_addr(g, A_IP);
+		tenant[i] = pol_gen_tenant_by_addr(g, dst);
 		lens[i] = 60;
 	}
 	gw_policy_ingress(&r->w, g, now, n, b, info, tenant, lens, ok);
+}
+
+static void
+udp_burst(struct rig *r, const struct pol_gen *g, uint64_t now, unsigned n, const uint16_t *sport,
+          const uint16_t *dport, bool *ok)
+{
+	udp_burst_to(r, g, now, A_IP, n, sport, dport, ok);
 }
 
 /* The session of PEER:sport -> A_IP:dport, or false. */
@@ -384,6 +391,91 @@ test_new_flow_twice_in_burst(void)
 	pol_gen_put(g);
 }
 
+/* b holds two sessions per worker; a stays through every reload */
+static const char pol_ab[] = "tenants:\n"
+                             "  - name: a\n"
+                             "    addresses: [198.18.0.10]\n"
+                             "  - name: b\n"
+                             "    addresses: [198.18.0.20]\n"
+                             "    quotas: {sessions: 2}\n"
+                             "    rules:\n"
+                             "      - {name: in, priority: 1, direction: ingress, action: allow,\n"
+                             "         protocol: udp, stateful: true}\n";
+static const char pol_a[] = "tenants:\n"
+                            "  - name: a\n"
+                            "    addresses: [198.18.0.10]\n";
+/* c: new, and given b's id (the lowest free in this and the running generation) */
+static const char pol_ac[] = "tenants:\n"
+                             "  - name: a\n"
+                             "    addresses: [198.18.0.10]\n"
+                             "  - name: c\n"
+                             "    addresses: [198.18.0.30]\n"
+                             "    quotas: {sessions: 2}\n"
+                             "    rules:\n"
+                             "      - {name: in, priority: 1, direction: ingress, action: allow,\n"
+                             "         protocol: udp}\n";
+
+/*
+ * A tenant removed with established sessions (UDP answered: never evicted), then a tenant that
+ * gets its id: the workers' sweep (gw_policy_expire) removes the old sessions, so the new
+ * tenant's cap is its own. Before, they stayed until their timeout and the new tenant's new
+ * sessions were refused (ct_refused).
+ */
+static void
+test_removed_tenant_sessions(void)
+{
+	struct rig r;
+	struct pol_gen *g1 = build(pol_ab, NULL), *g2 = g1 ? build(pol_a, g1) : NULL;
+	struct pol_gen *g3 = g2 ? build(pol_ac, g2) : NULL;
+	const uint32_t b_ip = IP4(198, 18, 0, 20), c_ip = IP4(198, 18, 0, 30);
+	bool ok = g1 && g2 && g3, pok[GW_BURST];
+	uint64_t now = 1000000000ull;
+	unsigned i;
+
+	if (!ok || !rig_init(&r, 64)) {
+		report("a removed tenant's sessions", false);
+		goto out;
+	}
+	CHECK(pol_gen_tenant_by_addr(g3, c_ip) == pol_gen_tenant_by_addr(g1, b_ip));
+	rig_meters(&r, g1, now);
+	atomic_store(&r.gw.gen, g1);
+	{
+		const uint16_t sp[] = {1000, 1001}, dp[] = {7000, 7000};
+
+		udp_burst_to(&r, g1, now, b_ip, 2, sp, dp, pok);
+		CHECK(pok[0] && pok[1]);
+		/* the app answers both: replied, never evicted */
+		for (i = 0; i < 2; i++)
+			CHECK(gw_policy_egress(&r.w, g1, 17, b_ip, PEER, 7000, sp[i], NULL, 0, NULL,
+			                       0, 60) == 0);
+	}
+	CHECK(pol_ct_tenant_count(r.w.ct, pol_gen_tenant_by_addr(g1, b_ip)) == 2);
+	/* b removed; the workers sweep while g2 is published */
+	atomic_store(&r.gw.gen, g2);
+	for (i = 0; i < 8; i++) /* 64 entries, 16 a call: the whole table twice */
+		gw_policy_expire(&r.w, now + i);
+	CHECK(pol_ct_count(r.w.ct) == 0);
+	CHECK(pol_ct_counter(r.w.ct, POL_CT_CNT_TENANT_GONE) == 2);
+	/* c, with b's id: both its sessions fit */
+	atomic_store(&r.gw.gen, g3);
+	rig_meters(&r, g3, now);
+	{
+		const uint16_t sp[] = {2000, 2001}, dp[] = {8000, 8000};
+
+		udp_burst_to(&r, g3, now + 100, c_ip, 2, sp, dp, pok);
+		CHECK(pok[0] && pok[1]);
+		CHECK(r.w.cnt[GW_CNT_CT_REFUSED] == 0);
+	}
+	report("a removed tenant's sessions are swept: the tenant given its id has its whole cap",
+	       ok);
+	rig_fini(&r);
+out:
+	atomic_store(&r.gw.gen, NULL);
+	pol_gen_put(g3);
+	pol_gen_put(g2);
+	pol_gen_put(g1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -400,6 +492,7 @@ main(int argc, char **argv)
 	test_stale_evicted_in_burst();
 	test_stale_twice_in_burst();
 	test_new_flow_twice_in_burst();
+	test_removed_tenant_sessions();
 	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
 	return n_fail ? 1 : 0;

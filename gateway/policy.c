@@ -250,10 +250,11 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	rte_log(level, gw_logtype,
 	        "GATEWAY: counters policy: generation=%" PRIu64 " rules=%u tenants=%u "
 	        "sessions=%u ct_created=%" PRIu64 " ct_evicted=%" PRIu64 " ct_refused=%" PRIu64
-	        " ct_expired=%" PRIu64 "\n",
+	        " ct_expired=%" PRIu64 " ct_tenant_removed=%" PRIu64 "\n",
 	        pol_gen_number(g), pol_gen_n_rules(g) - 1, pol_gen_n_tenants(g), sessions,
 	        ct[POL_CT_CNT_CREATED], ct[POL_CT_CNT_EVICTED_FULL] + ct[POL_CT_CNT_EVICTED_CAP],
-	        ct[POL_CT_CNT_REFUSED_FULL] + ct[POL_CT_CNT_REFUSED_CAP], ct[POL_CT_CNT_EXPIRED]);
+	        ct[POL_CT_CNT_REFUSED_FULL] + ct[POL_CT_CNT_REFUSED_CAP], ct[POL_CT_CNT_EXPIRED],
+	        ct[POL_CT_CNT_TENANT_GONE]);
 	n = pol_gen_n_tenants(g);
 	for (i = 0; i < n; i++) {
 		const struct pol_gen_tenant *t = pol_gen_tenant_at(g, i);
@@ -337,10 +338,18 @@ gw_policy_fini(struct gw *gw)
 
 /* ---- fast path (workers) ---- */
 
+/*
+ * A session of a tenant g no longer has, or of an earlier owner of its id: a session is stamped
+ * with a generation at least its tenant's `since` (it was opened or re-checked under one where the
+ * tenant held the id), so an older stamp is a removed tenant's even if the id went to a new one
+ * before the sweep came by.
+ */
 static bool
-tenant_gone(const void *g, uint16_t tenant)
+tenant_gone(const void *g, uint16_t tenant, uint64_t gen)
 {
-	return pol_gen_tenant_by_id(g, tenant) == NULL;
+	const struct pol_gen_tenant *t = pol_gen_tenant_by_id(g, tenant);
+
+	return !t || gen < t->since;
 }
 
 void

@@ -417,9 +417,9 @@ static const char pol_ac[] = "tenants:\n"
 
 /*
  * A tenant removed with established sessions (UDP answered: never evicted), then a tenant that
- * gets its id: the workers' sweep (gw_policy_expire) removes the old sessions, so the new
- * tenant's cap is its own. Before, they stayed until their timeout and the new tenant's new
- * sessions were refused (ct_refused).
+ * gets its id: the workers' sweep (gw_policy_expire) removes the old sessions, even when it only
+ * comes by after the id went to the new tenant, so the new tenant's cap is its own. Before, they
+ * stayed until their timeout and the new tenant's new sessions were refused (ct_refused).
  */
 static void
 test_removed_tenant_sessions(void)
@@ -450,21 +450,24 @@ test_removed_tenant_sessions(void)
 			                       0, 60) == 0);
 	}
 	CHECK(pol_ct_tenant_count(r.w.ct, pol_gen_tenant_by_addr(g1, b_ip)) == 2);
-	/* b removed; the workers sweep while g2 is published */
-	atomic_store(&r.gw.gen, g2);
+	/* b removed, and its id given to c before the sweep came by (g2 published only
+	 * briefly): the sweep under g3 still tells b's sessions from c's */
+	atomic_store(&r.gw.gen, g3);
+	rig_meters(&r, g3, now);
 	for (i = 0; i < 8; i++) /* 64 entries, 16 a call: the whole table twice */
 		gw_policy_expire(&r.w, now + i);
 	CHECK(pol_ct_count(r.w.ct) == 0);
 	CHECK(pol_ct_counter(r.w.ct, POL_CT_CNT_TENANT_GONE) == 2);
-	/* c, with b's id: both its sessions fit */
-	atomic_store(&r.gw.gen, g3);
-	rig_meters(&r, g3, now);
+	/* c, with b's id: both its sessions fit, and the sweep leaves them alone */
 	{
 		const uint16_t sp[] = {2000, 2001}, dp[] = {8000, 8000};
 
 		udp_burst_to(&r, g3, now + 100, c_ip, 2, sp, dp, pok);
 		CHECK(pok[0] && pok[1]);
 		CHECK(r.w.cnt[GW_CNT_CT_REFUSED] == 0);
+		for (i = 0; i < 8; i++)
+			gw_policy_expire(&r.w, now + 200 + i);
+		CHECK(pol_ct_count(r.w.ct) == 2);
 	}
 	report("a removed tenant's sessions are swept: the tenant given its id has its whole cap",
 	       ok);

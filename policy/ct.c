@@ -191,7 +191,7 @@ pol_ct_expire(struct pol_ct *ct, uint64_t now_ns, unsigned budget)
 
 unsigned
 pol_ct_expire_gone(struct pol_ct *ct, uint64_t now_ns, unsigned budget,
-                   bool (*gone)(const void *arg, uint16_t tenant), const void *arg)
+                   bool (*gone)(const void *arg, uint16_t tenant, uint64_t gen), const void *arg)
 {
 	unsigned removed = 0;
 
@@ -209,7 +209,7 @@ pol_ct_expire_gone(struct pol_ct *ct, uint64_t now_ns, unsigned budget,
 			ct_entry_remove(ct, i);
 			ct->cnt[POL_CT_CNT_EXPIRED]++;
 			removed++;
-		} else if (gone && gone(arg, e->key.tenant)) {
+		} else if (gone && gone(arg, e->key.tenant, e->gen)) {
 			ct_entry_remove(ct, i);
 			ct->cnt[POL_CT_CNT_TENANT_GONE]++;
 			removed++;

@@ -213,13 +213,15 @@ void pol_ct_remove(struct pol_ct *ct, int32_t idx);
  */
 unsigned pol_ct_expire(struct pol_ct *ct, uint64_t now_ns, unsigned budget);
 /*
- * pol_ct_expire, and the sessions of tenants gone(arg, tenant) says no longer exist are removed
- * as well (counted tenant_removed): a reload removed the tenant, nothing reaches its sessions
+ * pol_ct_expire, and the sessions that gone(arg, tenant, gen) says belong to a tenant that no
+ * longer exists are removed as well (counted tenant_removed); gen is the generation that admitted
+ * the session or last re-checked it. A reload removed the tenant, nothing reaches its sessions
  * any more (its addresses are nobody's), and a tenant given the same id by a later reload would
  * find them counted against its cap - established ones for up to a day. gone may be NULL.
  */
 unsigned pol_ct_expire_gone(struct pol_ct *ct, uint64_t now_ns, unsigned budget,
-                            bool (*gone)(const void *arg, uint16_t tenant), const void *arg);
+                            bool (*gone)(const void *arg, uint16_t tenant, uint64_t gen),
+                            const void *arg);
 
 /* ---- reading (the owning worker, or the control thread: counters are read relaxed) ---- */
 

@@ -557,10 +557,19 @@ test_caps(void)
 }
 
 static bool
-gone_3(const void *arg, uint16_t tenant)
+gone_3(const void *arg, uint16_t tenant, uint64_t gen)
 {
 	(void)arg;
+	(void)gen;
 	return tenant == 3;
+}
+
+/* tenant 3's id given to a new tenant by generation 5: older stamps are its predecessor's */
+static bool
+gone_before_5(const void *arg, uint16_t tenant, uint64_t gen)
+{
+	(void)arg;
+	return tenant == 3 && gen < 5;
 }
 
 /*
@@ -617,7 +626,23 @@ test_tenant_gone(void)
 	/* without the callback: only timeouts */
 	CHECK(pol_ct_expire_gone(ct, 43, 1024, NULL, NULL) == 0 && pol_ct_count(ct) == 8);
 	pol_ct_free(ct);
-	report("a removed tenant's sessions, established ones too, are swept; others stay", ok);
+	/* the id given again before the sweep came by: the sessions' stamps tell the owners apart
+	 */
+	ct = table(1024);
+	a.gen = 3;
+	for (i = 0; i < 2; i++) {
+		q = udp(CL, (uint16_t)(100 + i), SV, 53, 3);
+		CHECK(open_(ct, &q, &a, 50) >= 0);
+	}
+	a.gen = 5;
+	q = udp(CL, 200, SV, 53, 3);
+	CHECK(open_(ct, &q, &a, 50) >= 0);
+	CHECK(pol_ct_expire_gone(ct, 51, 1024, gone_before_5, NULL) == 2);
+	CHECK(pol_ct_tenant_count(ct, 3) == 1 && state_of(ct, &q) == POL_CT_UDP_NEW);
+	pol_ct_free(ct);
+	report("a removed tenant's sessions, established ones too, are swept, also after its id "
+	       "went to a new tenant; others stay",
+	       ok);
 }
 
 /* An index from the burst's lookup that an eviction reused is not trusted. */

@@ -416,13 +416,24 @@ gw_flow_commit(struct gw *gw, const struct pol_gen *g)
 	}
 	if (!ng)
 		ng = gen_new(pol_gen_number(g), pol_gen_n_rules(g));
+	og = fl->cur;
 	if (!ng) {
-		/* out of memory: keep the old flows (they still drop what they dropped) */
-		GW_LOG(WARNING, "rte_flow: generation %" PRIu64 ": no memory for placements",
+		/*
+		 * Out of memory for the placements. g installed no flow (no build pending), so the
+		 * old flows go all the same: kept, they would go on dropping what g may allow (a
+		 * rule removed, narrowed or turned into an allow). Every rule runs in software.
+		 */
+		GW_LOG(WARNING,
+		       "rte_flow: generation %" PRIu64 ": no memory for placements; "
+		       "the previous generation's flows are removed, every rule runs in software",
 		       pol_gen_number(g));
+		for (i = 0; og && i < og->n_rules; i++)
+			for (j = 0; j < og->r[i].n_want; j++)
+				flow_destroy(fl, &og->r[i].f[j]);
+		gen_free(og);
+		fl->cur = NULL;
 		goto out;
 	}
-	og = fl->cur;
 	for (i = 1; i < ng->n_rules; i++) {
 		struct flow_rule *fr = &ng->r[i], *old;
 		struct pol_rule_info ri;

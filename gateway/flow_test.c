@@ -127,6 +127,21 @@ __wrap_rte_flow_create(uint16_t port, const struct rte_flow_attr *attr,
 	return (struct rte_flow *)f;
 }
 
+/* calloc, failing once for an array of fail_calloc_n members when that is set (out of memory
+ * at one chosen allocation) */
+static size_t fail_calloc_n;
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *
+__wrap_calloc(size_t n, size_t size)
+{
+	if (fail_calloc_n && n == fail_calloc_n) {
+		fail_calloc_n = 0;
+		return NULL;
+	}
+	return __real_calloc(n, size);
+}
+
 int __wrap_rte_flow_destroy(uint16_t port, struct rte_flow *flow, struct rte_flow_error *err);
 int
 __wrap_rte_flow_destroy(uint16_t port, struct rte_flow *flow, struct rte_flow_error *err)
@@ -379,6 +394,62 @@ now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* every rule in software: nothing to build in the NIC */
+static const char POL_SW[] = POLICY_HEAD
+        "      - {name: d1, priority: 1, direction: ingress, action: deny, protocol: udp,\n"
+        "         dst: {ports: [5020]}, offload: never}\n"
+        "      - {name: ok, priority: 3, direction: ingress, action: allow, offload: never}\n";
+
+/*
+ * A reload to a generation without flows whose placements cannot be allocated (out of memory in
+ * gw_flow_commit): the previous generation's flows must go all the same. Kept, they would go on
+ * dropping in the NIC what the published policy no longer denies there.
+ */
+static void
+test_commit_oom(void)
+{
+	struct pol_cfg_errs errs = {0};
+	struct pol_policy *p1 = load(POL1), *p2 = load(POL_SW);
+	struct pol_gen_opts o = {.n_workers = 1, .socket_id = -1};
+	struct pol_gen *g1 = NULL, *g2 = NULL;
+	struct gw_flow_rule_info fi;
+	bool ok = p1 && p2;
+
+	if (ok) {
+		memset(&mock, 0, sizeof(mock));
+		CHECK(gw_flow_init(&gw) == 0);
+		g1 = build(p1, NULL, &errs);
+		CHECK(g1 && mock.live == 6);
+		gw_flow_opts(&gw, p2, &o);
+		g2 = g1 ? pol_gen_build(p2, g1, &o, &errs) : NULL;
+		CHECK(g2 != NULL);
+		if (g2) {
+			fail_calloc_n = pol_gen_n_rules(g2); /* gen_new's placements */
+			gw_flow_commit(&gw, g2);
+			CHECK(fail_calloc_n == 0); /* the allocation failed */
+			fail_calloc_n = 0;
+			CHECK(mock.live == 0);
+			CHECK(live_on_port(5020) == 0 && live_on_port(22) == 0);
+			/* nothing known: the rule runs in software */
+			CHECK(gw_flow_rule_placement(&gw, pol_gen_rule_id(g2, "a", "d1"), &fi) !=
+			              0 ||
+			      fi.where == GW_FLOW_SOFTWARE);
+			/* the next reload builds and places again */
+			pol_gen_put(g1);
+			g1 = build(p1, g2, &errs);
+			CHECK(g1 && mock.live == 6);
+		}
+		gw_flow_fini(&gw);
+		CHECK(mock.live == 0);
+	}
+	report("reload without flows, out of memory placing it: the old flows are removed", ok);
+	pol_gen_put(g1);
+	pol_gen_put(g2);
+	pol_policy_free(p1);
+	pol_policy_free(p2);
+	pol_cfg_errs_clear(&errs);
+}
+
 /*
  * flow_test N: the control-path cost of offloading N deny rules (one source /24, one port each:
  * 1 flow each) on the mock port: build without the hook, with it (N flows created), a reload of
@@ -454,6 +525,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	test_lifecycle();
+	test_commit_oom();
 	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
 	return n_fail ? 1 : 0;

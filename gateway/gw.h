@@ -292,7 +292,6 @@ void gw_chan_shutdown(struct gw *gw);
 /* Free everything, after workers stopped. */
 void gw_chan_fini(struct gw *gw);
 
-
 /* chan_fp.c: worker side */
 /* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */
 bool gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
@@ -309,7 +308,9 @@ unsigned gw_chan_poll(struct gw_worker *w);
 /* End of an RX burst: post staged descriptors. */
 void gw_chan_flush(struct gw_worker *w);
 
-/* control.c: control-thread work (ARP aging, gratuitous ARP, ARP requests via workers) */
+/* control.c: control-thread work (ARP aging, gratuitous ARP, ARP requests via workers). The
+ * control rings are single-producer and gw->ifc is freed by a reload: call these with ctl_lock
+ * held once the admin thread runs. */
 int gw_send_ctl_frame(struct gw *gw, unsigned worker, const uint8_t *frame, uint32_t len);
 void gw_send_garp(struct gw *gw);
 /* Gratuitous ARP for the tenant /32s of ifc that old does not own (after a reload). */
@@ -340,6 +341,10 @@ uint64_t gw_policy_generation(const struct gw *gw);
 void gw_policy_fini(struct gw *gw);
 /* Log the generation, per-tenant meter drops and every rule's counters. */
 void gw_policy_log_stats(struct gw *gw, uint32_t level);
+/* Worker, between bursts: sessions idle past their timeout, and those of tenants the published
+ * generation no longer has, looking at GW_CT_EXPIRE_BUDGET entries a call. */
+#define GW_CT_EXPIRE_BUDGET 16
+void gw_policy_expire(struct gw_worker *w, uint64_t now);
 /* Workers: ingress burst (ok[i] = may go on; drops counted) and one egress packet (0 = may go,
  * else the GW_CNT_* that refused it). */
 void gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, unsigned n,

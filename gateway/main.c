@@ -583,7 +583,11 @@ main(int argc, char **argv)
 	ret = adm_start(&gw);
 	if (ret)
 		goto out_workers;
+	/* the admin thread runs: a reload of its own may republish (and free) the interface and
+	 * sends through worker 0's single-producer control ring too */
+	pthread_mutex_lock(&gw.ctl_lock);
 	gw_send_garp(&gw);
+	pthread_mutex_unlock(&gw.ctl_lock);
 	log_ready();
 
 	control_loop(sfd);

@@ -250,10 +250,11 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	rte_log(level, gw_logtype,
 	        "GATEWAY: counters policy: generation=%" PRIu64 " rules=%u tenants=%u "
 	        "sessions=%u ct_created=%" PRIu64 " ct_evicted=%" PRIu64 " ct_refused=%" PRIu64
-	        " ct_expired=%" PRIu64 "\n",
+	        " ct_expired=%" PRIu64 " ct_tenant_removed=%" PRIu64 "\n",
 	        pol_gen_number(g), pol_gen_n_rules(g) - 1, pol_gen_n_tenants(g), sessions,
 	        ct[POL_CT_CNT_CREATED], ct[POL_CT_CNT_EVICTED_FULL] + ct[POL_CT_CNT_EVICTED_CAP],
-	        ct[POL_CT_CNT_REFUSED_FULL] + ct[POL_CT_CNT_REFUSED_CAP], ct[POL_CT_CNT_EXPIRED]);
+	        ct[POL_CT_CNT_REFUSED_FULL] + ct[POL_CT_CNT_REFUSED_CAP], ct[POL_CT_CNT_EXPIRED],
+	        ct[POL_CT_CNT_TENANT_GONE]);
 	n = pol_gen_n_tenants(g);
 	for (i = 0; i < n; i++) {
 		const struct pol_gen_tenant *t = pol_gen_tenant_at(g, i);
@@ -338,6 +339,29 @@ gw_policy_fini(struct gw *gw)
 /* ---- fast path (workers) ---- */
 
 /*
+ * A session of a tenant g no longer has, or of an earlier owner of its id: a session is stamped
+ * with a generation at least its tenant's `since` (it was opened or re-checked under one where the
+ * tenant held the id), so an older stamp is a removed tenant's even if the id went to a new one
+ * before the sweep came by.
+ */
+static bool
+tenant_gone(const void *g, uint16_t tenant, uint64_t gen)
+{
+	const struct pol_gen_tenant *t = pol_gen_tenant_by_id(g, tenant);
+
+	return !t || gen < t->since;
+}
+
+void
+gw_policy_expire(struct gw_worker *w, uint64_t now)
+{
+	const struct pol_gen *g = pol_gen_current(&w->gw->gen);
+
+	if (w->ct)
+		pol_ct_expire_gone(w->ct, now, GW_CT_EXPIRE_BUDGET, g ? tenant_gone : NULL, g);
+}
+
+/*
  * A session admitted under an older generation (reload since): re-classify the flow's opening
  * direction against g. The flow still allowed: the session is re-stamped with the rule that
  * allows it now (its `stateful` decides about replies from now on), 0. Not allowed any more:
@@ -389,7 +413,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	struct pol_acl_key ak[GW_BURST];
 	uint32_t alen[GW_BURST];
 	uint8_t ai[GW_BURST], ctv[GW_BURST];
-	int32_t stale[GW_BURST]; /* ORIG packets of a session of an older generation: its entry */
+	int32_t stale[GW_BURST]; /* ORIG packets of a session of an older generation: >= 0 */
 	struct pol_acl_verdict av[GW_BURST];
 	const uint64_t gnum = pol_gen_number(g);
 	const uint8_t *apay[GW_BURST];
@@ -398,7 +422,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	const bool l7 = pol_l7_on(g, POL_DIR_INGRESS);
 	struct pol_ct *ct = w->ct;
 	struct pol_meter *meter = w->gw->meter;
-	unsigned i, j, na = 0;
+	unsigned i, j, na = 0, opened = 0;
 
 	if (unlikely(n == 0 || n > GW_BURST))
 		return;
@@ -489,14 +513,26 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 		if (!ok[i])
 			continue; /* a session's reply a signature denied */
 		if (unlikely(stale[i] >= 0)) {
-			/* re-checked: re-stamped with the rule that allows it now, or removed */
-			w->cnt[GW_CNT_CT_RECHECKED]++;
-			if (av[j].action == POL_ACT_ALLOW) {
-				pol_ct_set_rule(ct, stale[i], av[j].rule, gnum,
-				                (av[j].flags & POL_RULE_F_STATEFUL) != 0);
-			} else {
-				pol_ct_remove(ct, stale[i]);
-				w->cnt[GW_CNT_CT_REVOKED]++;
+			/*
+			 * re-checked: re-stamped with the rule that allows it now, or removed.
+			 * Found again by its key, not by stale[i]: a session opened earlier in this
+			 * loop may have evicted it and taken its slot (re-stamping that one would
+			 * hand it this rule's stateful flag; removing it would drop a session just
+			 * made), and an earlier packet of the flow in this burst may have
+			 * re-checked it.
+			 */
+			struct pol_ct_info si;
+			const int32_t e = pol_ct_lookup(ct, &ck[i]);
+
+			if (e >= 0 && pol_ct_get(ct, e, &si) == 0 && si.gen != gnum) {
+				w->cnt[GW_CNT_CT_RECHECKED]++;
+				if (av[j].action == POL_ACT_ALLOW) {
+					pol_ct_set_rule(ct, e, av[j].rule, gnum,
+					                (av[j].flags & POL_RULE_F_STATEFUL) != 0);
+				} else {
+					pol_ct_remove(ct, e);
+					w->cnt[GW_CNT_CT_REVOKED]++;
+				}
 			}
 		}
 		if (unlikely(av[j].flags & POL_RULE_F_LOG) && (likely(!l7) || !asess[j]))
@@ -521,6 +557,25 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 			};
 			int32_t r;
 
+			if (unlikely(opened)) {
+				/*
+				 * An earlier packet of this burst may have opened this flow's
+				 * session (the lookup before the loop could not see it): this
+				 * packet is tracked on it, as if it came in the next burst - one
+				 * new connection for the meter, one session.
+				 */
+				struct pol_ct_info si;
+				const int32_t e = pol_ct_lookup(ct, &ck[i]);
+
+				if (e >= 0) {
+					if (pol_ct_track(ct, e, &ck[i], &cp[i], now, &si) ==
+					    POL_CT_INVALID) {
+						ok[i] = false;
+						w->cnt[GW_CNT_POLICY_CT_INVALID]++;
+					}
+					continue;
+				}
+			}
 			if (cp[i].proto != 6 ||
 			    (cp[i].tcp_flags & (POL_CT_TCP_SYN | POL_CT_TCP_ACK)) ==
 			            POL_CT_TCP_SYN) {
@@ -536,6 +591,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 				w->cnt[GW_CNT_CT_REFUSED]++;
 				continue;
 			}
+			opened += r >= 0;
 		}
 	}
 	w->cnt[GW_CNT_METER_DROP] +=

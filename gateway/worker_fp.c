@@ -288,9 +288,7 @@ gw_worker_main(void *arg)
 			usleep(sleep_us);
 			rte_rcu_qsbr_thread_online(gw->rcu, w->id);
 		}
-		if (w->ct)
-			pol_ct_expire(w->ct, w->stk.now_ns,
-			              16); /* sessions idle past their timeout */
+		gw_policy_expire(w, w->stk.now_ns); /* idle sessions, removed tenants' */
 		if (unlikely(!rte_ring_empty(w->ctl_tx)))
 			ctl_drain(w);
 		if (unlikely(w->stk.pending.n))

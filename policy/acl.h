@@ -204,6 +204,7 @@ uint32_t pol_gen_rule_id(const struct pol_gen *g, const char *tenant, const char
 struct pol_gen_tenant {
 	char name[POL_TENANT_NAME_MAX + 1];
 	uint16_t id;
+	uint64_t since;                  /* the generation that gave this tenant (by name) its id */
 	uint32_t dflt_rule[POL_DIR_MAX]; /* pseudo-rule ids of the defaults */
 	uint32_t sessions;               /* quota.sessions over all workers */
 	uint32_t sessions_per_worker;    /* conntrack cap per worker: ceil(sessions / n_workers) */

@@ -186,6 +186,13 @@ pol_ct_remove(struct pol_ct *ct, int32_t idx)
 unsigned
 pol_ct_expire(struct pol_ct *ct, uint64_t now_ns, unsigned budget)
 {
+	return pol_ct_expire_gone(ct, now_ns, budget, NULL, NULL);
+}
+
+unsigned
+pol_ct_expire_gone(struct pol_ct *ct, uint64_t now_ns, unsigned budget,
+                   bool (*gone)(const void *arg, uint16_t tenant, uint64_t gen), const void *arg)
+{
 	unsigned removed = 0;
 
 	if (budget > ct->n_slots)
@@ -196,9 +203,15 @@ pol_ct_expire(struct pol_ct *ct, uint64_t now_ns, unsigned budget)
 
 		if (++ct->sweep == ct->n_slots)
 			ct->sweep = 0;
-		if ((e->flags & CT_E_USED) && now_ns - e->last_ns >= ct->timeout[e->state]) {
+		if (!(e->flags & CT_E_USED))
+			continue;
+		if (now_ns - e->last_ns >= ct->timeout[e->state]) {
 			ct_entry_remove(ct, i);
 			ct->cnt[POL_CT_CNT_EXPIRED]++;
+			removed++;
+		} else if (gone && gone(arg, e->key.tenant, e->gen)) {
+			ct_entry_remove(ct, i);
+			ct->cnt[POL_CT_CNT_TENANT_GONE]++;
 			removed++;
 		}
 	}

@@ -63,7 +63,8 @@ enum pol_ct_state {
 	_(INVALID_STATE, "invalid_state", "packet not valid in the session's state")            \
 	_(INVALID_SEQ, "invalid_sequence", "TCP segment outside the window")                    \
 	_(INVALID_RST, "invalid_rst", "RST outside the window (ignored, dropped)")              \
-	_(INVALID_FIN, "invalid_fin", "FIN outside the window (ignored, dropped)")
+	_(INVALID_FIN, "invalid_fin", "FIN outside the window (ignored, dropped)")              \
+	_(TENANT_GONE, "tenant_removed", "sessions of a tenant a reload removed")
 
 /* clang-format off */
 enum pol_ct_counter {
@@ -211,6 +212,16 @@ void pol_ct_remove(struct pol_ct *ct, int32_t idx);
  * the last call stopped (call it between bursts). Returns how many were removed.
  */
 unsigned pol_ct_expire(struct pol_ct *ct, uint64_t now_ns, unsigned budget);
+/*
+ * pol_ct_expire, and the sessions that gone(arg, tenant, gen) says belong to a tenant that no
+ * longer exists are removed as well (counted tenant_removed); gen is the generation that admitted
+ * the session or last re-checked it. A reload removed the tenant, nothing reaches its sessions
+ * any more (its addresses are nobody's), and a tenant given the same id by a later reload would
+ * find them counted against its cap - established ones for up to a day. gone may be NULL.
+ */
+unsigned pol_ct_expire_gone(struct pol_ct *ct, uint64_t now_ns, unsigned budget,
+                            bool (*gone)(const void *arg, uint16_t tenant, uint64_t gen),
+                            const void *arg);
 
 /* ---- reading (the owning worker, or the control thread: counters are read relaxed) ---- */
 

@@ -556,6 +556,95 @@ test_caps(void)
 	       ok);
 }
 
+static bool
+gone_3(const void *arg, uint16_t tenant, uint64_t gen)
+{
+	(void)arg;
+	(void)gen;
+	return tenant == 3;
+}
+
+/* tenant 3's id given to a new tenant by generation 5: older stamps are its predecessor's */
+static bool
+gone_before_5(const void *arg, uint16_t tenant, uint64_t gen)
+{
+	(void)arg;
+	return tenant == 3 && gen < 5;
+}
+
+/*
+ * A tenant a reload removed: the sweep removes its sessions (established ones too), so a tenant
+ * given its id later does not find its cap taken; the other tenants' sessions stay.
+ */
+static void
+test_tenant_gone(void)
+{
+	struct pol_ct *ct = table(1024);
+	struct pol_ct_admit a = admit;
+	struct pol_ct_pkt q;
+	struct conn x;
+	unsigned i, removed = 0;
+	bool ok = true;
+
+	a.cap = 4;
+	for (i = 0; i < 4; i++) {
+		x = (struct conn){(uint16_t)(31000 + i), 1, 1};
+		q = tcp(CL, x.cport, SV, 80, F_SYN, x.c, 0, 1000, 0);
+		q.tenant = 3;
+		CHECK(open_(ct, &q, &a, 30) >= 0);
+		q = tcp(SV, 80, CL, x.cport, F_SYN | F_ACK, x.s, x.c + 1, 1000, 0);
+		q.tenant = 3;
+		CHECK(feed(ct, &q, 30, NULL) == POL_CT_REPLY);
+		q = tcp(CL, x.cport, SV, 80, F_ACK, x.c + 1, x.s + 1, 1000, 0);
+		q.tenant = 3;
+		CHECK(feed(ct, &q, 30, NULL) == POL_CT_ORIG);
+		CHECK(state_of(ct, &q) == POL_CT_TCP_ESTABLISHED);
+		q = udp(CL, (uint16_t)(5000 + i), SV, 53, 1);
+		CHECK(open_(ct, &q, &a, 30) >= 0);
+	}
+	q = udp(CL, 1, SV, 53, 3);
+	CHECK(open_(ct, &q, &a, 40) == -ENOSPC); /* at its cap, nothing evictable */
+	/* tenant 3 removed: swept in small steps, the cursor goes round */
+	for (i = 0; i < 200; i++)
+		removed += pol_ct_expire_gone(ct, 41, 16, gone_3, NULL);
+	CHECK(removed == 4);
+	CHECK(pol_ct_tenant_count(ct, 3) == 0 && pol_ct_tenant_count(ct, 1) == 4);
+	CHECK(pol_ct_counter(ct, POL_CT_CNT_TENANT_GONE) == 4);
+	CHECK(pol_ct_counter(ct, POL_CT_CNT_EXPIRED) == 0);
+	x = (struct conn){31000, 1, 1};
+	q = tcp(CL, x.cport, SV, 80, F_ACK, x.c + 1, x.s + 1, 1000, 0);
+	q.tenant = 3;
+	CHECK(state_of(ct, &q) == 0xff);
+	q = udp(CL, 5002, SV, 53, 1);
+	CHECK(state_of(ct, &q) == POL_CT_UDP_NEW);
+	/* the id's next owner has its whole cap */
+	for (i = 0; i < 4; i++) {
+		q = udp(CL, (uint16_t)(7000 + i), SV, 53, 3);
+		CHECK(open_(ct, &q, &a, 42) >= 0);
+	}
+	CHECK(pol_ct_tenant_count(ct, 3) == 4 && pol_ct_count(ct) == 8);
+	/* without the callback: only timeouts */
+	CHECK(pol_ct_expire_gone(ct, 43, 1024, NULL, NULL) == 0 && pol_ct_count(ct) == 8);
+	pol_ct_free(ct);
+	/* the id given again before the sweep came by: the sessions' stamps tell the owners apart
+	 */
+	ct = table(1024);
+	a.gen = 3;
+	for (i = 0; i < 2; i++) {
+		q = udp(CL, (uint16_t)(100 + i), SV, 53, 3);
+		CHECK(open_(ct, &q, &a, 50) >= 0);
+	}
+	a.gen = 5;
+	q = udp(CL, 200, SV, 53, 3);
+	CHECK(open_(ct, &q, &a, 50) >= 0);
+	CHECK(pol_ct_expire_gone(ct, 51, 1024, gone_before_5, NULL) == 2);
+	CHECK(pol_ct_tenant_count(ct, 3) == 1 && state_of(ct, &q) == POL_CT_UDP_NEW);
+	pol_ct_free(ct);
+	report("a removed tenant's sessions, established ones too, are swept, also after its id "
+	       "went to a new tenant; others stay",
+	       ok);
+}
+
 /* An index from the burst's lookup that an eviction reused is not trusted. */
 static void
 test_stale_index(void)
@@ -713,6 +802,7 @@ main(int argc, char **argv)
 	test_timeouts();
 	test_eviction();
 	test_caps();
+	test_tenant_gone();
 	test_stale_index();
 	test_index();
 	test_burst_and_timing();

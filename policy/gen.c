@@ -78,8 +78,10 @@ assign_ids(struct pol_gen *g, const struct pol_policy *p, const struct pol_gen *
 			}
 		if (old) {
 			t->id = old->id;
+			t->since = old->since;
 			continue;
 		}
+		t->since = g->number;
 		while (next <= POL_TENANT_ID_MAX && (used[next / 8] & (1u << (next % 8))))
 			next++;
 		if (next > POL_TENANT_ID_MAX) {

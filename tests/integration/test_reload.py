@@ -201,6 +201,34 @@ def test_reload_rechecks_sessions(topo, rl_gw, procs, peer):
     assert d["policy_deny"] == 2, d
 
 
+
+def test_removed_tenant_sessions_swept(topo, rl_gw, procs, peer):
+    """A tenant removed with answered sessions (never evicted, 60 s timeout), then, one reload
+    later, a new tenant that gets its id (the lowest free in both generations): the workers'
+    sweep removes the old sessions (ct_tenant_removed) even when it comes by after the id went
+    to the new tenant (a pass over the table takes a few ms here), so the new tenant's two
+    sessions fit its quota of two. Before, they were refused (ct_refused) until the old ones
+    timed out."""
+    a = tenant("a", A_IP, "5000", quotas={"sessions": 2})
+    gw = rl_gw([a])
+    start_echo(procs, gw, "a", A_IP, 5000)
+    assert send(peer, A_IP, 5000, n=2, sport=9100) == 2
+    assert send(peer, A_IP, 5000, n=2, sport=9101) == 2
+    before = gw.counters()
+    reload(gw, [])
+    c = tenant("c", C_IP, "5000", quotas={"sessions": 2})
+    reload(gw, [c])
+    start_echo(procs, gw, "c", C_IP, 5000)
+    # (bounded: a loaded machine may take longer than the echo's start for one pass)
+    deadline = time.monotonic() + 5
+    while send(peer, C_IP, 5000, n=1, sport=9200) != 1:
+        assert time.monotonic() < deadline, delta(gw.counters(), before)
+    assert send(peer, C_IP, 5000, n=2, sport=9201) == 2
+    since = gw.mark()
+    gw.signal(signal.SIGUSR1)
+    assert gw.wait_log(r"counters policy: .* ct_tenant_removed=2\b", 5, since), gw.tail()
+
+
 RESPONDER = r'''
 """Peer side of test_two_workers_stateful_egress. Binds N ports from BASE (the app's flows) and
 N from BASE+100 (strangers); waits (bounded) for one datagram from APP on each of the first,

@@ -40,7 +40,7 @@ static const struct bp_geom geom_default = {
 /* A connection that sends no HELLO in this time is dropped */
 #define GW_HELLO_TIMEOUT_NS    2000000000ull
 
-static const char *const chan_cnt_names[GW_CHAN_CNT__MAX] = {
+const char *const gw_chan_counter_names[GW_CHAN_CNT__MAX] = {
 #define _(e, n, h) [GW_CHAN_CNT_##e] = n,
         foreach_gw_chan_counter(_)
 #undef _
@@ -88,8 +88,7 @@ gw_chan_init(struct gw *gw)
 		return -ENOMEM;
 	a->lfd = -1;
 	a->path = strdup(path);
-	a->ntenants = gw->cfg->policy ? gw->cfg->policy->n_tenants : 0;
-	a->use = calloc(a->ntenants + 1, sizeof(*a->use));
+	a->use = calloc(POL_TENANT_ID_MAX + 1, sizeof(*a->use));
 	if (!a->path || !a->use) {
 		ret = -ENOMEM;
 		goto out_free;
@@ -230,24 +229,21 @@ reply_error(struct gw_app *app, uint32_t seq, int code, const char *fmt, ...)
 
 /* ---- lifecycle ---- */
 
-static bool
-tenant_admits(const struct pol_tenant *t, uid_t uid, gid_t gid)
+/* The stable id of t, a tenant of the running policy (its generation is published with it). */
+static uint16_t
+tenant_id(const struct gw *gw, const struct pol_tenant *t)
 {
-	unsigned i;
+	const struct pol_gen *g = atomic_load_explicit(&gw->gen, memory_order_acquire);
+	const struct pol_gen_tenant *gt =
+	        g ? pol_gen_tenant_at(g, (unsigned)(t - gw->cfg->policy->tenants)) : NULL;
 
-	for (i = 0; i < t->n_uids; i++)
-		if (t->uids[i] == uid)
-			return true;
-	for (i = 0; i < t->n_gids; i++)
-		if (t->gids[i] == gid)
-			return true;
-	return false;
+	return gt ? gt->id : 0;
 }
 
-static unsigned
-tenant_index(const struct gw *gw, const struct pol_tenant *t)
+static inline const struct pol_tenant *
+app_tenant(const struct gw_app *app)
 {
-	return (unsigned)(t - gw->cfg->policy->tenants);
+	return atomic_load_explicit(&app->tenant, memory_order_acquire);
 }
 
 /* Least-loaded worker for a new queue, so one app's threads spread over workers. */
@@ -332,15 +328,15 @@ app_teardown(struct gw *gw, struct gw_app *app, const char *reason)
 		tx += app->q[i].c.cnt[BP_CHAN_CNT_TX_FETCHED];
 		drops += bp_chan_drops(&app->q[i].c);
 	}
-	a->use[app->tenant_idx].apps--;
-	a->use[app->tenant_idx].queues -= app->nqueues;
-	a->use[app->tenant_idx].bufs -= app->nbufs;
+	a->use[app->tenant_id].apps--;
+	a->use[app->tenant_id].queues -= app->nqueues;
+	a->use[app->tenant_id].bufs -= app->nbufs;
 	if (!app->stuck)
 		inflight = app_inflight(app);
 	GW_LOG(NOTICE,
 	       "channel %u detached: %s (tenant %s pid %d; rx %" PRIu64 " tx %" PRIu64
 	       " drops %" PRIu64 "%s)",
-	       app->id, reason, app->tenant->name, (int)app->pid, rx, tx, drops,
+	       app->id, reason, app_tenant(app)->name, (int)app->pid, rx, tx, drops,
 	       app->stuck ? "; out of memory: its memory is freed later"
 	       : inflight ? "; zero-copy sends in the port: memory freed when they complete"
 	                  : "");
@@ -397,13 +393,13 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		reply_error(app, m->hdr.seq, BP_ETENANT, "unknown tenant '%s'", m->tenant);
 		goto refuse;
 	}
-	if (!tenant_admits(t, app->uid, app->gid)) {
+	if (!gw_tenant_admits(t, app->uid, app->gid)) {
 		reply_error(app, m->hdr.seq, BP_EDENIED,
 		            "tenant '%s' does not admit uid %u gid %u (policy allow.uids/gids)",
 		            t->name, (unsigned)app->uid, (unsigned)app->gid);
 		goto refuse;
 	}
-	use = &a->use[tenant_index(gw, t)];
+	use = &a->use[tenant_id(gw, t)];
 	if (use->apps + 1 > t->quota.apps) {
 		reply_error(app, m->hdr.seq, BP_EQUOTA, "tenant '%s' has %u of %u apps attached",
 		            t->name, use->apps, t->quota.apps);
@@ -502,8 +498,8 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		app->nqueues = 0;
 		goto refuse;
 	}
-	app->tenant = t;
-	app->tenant_idx = tenant_index(gw, t);
+	atomic_store_explicit(&app->tenant, t, memory_order_release);
+	app->tenant_id = tenant_id(gw, t);
 	app->nbufs = nbufs;
 	app->state = GW_APP_ATTACHED;
 	use->apps++;
@@ -523,7 +519,7 @@ refuse:
 static void
 on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 {
-	const struct pol_tenant *t = app->tenant;
+	const struct pol_tenant *t = app_tenant(app);
 	const struct gw_demux *d;
 	struct bp_ctl_bind_ok ok;
 	uint32_t addr = ntohl(m->addr_be);
@@ -539,6 +535,14 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 	}
 	if (m->proto == BP_PROTO_RAW && !t->raw) {
 		reply_error(app, m->hdr.seq, BP_ENOTSUP, "tenant '%s' may not use raw frames",
+		            t->name);
+		return;
+	}
+	if (m->proto == BP_PROTO_RAW && !app->q[m->queue].c.tx_lim.raw) {
+		/* raw was granted by a reload after this app attached: its queues were made
+		 * without raw sends */
+		reply_error(app, m->hdr.seq, BP_ENOTSUP,
+		            "tenant '%s' got raw frames after this app attached: attach again",
 		            t->name);
 		return;
 	}
@@ -580,6 +584,7 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 	app->socks[i].addr = addr;
 	app->socks[i].port = port;
 	app->socks[i].queue = m->queue;
+	app->socks[i].revoked = false;
 	atomic_store_explicit(&app->socks[i].valid, true, memory_order_release);
 	if (demux_publish(gw)) {
 		atomic_store_explicit(&app->socks[i].valid, false, memory_order_release);
@@ -824,18 +829,21 @@ gw_chan_heartbeat(struct gw *gw)
 void
 gw_chan_log_stats(struct gw *gw, uint32_t level)
 {
-	struct gw_app *app;
+	struct gw_chan_list l;
 	char buf[2048];
-	unsigned i, k;
+	unsigned i, j, k;
 	size_t off;
 
-	if (!gw->apps)
+	/* from the snapshot the admin API reads too: the log shows what it would */
+	if (gw_chan_list(gw, &l)) {
+		GW_LOG(WARNING, "channel counters: out of memory");
 		return;
-	for (app = gw->apps->head; app; app = app->next) {
-		if (app->state != GW_APP_ATTACHED)
-			continue;
-		for (i = 0; i < app->nqueues; i++) {
-			const struct gw_chan *q = &app->q[i];
+	}
+	for (j = 0; j < l.n; j++) {
+		const struct gw_chan_info *ci = &l.apps[j];
+
+		for (i = 0; i < ci->nqueues; i++) {
+			const struct gw_chan_qinfo *q = &ci->q[i];
 
 			off = 0;
 #define APPEND(...)                                                           \
@@ -844,23 +852,252 @@ gw_chan_log_stats(struct gw *gw, uint32_t level)
 		if (n_ > 0 && (size_t)n_ < sizeof(buf) - off)                 \
 			off += (size_t)n_;                                    \
 	} while (0)
-			APPEND("tenant=%s pid=%d app=%s queue=%u worker=%u", app->tenant->name,
-			       (int)app->pid, app->name[0] ? app->name : "-", i, q->worker);
+			APPEND("tenant=%s pid=%d app=%s queue=%u worker=%u", ci->tenant,
+			       (int)ci->pid, ci->name[0] ? ci->name : "-", q->queue, q->worker);
 			for (k = 0; k < BP_CHAN_CNT__MAX; k++)
-				APPEND(" %s=%" PRIu64, bp_chan_counter_names[k],
-				       __atomic_load_n(&q->c.cnt[k], __ATOMIC_RELAXED));
+				APPEND(" %s=%" PRIu64, bp_chan_counter_names[k], q->chan[k]);
 			for (k = 0; k < GW_CHAN_CNT__MAX; k++)
-				APPEND(" %s=%" PRIu64, chan_cnt_names[k],
-				       __atomic_load_n(&q->cnt[k], __ATOMIC_RELAXED));
+				APPEND(" %s=%" PRIu64, gw_chan_counter_names[k], q->gw[k]);
 			for (k = 1; k < BP_DESC_ERR__MAX; k++)
-				APPEND(" %s=%" PRIu64, bp_desc_err_names[k],
-				       __atomic_load_n(&q->c.err[k], __ATOMIC_RELAXED));
-			APPEND(" drops=%" PRIu64, bp_chan_drops(&q->c));
+				APPEND(" %s=%" PRIu64, bp_desc_err_names[k], q->err[k]);
+			APPEND(" drops=%" PRIu64, q->drops);
 #undef APPEND
-			rte_log(level, gw_logtype, "GATEWAY: counters channel%u: %s\n", app->id,
-			        buf);
+			rte_log(level, gw_logtype, "GATEWAY: counters channel%" PRIu64 ": %s\n",
+			        ci->id, buf);
 		}
 	}
+	gw_chan_list_free(&l);
+}
+
+/* ---- policy changes (reload), eviction, listing: the admin API's view of apps ---- */
+
+/* Put back what phase 1 of reconcile revoked (out of memory publishing the demux). */
+static void
+reconcile_undo(struct gw *gw)
+{
+	struct gw_app *app;
+	unsigned i;
+
+	for (app = gw->apps->head; app; app = app->next) {
+		app->detach = false;
+		for (i = 0; app->state == GW_APP_ATTACHED && i < BP_MAX_SOCKS; i++)
+			if (app->socks[i].revoked) {
+				app->socks[i].revoked = false;
+				atomic_store_explicit(&app->socks[i].valid, true,
+				                      memory_order_release);
+			}
+	}
+}
+
+int
+gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const struct pol_gen *g)
+{
+	struct gw_apps *a = gw->apps;
+	struct gw_app *app, *next;
+	unsigned i, closed = 0, detached = 0;
+	char as[16];
+
+	if (!a)
+		return 0;
+	/* a detached app not yet unpublished (out of memory) may still be read by a worker, and
+	 * it points into the policy about to be freed: publish its removal first, or give up */
+	for (app = a->zombies; app; app = app->next) {
+		if (!app->stuck)
+			continue;
+		if (demux_publish(gw) || qlists_publish(gw))
+			return -ENOMEM;
+		app->stuck = false;
+	}
+	/* 1: decide, and take the sockets that go out of the demux */
+	for (app = a->head; app; app = app->next) {
+		const struct pol_tenant *nt;
+
+		if (app->state != GW_APP_ATTACHED)
+			continue;
+		nt = pol_policy_tenant(p, app_tenant(app)->name);
+		app->detach = !nt || !gw_tenant_admits(nt, app->uid, app->gid);
+		for (i = 0; i < BP_MAX_SOCKS; i++) {
+			struct gw_sock *s = &app->socks[i];
+
+			if (!atomic_load_explicit(&s->valid, memory_order_relaxed))
+				continue;
+			if (app->detach || gw_sock_disallowed(nt, s->proto, s->addr, s->port)) {
+				s->revoked = true;
+				atomic_store_explicit(&s->valid, false, memory_order_release);
+			}
+		}
+	}
+	/* 2: no worker delivers to a revoked socket after this (before any address moves) */
+	if (demux_publish(gw)) {
+		reconcile_undo(gw);
+		return -ENOMEM;
+	}
+	/* 3: say what closed; detach who is no longer admitted; move the rest to p */
+	for (app = a->head; app; app = next) {
+		const struct pol_tenant *ot, *nt;
+
+		next = app->next;
+		if (app->state != GW_APP_ATTACHED)
+			continue;
+		ot = app_tenant(app);
+		nt = pol_policy_tenant(p, ot->name);
+		for (i = 0; i < BP_MAX_SOCKS; i++) {
+			struct gw_sock *s = &app->socks[i];
+
+			if (!s->revoked)
+				continue;
+			s->revoked = false;
+			if (app->detach)
+				continue;
+			ipstr(s->addr, as, sizeof(as));
+			GW_LOG(NOTICE,
+			       "channel %u: socket %u (%s %s:%u) closed by policy reload: %s",
+			       app->id, i, s->proto == BP_PROTO_RAW ? "raw" : "UDP", as, s->port,
+			       gw_sock_disallowed(nt, s->proto, s->addr, s->port));
+			closed++;
+		}
+		if (app->detach) {
+			app->detach = false;
+			app_teardown(
+			        gw, app,
+			        !nt ? "policy reload removed its tenant"
+			            : "policy reload: the tenant no longer admits its uid/gid");
+			detached++;
+			continue;
+		}
+		atomic_store_explicit(&app->tenant, nt, memory_order_release);
+		{
+			const struct pol_gen_tenant *gt =
+			        pol_gen_tenant_at(g, (unsigned)(nt - p->tenants));
+			uint16_t id = gt ? gt->id : app->tenant_id;
+
+			if (id != app->tenant_id) {
+				/* ids are kept by name (pol_gen_build): only a move keeps usage
+				 * right */
+				a->use[id].apps++;
+				a->use[id].queues += app->nqueues;
+				a->use[id].bufs += app->nbufs;
+				a->use[app->tenant_id].apps--;
+				a->use[app->tenant_id].queues -= app->nqueues;
+				a->use[app->tenant_id].bufs -= app->nbufs;
+				app->tenant_id = id;
+			}
+		}
+	}
+	if (closed || detached)
+		GW_LOG(NOTICE, "policy reload: %u apps detached, %u sockets closed", detached,
+		       closed);
+	return 0;
+}
+
+int
+gw_chan_evict(struct gw *gw, uint64_t id, const char *reason)
+{
+	struct gw_app *app;
+	char why[160];
+
+	if (!gw->apps)
+		return -ENOENT;
+	for (app = gw->apps->head; app; app = app->next)
+		if (app->id == id && app->state == GW_APP_ATTACHED)
+			break;
+	if (!app)
+		return -ENOENT;
+	snprintf(why, sizeof(why), "evicted: %s", reason && *reason ? reason : "by the operator");
+	app_teardown(gw, app, why);
+	return 0;
+}
+
+void
+gw_chan_list_free(struct gw_chan_list *l)
+{
+	unsigned i;
+
+	if (!l)
+		return;
+	for (i = 0; l->apps && i < l->n; i++) {
+		free(l->apps[i].q);
+		free(l->apps[i].socks);
+	}
+	free(l->apps);
+	l->apps = NULL;
+	l->n = 0;
+}
+
+int
+gw_chan_list(struct gw *gw, struct gw_chan_list *out)
+{
+	struct gw_app *app;
+	unsigned n = 0, i, k, j;
+
+	memset(out, 0, sizeof(*out));
+	if (!gw->apps)
+		return 0;
+	for (app = gw->apps->head; app; app = app->next)
+		n += app->state == GW_APP_ATTACHED;
+	out->apps = calloc(n ? n : 1, sizeof(*out->apps));
+	if (!out->apps)
+		return -ENOMEM;
+	for (app = gw->apps->head; app; app = app->next) {
+		struct gw_chan_info *ci;
+		unsigned ns = 0;
+
+		if (app->state != GW_APP_ATTACHED)
+			continue;
+		ci = &out->apps[out->n++];
+		ci->id = app->id;
+		snprintf(ci->tenant, sizeof(ci->tenant), "%s", app_tenant(app)->name);
+		snprintf(ci->name, sizeof(ci->name), "%s", app->name);
+		ci->pid = (int32_t)app->pid;
+		ci->uid = (uint32_t)app->uid;
+		ci->gid = (uint32_t)app->gid;
+		ci->attached_ns = app->since_ns;
+		ci->nbufs = app->nbufs;
+		ci->nqueues = app->nqueues;
+		for (i = 0; i < BP_MAX_SOCKS; i++)
+			ns += atomic_load_explicit(&app->socks[i].valid, memory_order_relaxed);
+		ci->q = calloc(app->nqueues ? app->nqueues : 1, sizeof(*ci->q));
+		ci->socks = calloc(ns ? ns : 1, sizeof(*ci->socks));
+		if (!ci->q || !ci->socks) {
+			gw_chan_list_free(out);
+			return -ENOMEM;
+		}
+		for (i = 0; i < app->nqueues; i++) {
+			const struct gw_chan *q = &app->q[i];
+			struct gw_chan_qinfo *qi = &ci->q[i];
+
+			qi->queue = i;
+			qi->worker = q->worker;
+			for (k = 0; k < BP_CHAN_CNT__MAX; k++)
+				qi->chan[k] = __atomic_load_n(&q->c.cnt[k], __ATOMIC_RELAXED);
+			for (k = 0; k < GW_CHAN_CNT__MAX; k++)
+				qi->gw[k] = __atomic_load_n(&q->cnt[k], __ATOMIC_RELAXED);
+			for (k = 0; k < BP_DESC_ERR__MAX; k++)
+				qi->err[k] = __atomic_load_n(&q->c.err[k], __ATOMIC_RELAXED);
+			qi->drops = bp_chan_drops(&q->c);
+		}
+		for (i = 0; i < BP_MAX_SOCKS && ci->nsocks < ns; i++) {
+			const struct gw_sock *s = &app->socks[i];
+
+			if (!atomic_load_explicit(&s->valid, memory_order_relaxed))
+				continue;
+			ci->socks[ci->nsocks++] = (struct gw_chan_sinfo){
+			        .sock = i,
+			        .proto = s->proto,
+			        .port = s->port,
+			        .addr = s->addr,
+			        .queue = s->queue,
+			};
+		}
+	}
+	/* the list is newest first: the snapshot is oldest first */
+	for (i = 0, j = out->n; i + 1 < j; i++, j--) {
+		struct gw_chan_info tmp = out->apps[i];
+
+		out->apps[i] = out->apps[j - 1];
+		out->apps[j - 1] = tmp;
+	}
+	return 0;
 }
 
 void

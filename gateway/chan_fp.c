@@ -110,13 +110,33 @@ lookup(const struct gw_demux *d, const struct stk_pkt_info *info, enum stk_verdi
 	return e;
 }
 
+/* Pass a datagram to the worker serving queue e; it re-checks the demux on arrival. Takes m. */
+static inline void
+handoff(struct gw_worker *w, const struct gw_demux_ent *e, struct rte_mbuf *m,
+        const struct stk_buf *b, const struct stk_pkt_info *info, enum stk_verdict v, bool judged)
+{
+	struct gw_mbuf_priv *priv;
+
+	m->data_len = (uint16_t)b->len;
+	m->pkt_len = b->len;
+	priv = rte_mbuf_to_priv(m);
+	priv->info = *info;
+	priv->verdict = (uint8_t)v;
+	priv->judged = judged;
+	if (rte_ring_mp_enqueue(w->gw->workers[e->ch->worker].handoff, m)) {
+		w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
+		rte_pktmbuf_free(m);
+	} else {
+		w->cnt[GW_CNT_CHAN_HANDOFF]++;
+	}
+}
+
 bool
 gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
               const struct stk_pkt_info *info, enum stk_verdict v)
 {
 	const struct gw_demux *d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
 	const struct gw_demux_ent *e = lookup(d, info, v);
-	struct gw_mbuf_priv *priv;
 
 	if (!e)
 		return false;
@@ -124,33 +144,86 @@ gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
 		deliver(w, e, m, info);
 		return true;
 	}
-	/* Another worker serves that queue: pass the datagram on, it re-checks on arrival. */
-	m->data_len = (uint16_t)b->len;
-	m->pkt_len = b->len;
-	priv = rte_mbuf_to_priv(m);
-	priv->info = *info;
-	priv->verdict = (uint8_t)v;
-	if (rte_ring_mp_enqueue(w->gw->workers[e->ch->worker].handoff, m)) {
-		w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
-		rte_pktmbuf_free(m);
-	} else {
-		w->cnt[GW_CNT_CHAN_HANDOFF]++;
-	}
+	handoff(w, e, m, b, info, v, true);
 	return true;
 }
 
+bool
+gw_chan_steer(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
+              const struct stk_pkt_info *info, enum stk_verdict v)
+{
+	const struct gw_demux *d;
+	const struct gw_demux_ent *e;
+
+	if (w->gw->n_workers == 1)
+		return false;
+	d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	e = lookup(d, info, v);
+	if (!e || e->ch->worker == w->id)
+		return false;
+	handoff(w, e, m, b, info, v, false);
+	return true;
+}
+
+/*
+ * Datagrams other workers passed on: those not judged yet (steered before the policy, so the
+ * conntrack of this worker, the one that holds its app's sessions, sees both directions) go
+ * through the ingress policy here as one burst; then each is delivered if still bound here.
+ */
 static void
 handoff_drain(struct gw_worker *w)
 {
 	const struct gw_demux *d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	const struct pol_gen *g = pol_gen_current(&w->gw->gen);
 	struct rte_mbuf *ms[GW_BURST];
-	unsigned n, i;
+	struct stk_buf pb[GW_BURST];
+	struct stk_pkt_info pi[GW_BURST];
+	uint16_t pt[GW_BURST];
+	uint32_t pl[GW_BURST];
+	uint8_t px[GW_BURST];
+	bool ok[GW_BURST];
+	unsigned n, i, np = 0;
 
 	n = rte_ring_sc_dequeue_burst(w->handoff, (void **)ms, GW_BURST, NULL);
 	for (i = 0; i < n; i++) {
 		const struct gw_mbuf_priv *p = rte_mbuf_to_priv(ms[i]);
-		const struct gw_demux_ent *e = lookup(d, &p->info, (enum stk_verdict)p->verdict);
+		uint16_t t;
 
+		ok[i] = true;
+		if (p->judged || !g)
+			continue;
+		t = pol_gen_tenant_by_addr(g, p->info.dst_ip);
+		if (t == POL_TENANT_NONE) {
+			ok[i] = false; /* no tenant's any more (a reload while in flight) */
+			continue;
+		}
+		pb[np] = (struct stk_buf){.data = rte_pktmbuf_mtod(ms[i], uint8_t *),
+		                          .len = ms[i]->data_len,
+		                          .room = ms[i]->data_len};
+		pi[np] = p->info;
+		pt[np] = t;
+		pl[np] = ms[i]->pkt_len;
+		px[np++] = (uint8_t)i;
+	}
+	if (np) {
+		bool pok[GW_BURST];
+
+		gw_policy_ingress(w, g, w->stk.now_ns, np, pb, pi, pt, pl, pok);
+		for (i = 0; i < np; i++)
+			if (!pok[i]) {
+				ok[px[i]] = false;
+				rte_pktmbuf_free(ms[px[i]]); /* counted by the policy */
+				ms[px[i]] = NULL;
+			}
+	}
+	for (i = 0; i < n; i++) {
+		const struct gw_mbuf_priv *p;
+		const struct gw_demux_ent *e;
+
+		if (!ms[i])
+			continue;
+		p = rte_mbuf_to_priv(ms[i]);
+		e = ok[i] ? lookup(d, &p->info, (enum stk_verdict)p->verdict) : NULL;
 		if (e && e->ch->worker == w->id) {
 			deliver(w, e, ms[i], &p->info);
 		} else {
@@ -331,7 +404,7 @@ raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint3
 {
 	const struct stk_eth_hdr *eth = (const struct stk_eth_hdr *)f;
 	const struct stk_ipv4_hdr *ip = (const struct stk_ipv4_hdr *)(eth + 1);
-	const uint8_t *l4 = NULL;
+	const uint8_t *l4 = NULL, *pay_p = NULL;
 	uint16_t sport = 0, dport = 0;
 	uint32_t ihl, tot, l4_avail = 0, pay = 0;
 
@@ -350,6 +423,17 @@ raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint3
 			uint32_t hl = (uint32_t)(l4[12] >> 4) * 4u;
 
 			pay = tot > ihl + hl ? tot - ihl - hl : 0;
+			/* L7 scans what is in the frame (the copy), never past it */
+			if (pay && l4_avail > hl) {
+				pay_p = l4 + hl;
+				pay = RTE_MIN(pay, l4_avail - hl);
+			} else {
+				pay = 0;
+			}
+		} else if (ip->proto == STK_IPPROTO_UDP && l4_avail > STK_UDP_HLEN &&
+		           tot > ihl + STK_UDP_HLEN) {
+			pay_p = l4 + STK_UDP_HLEN;
+			pay = RTE_MIN(tot - ihl - STK_UDP_HLEN, l4_avail - STK_UDP_HLEN);
 		}
 	} else if (!(ip->frag_off & rte_cpu_to_be_16(STK_IP_OFFMASK)) &&
 	           ip->proto == STK_IPPROTO_ICMP && len >= STK_ETH_HLEN + ihl + 8) {
@@ -360,7 +444,8 @@ raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint3
 			sport = dport = (uint16_t)(ic[4] << 8 | ic[5]);
 	}
 	return gw_policy_egress(w, g, ip->proto, rte_be_to_cpu_32(ip->src),
-	                        rte_be_to_cpu_32(ip->dst), sport, dport, l4, l4_avail, pay, len);
+	                        rte_be_to_cpu_32(ip->dst), sport, dport, l4, l4_avail, pay_p, pay,
+	                        len);
 }
 
 /* Serve one queue's DONE and TX rings; returns descriptors handled. */
@@ -373,6 +458,8 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 	struct rte_mbuf *tx[TX_PER_POLL + TX_PER_POLL];
 	uint16_t ntx = 0;
 	unsigned n, i, ndone = 0;
+	/* egress signatures: some tenant's sends are scanned (gw_policy_l7_egress) */
+	const bool l7 = g && pol_l7_on(g, POL_DIR_EGRESS);
 
 	unsigned reaped = bp_chan_done_reap(c, DONE_PER_POLL);
 
@@ -381,7 +468,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 		return reaped;
 	for (i = 0; i < n; i++) {
 		const struct gw_sock *s;
-		struct rte_mbuf *m;
+		struct rte_mbuf *m = NULL; /* set early when the payload is copied for L7 */
 		uint8_t *p, mac[STK_ETH_ALEN];
 		uint32_t dst = 0, nh = 0;
 		bool raw = d[i].type == BP_DESC_RAW_SEND, resolved = false;
@@ -413,10 +500,26 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 				d[ndone++] = d[i];
 				continue;
 			}
-			if (g &&
-			    unlikely(gw_policy_egress(w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
-			                              rte_be_to_cpu_16(d[i].port_be), NULL, 0,
-			                              d[i].len, d[i].len + STK_UDP_HDRS))) {
+			if (unlikely(l7) && gw_policy_l7_egress(g, s->addr)) {
+				/* signatures scan the bytes that leave: copy first (the app may
+				 * still be writing), scan the copy, no zero-copy */
+				m = rte_pktmbuf_alloc(w->gw->pool);
+				if (unlikely(!m)) {
+					w->cnt[GW_CNT_TX_NO_MBUF]++;
+					c->err[BP_DESC_ERR_NOMEM]++;
+					d[i].status = BP_DESC_ERR_NOMEM;
+					d[ndone++] = d[i];
+					continue;
+				}
+				rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS,
+				           bp_chan_tx_data(c, &d[i]), d[i].len);
+			}
+			if (g && unlikely(gw_policy_egress(
+			                 w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
+			                 rte_be_to_cpu_16(d[i].port_be), NULL, 0,
+			                 m ? rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS : NULL,
+			                 d[i].len, d[i].len + STK_UDP_HDRS))) {
+				rte_pktmbuf_free(m);
 				ch->cnt[GW_CHAN_CNT_POLICY_DENIED]++;
 				c->err[BP_DESC_ERR_POLICY]++;
 				d[i].status = BP_DESC_ERR_POLICY;
@@ -426,7 +529,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 			resolved = stk_arp_lookup(w->stk.arp, nh, mac) == 0;
 			/* zero-copy only when it leaves now: a frame held for ARP would pin the
 			 * app's buffer for seconds */
-			if (resolved && ch->txz && d[i].len >= w->gw->txz_min) {
+			if (!m && resolved && ch->txz && d[i].len >= w->gw->txz_min) {
 				m = udp_zero_copy(w, ch, s, &d[i], dst);
 				if (likely(m)) {
 					/* completed by txz_free when the port is done with it */
@@ -439,19 +542,26 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 				}
 			}
 		}
-		m = rte_pktmbuf_alloc(w->gw->pool);
-		if (unlikely(!m)) {
-			w->cnt[GW_CNT_TX_NO_MBUF]++;
-			c->err[BP_DESC_ERR_NOMEM]++;
-			d[i].status = BP_DESC_ERR_NOMEM;
-			d[ndone++] = d[i];
-			continue;
+		if (!m) {
+			m = rte_pktmbuf_alloc(w->gw->pool);
+			if (unlikely(!m)) {
+				w->cnt[GW_CNT_TX_NO_MBUF]++;
+				c->err[BP_DESC_ERR_NOMEM]++;
+				d[i].status = BP_DESC_ERR_NOMEM;
+				d[ndone++] = d[i];
+				continue;
+			}
+			if (!raw)
+				rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS,
+				           bp_chan_tx_data(c, &d[i]), d[i].len);
 		}
 		p = rte_pktmbuf_mtod(m, uint8_t *);
 		if (raw) {
 			/* copy first, then check the copy: the app may still be writing */
 			rte_memcpy(p, bp_chan_tx_data(c, &d[i]), d[i].len);
-			if (unlikely(!raw_allowed(w, app->tenant, p, d[i].len))) {
+			if (unlikely(!raw_allowed(
+			            w, atomic_load_explicit(&app->tenant, memory_order_acquire), p,
+			            d[i].len))) {
 				w->cnt[GW_CNT_RAW_TX_SPOOFED]++;
 				ch->cnt[GW_CHAN_CNT_RAW_TX_SPOOFED]++;
 				c->err[BP_DESC_ERR_SPOOF]++;
@@ -477,7 +587,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 		} else {
 			struct stk_buf b;
 
-			rte_memcpy(p + STK_UDP_HDRS, bp_chan_tx_data(c, &d[i]), d[i].len);
+			/* the payload is in p + STK_UDP_HDRS already */
 			b.len = stk_udp_build(&w->stk, p, s->addr, s->port, dst,
 			                      rte_be_to_cpu_16(d[i].port_be), NULL, d[i].len,
 			                      &b.flags);

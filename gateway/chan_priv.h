@@ -14,24 +14,6 @@
 #include "gw.h"
 #include "policy_model.h"
 
-/* Per-queue gateway counters beside bp_chan's: _(ENUM, "name", "help") */
-#define foreach_gw_chan_counter(_)                                                     \
-	_(UDP_RX, "udp_rx", "datagrams delivered")                                     \
-	_(UDP_RX_NO_ROOM, "udp_rx_no_room", "datagrams dropped: ring or buffers full") \
-	_(UDP_TX, "udp_tx", "datagrams sent")                                          \
-	_(RAW_RX, "raw_rx", "frames delivered")                                        \
-	_(RAW_TX, "raw_tx", "frames sent")                                             \
-	_(RAW_TX_SPOOFED, "raw_tx_spoofed", "frames dropped: source not the tenant's") \
-	_(UDP_TX_ZC, "udp_tx_zero_copy", "datagrams sent without copying the payload") \
-	_(POLICY_DENIED, "policy_denied", "sends refused by egress policy or rate limit")
-
-enum gw_chan_counter {
-#define _(e, n, h) GW_CHAN_CNT_##e,
-	foreach_gw_chan_counter(_)
-#undef _
-	        GW_CHAN_CNT__MAX
-};
-
 struct gw_app;
 struct gw_chan;
 
@@ -62,6 +44,7 @@ struct gw_sock {
 	uint16_t port;  /* host order, 0 for raw */
 	uint32_t addr;  /* host order */
 	uint32_t queue;
+	bool revoked; /* control thread only: a policy change is closing it (reconcile) */
 };
 
 enum gw_app_state { GW_APP_HELLO, GW_APP_ATTACHED };
@@ -76,8 +59,12 @@ struct gw_app {
 	uid_t uid;
 	gid_t gid;
 	char name[BP_NAME_MAX];
-	const struct pol_tenant *tenant;
-	unsigned tenant_idx;
+	/* In the current policy (gw->cfg->policy); moved to the new policy's tenant when a reload
+	 * publishes (gw_chan_policy_reconcile), so a replaced policy is freed at once. Workers read
+	 * it (raw checks): release store, acquire load, the old one freed after a grace period. */
+	const struct pol_tenant *_Atomic tenant;
+	uint16_t tenant_id; /* stable tenant id (pol_gen): the key of its quota usage */
+	bool detach;        /* reconcile: the new policy no longer admits it */
 	unsigned nqueues;
 	uint32_t nbufs;    /* RX + TX buffers over all queues: counted against the tenant's quota */
 	struct gw_chan *q; /* nqueues, rte_zmalloc'd */
@@ -102,9 +89,8 @@ struct gw_apps {
 	unsigned napps;
 	struct gw_app *head;
 	struct gw_app *zombies;    /* detached, memory still held by zero-copy sends in the port */
-	struct gw_tenant_use *use; /* one per tenant of the policy */
-	unsigned ntenants;
-	unsigned next_worker;         /* round-robin queue placement */
+	struct gw_tenant_use *use; /* by stable tenant id, 0..POL_TENANT_ID_MAX */
+	unsigned next_worker;      /* round-robin queue placement */
 	uint64_t accept_paused_until; /* ns: out of fds, try accepting again then */
 };
 
@@ -146,6 +132,35 @@ gw_port_in(const struct pol_port_range *r, unsigned n, uint16_t port)
 		if (port >= r[i].lo && port <= r[i].hi)
 			return true;
 	return false;
+}
+
+/* true when the tenant admits an app of this uid or gid (SO_PEERCRED) */
+static inline bool
+gw_tenant_admits(const struct pol_tenant *t, uint32_t uid, uint32_t gid)
+{
+	unsigned i;
+
+	for (i = 0; i < t->n_uids; i++)
+		if (t->uids[i] == uid)
+			return true;
+	for (i = 0; i < t->n_gids; i++)
+		if (t->gids[i] == gid)
+			return true;
+	return false;
+}
+
+/* Why tenant t does not allow a socket (proto BP_PROTO_*, addr, port host order), or NULL when it
+ * does: what a reload checks for every bound socket. */
+static inline const char *
+gw_sock_disallowed(const struct pol_tenant *t, uint16_t proto, uint32_t addr, uint16_t port)
+{
+	if (!gw_tenant_has_addr(t, addr))
+		return "the address is no longer the tenant's";
+	if (proto == BP_PROTO_RAW && !t->raw)
+		return "the tenant may no longer use raw frames";
+	if (proto == BP_PROTO_UDP && !gw_port_in(t->udp, t->n_udp, port))
+		return "the port is no longer given to the tenant";
+	return NULL;
 }
 
 #endif

@@ -1,6 +1,7 @@
 /* control.c - control-thread helpers: the interface the stack sees, frames sent via workers. */
 #include <errno.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -36,41 +37,69 @@ gw_send_ctl_frame(struct gw *gw, unsigned worker, const uint8_t *frame, uint32_t
 void
 gw_send_garp(struct gw *gw)
 {
+	const struct stk_iface *ifc = atomic_load_explicit(&gw->ifc, memory_order_acquire);
 	uint8_t frame[64];
 	unsigned i, sent = 0;
 	uint32_t len;
 
-	for (i = 0; i < gw->ifc.n_own; i++) {
-		len = stk_arp_build_garp(&gw->ifc, gw->ifc.own[i].addr, frame, sizeof(frame));
+	for (i = 0; i < ifc->n_own; i++) {
+		len = stk_arp_build_garp(ifc, ifc->own[i].addr, frame, sizeof(frame));
 		if (len && gw_send_ctl_frame(gw, 0, frame, len) == 0)
 			sent++;
 	}
-	for (i = 0; i < gw->ifc.n_tenant; i++) {
-		if (gw->ifc.tenant[i].len != 32)
+	for (i = 0; i < ifc->n_tenant; i++) {
+		if (ifc->tenant[i].len != 32)
 			continue;
-		len = stk_arp_build_garp(&gw->ifc, gw->ifc.tenant[i].addr, frame, sizeof(frame));
+		len = stk_arp_build_garp(ifc, ifc->tenant[i].addr, frame, sizeof(frame));
 		if (len && gw_send_ctl_frame(gw, 0, frame, len) == 0)
 			sent++;
 	}
 	GW_LOG(INFO, "gratuitous ARP sent for %u addresses", sent);
 }
 
-/* Fill gw->ifc from the config: our MAC and addresses, tenants' addresses, ICMP limits. */
-int
-gw_iface_build(struct gw *gw)
+void
+gw_send_garp_new(struct gw *gw, const struct stk_iface *ifc, const struct stk_iface *old)
+{
+	uint8_t frame[64];
+	unsigned i, sent = 0;
+	uint32_t len;
+
+	for (i = 0; i < ifc->n_tenant; i++) {
+		if (ifc->tenant[i].len != 32 || (old && stk_iface_owns(old, ifc->tenant[i].addr)))
+			continue;
+		len = stk_arp_build_garp(ifc, ifc->tenant[i].addr, frame, sizeof(frame));
+		if (len && gw_send_ctl_frame(gw, 0, frame, len) == 0)
+			sent++;
+	}
+	if (sent)
+		GW_LOG(INFO, "gratuitous ARP sent for %u newly owned addresses", sent);
+}
+
+void
+gw_iface_free(struct stk_iface *ifc)
+{
+	if (!ifc)
+		return;
+	stk_iface_release(ifc);
+	free(ifc);
+}
+
+struct stk_iface *
+gw_iface_new(const struct gw *gw, const struct pol_policy *pol)
 {
 	const struct pol_cfg_gateway *g = &gw->cfg->gw;
-	const struct pol_policy *pol = gw->cfg->policy;
-	struct stk_iface *ifc = &gw->ifc;
-	unsigned i, j, n = 0, nw = gw->n_workers;
+	struct stk_iface *ifc;
+	unsigned i, j, n = 0, nw = gw->n_workers ? gw->n_workers : 1;
 	int ret;
 
-	memset(ifc, 0, sizeof(*ifc));
+	ifc = calloc(1, sizeof(*ifc));
+	if (!ifc)
+		return NULL;
 	memcpy(ifc->mac, gw->mac.addr_bytes, 6);
 	ifc->tx_ipck_offload = gw->tx_ipck_offload;
-	ifc->own = calloc(g->n_addrs, sizeof(*ifc->own));
+	ifc->own = calloc(g->n_addrs ? g->n_addrs : 1, sizeof(*ifc->own));
 	if (!ifc->own)
-		return -ENOMEM;
+		goto out_nomem;
 	for (i = 0; i < g->n_addrs; i++) {
 		ifc->own[i].addr = g->addrs[i].addr;
 		ifc->own[i].len = g->addrs[i].len;
@@ -81,10 +110,8 @@ gw_iface_build(struct gw *gw)
 		n += pol->tenants[i].n_addrs;
 	if (n) {
 		ifc->tenant = calloc(n, sizeof(*ifc->tenant));
-		if (!ifc->tenant) {
-			stk_iface_release(ifc);
-			return -ENOMEM;
-		}
+		if (!ifc->tenant)
+			goto out_nomem;
 		for (i = 0; i < pol->n_tenants; i++)
 			for (j = 0; j < pol->tenants[i].n_addrs; j++) {
 				ifc->tenant[ifc->n_tenant].addr = pol->tenants[i].addrs[j].addr;
@@ -100,8 +127,25 @@ gw_iface_build(struct gw *gw)
 	ifc->icmp_unreach_burst = (g->icmp.unreach_burst + nw - 1) / nw;
 	ret = stk_iface_finish(ifc);
 	if (ret) {
-		stk_iface_release(ifc);
-		return ret;
+		gw_iface_free(ifc);
+		errno = -ret;
+		return NULL;
 	}
+	return ifc;
+out_nomem:
+	gw_iface_free(ifc);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* Fill gw->ifc from the config: our MAC and addresses, tenants' addresses, ICMP limits. */
+int
+gw_iface_build(struct gw *gw)
+{
+	struct stk_iface *ifc = gw_iface_new(gw, gw->cfg->policy);
+
+	if (!ifc)
+		return -errno;
+	gw_iface_free(atomic_exchange_explicit(&gw->ifc, ifc, memory_order_acq_rel));
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include <rte_ring.h>
 #include <rte_version.h>
 
+#include "adm.h"
 #include "bp_version.h"
 #include "gw.h"
 #include "policy_model.h"
@@ -136,6 +137,81 @@ build_eal_args(const struct pol_cfg *cfg, char **argv, int max, char **store, in
 
 static struct gw gw;
 
+/*
+ * --check, second half: compile the policy with the real compiler (rte_acl and whatever else a
+ * generation holds), which needs EAL memory. EAL starts minimally - no hugepages, no devices, no
+ * shared files, quiet - and is torn down again; nothing of the running gateway's is touched.
+ * offload: required rules are translated (a rule no NIC can run is an error) but not tried:
+ * that needs the port. Returns the exit status.
+ */
+static int
+check_compile(const char *path, const struct pol_cfg *cfg)
+{
+	unsigned cpus[CPU_SETSIZE], ncpu, i;
+	char lcores[4096], *argv[16];
+	struct pol_cfg_errs errs = {0};
+	struct pol_gen_opts o = {0};
+	struct gw_flow_check chk;
+	struct pol_gen *g;
+	size_t off;
+	int argc = 0, rc = EXIT_OK;
+
+	ncpu = allowed_cpus(cpus, CPU_SETSIZE);
+	if (!ncpu) {
+		fprintf(stderr, "bypassd: --check: no CPU to run on\n");
+		return EXIT_RUNTIME;
+	}
+	off = (size_t)snprintf(lcores, sizeof(lcores), "--lcores=0@(");
+	for (i = 0; i < ncpu && off < sizeof(lcores) - 16; i++)
+		off += (size_t)snprintf(lcores + off, sizeof(lcores) - off, "%s%u", i ? "," : "",
+		                        cpus[i]);
+	snprintf(lcores + off, sizeof(lcores) - off, ")");
+	argv[argc++] = "bypassd";
+	argv[argc++] = lcores;
+	argv[argc++] = "--no-huge";
+	argv[argc++] = "--no-pci";
+	argv[argc++] = "--no-shconf";
+	argv[argc++] = "--no-telemetry";
+	argv[argc++] = "-m";
+	argv[argc++] = "512";
+	argv[argc++] = "--log-level=4"; /* errors only */
+	argv[argc] = NULL;
+	rte_openlog_stream(stderr);
+	if (rte_eal_init(argc, argv) < 0) {
+		fprintf(stderr, "bypassd: --check: cannot start EAL to compile the policy: %s\n",
+		        rte_strerror(rte_errno));
+		return EXIT_RUNTIME;
+	}
+	o.n_workers = cfg->gw.workers;
+	o.socket_id = -1;
+	gw_flow_check_opts(&chk, cfg->policy, &o);
+	g = pol_gen_build(cfg->policy, NULL, &o, &errs);
+	gw_flow_check_done(&chk);
+	if (!g) {
+		int e = errno;
+
+		pol_cfg_errs_print(&errs, stderr);
+		if (errs.n)
+			fprintf(stderr, "bypassd: %s: %u error%s, the policy does not compile\n",
+			        path, errs.n, errs.n == 1 ? "" : "s");
+		else
+			fprintf(stderr, "bypassd: %s: the policy does not compile: %s\n", path,
+			        strerror(e));
+		rc = errs.n || e == EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
+	} else {
+		pol_gen_put(g);
+		if (chk.n_required)
+			printf("%s: note: %u rule%s with offload: required (%u rte_flow rule%s) not "
+			       "verified: that needs the port; bypassd checks them at start and on "
+			       "reload\n",
+			       path, chk.n_required, chk.n_required == 1 ? "" : "s",
+			       chk.n_required_flows, chk.n_required_flows == 1 ? "" : "s");
+	}
+	pol_cfg_errs_clear(&errs);
+	rte_eal_cleanup();
+	return rc;
+}
+
 /* Wait up to ms for a signal in set; returns the signal, 0 on timeout. */
 static int
 wait_signal(const sigset_t *set, unsigned ms)
@@ -179,7 +255,10 @@ workers_start(void)
 		                             RING_F_SC_DEQ);
 		if (!w->handoff)
 			return -rte_errno;
-		stk_lcore_init(&w->stk, &gw.ifc, gw.arp, gw.cfg->gw.arp.pending,
+		w->log = gw_log_ring_create(i, (int)rte_lcore_to_socket_id(lcore));
+		if (!w->log)
+			return -rte_errno;
+		stk_lcore_init(&w->stk, gw.ifc, gw.arp, gw.cfg->gw.arp.pending,
 		               (uint64_t)gw.cfg->gw.arp.pending_timeout_ms * 1000000ull, now);
 		i++;
 	}
@@ -245,6 +324,8 @@ workers_free(void)
 				rte_pktmbuf_free(m);
 			rte_ring_free(w->handoff);
 		}
+		rte_ring_free(w->log);
+		w->log = NULL;
 		for (j = 0; j < w->stk.pending.n; j++)
 			rte_pktmbuf_free(w->stk.pending.slot[j].pkt);
 		w->stk.pending.n = 0;
@@ -283,17 +364,23 @@ control_loop(int sfd)
 	const uint64_t stats_ns = (uint64_t)gw.cfg->gw.stats_interval_s * 1000000000ull;
 	static struct pollfd pfd[1 + 1 + GW_MAX_APPS];
 	unsigned garps = 1, n;
+	int ret;
 
+	pthread_mutex_lock(&gw.ctl_lock); /* held except while waiting in poll */
 	for (;;) {
 		pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		n = gw_chan_pollfds(&gw, pfd + 1, RTE_DIM(pfd) - 1);
-		if (poll(pfd, n + 1, BP_HEARTBEAT_MS / 2) > 0) {
+		pthread_mutex_unlock(&gw.ctl_lock); /* the admin thread may act while we wait */
+		ret = poll(pfd, n + 1, BP_HEARTBEAT_MS / 2);
+		pthread_mutex_lock(&gw.ctl_lock);
+		if (ret > 0) {
 			if (pfd[0].revents & POLLIN) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 						GW_LOG(NOTICE, "signal %u: stopping", si.ssi_signo);
+						pthread_mutex_unlock(&gw.ctl_lock);
 						return;
 					}
 					if (si.ssi_signo == SIGUSR1) {
@@ -308,6 +395,7 @@ control_loop(int sfd)
 			gw_chan_events(&gw, pfd + 1, n);
 		}
 		now = gw_now_ns(&gw);
+		gw_log_drain(&gw, now); /* log: true packets, rate-limited */
 		if (now - last_hb >= BP_HEARTBEAT_MS / 2 * 1000000ull) {
 			gw_chan_heartbeat(&gw);
 			last_hb = now;
@@ -382,6 +470,7 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
+	pthread_mutex_init(&gw.ctl_lock, NULL);
 	gw.cfg = pol_cfg_load_file(path, &errs);
 	if (!gw.cfg) {
 		pol_cfg_errs_print(&errs, stderr);
@@ -391,11 +480,13 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	if (check) {
-		printf("%s: ok (%u worker%s, %u tenant%s)\n", path, gw.cfg->gw.workers,
-		       gw.cfg->gw.workers == 1 ? "" : "s", gw.cfg->policy->n_tenants,
-		       gw.cfg->policy->n_tenants == 1 ? "" : "s");
+		rc = check_compile(path, gw.cfg);
+		if (rc == EXIT_OK)
+			printf("%s: ok (%u worker%s, %u tenant%s)\n", path, gw.cfg->gw.workers,
+			       gw.cfg->gw.workers == 1 ? "" : "s", gw.cfg->policy->n_tenants,
+			       gw.cfg->policy->n_tenants == 1 ? "" : "s");
 		pol_cfg_free(gw.cfg);
-		return EXIT_OK;
+		return rc;
 	}
 
 	/* Each attached queue holds fds (doorbell, and the app's control socket): take the hard
@@ -476,12 +567,20 @@ main(int argc, char **argv)
 		rc = EXIT_CONFIG; /* the policy does not compile: a config problem */
 		goto out_port;
 	}
+	if (gw_log_init(&gw)) {
+		GW_LOG(ERR, "packet log: out of memory");
+		goto out_port;
+	}
 	ret = workers_start();
 	if (ret) {
 		GW_LOG(ERR, "workers: %s", rte_strerror(-ret));
 		goto out_workers;
 	}
 	ret = gw_chan_init(&gw);
+	if (ret)
+		goto out_workers;
+	/* the admin API: its own thread (not an lcore), started now that there is a gateway */
+	ret = adm_start(&gw);
 	if (ret)
 		goto out_workers;
 	gw_send_garp(&gw);
@@ -491,17 +590,20 @@ main(int argc, char **argv)
 	rc = EXIT_OK;
 
 out_workers:
+	adm_stop(); /* no admin request runs from here on */
 	/* apps first: they see BP_ESHUTDOWN at once, and teardown needs live workers (RCU) */
 	gw_chan_shutdown(&gw);
 	workers_stop(&set);
+	gw_log_fini(&gw); /* the last records and summaries */
 	gw_stats_log(&gw, RTE_LOG_NOTICE);
 	gw_port_stop(&gw); /* frees what the TX queues held: zero-copy sends complete */
 	gw_chan_fini(&gw);
 	workers_free();
 out_port:
+	gw_log_fini(&gw);
 	gw_port_fini(&gw);
 	gw_policy_fini(&gw);
-	stk_iface_release(&gw.ifc);
+	gw_iface_free(atomic_exchange(&gw.ifc, NULL));
 	stk_arp_destroy(gw.arp);
 	gw.arp = NULL;
 	rte_free(gw.rcu);

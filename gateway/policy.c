@@ -56,31 +56,6 @@ meters_set(struct gw *gw, const struct pol_gen *g)
 	}
 }
 
-/*
- * true when a and b have the same tenants (names, in order) owning the same addresses (in order).
- * The interface's owned-address set and chan.c's per-tenant usage (indexed by position in the
- * policy) depend on both; changing them needs a restart in this version.
- */
-static bool
-same_tenants(const struct pol_policy *a, const struct pol_policy *b)
-{
-	unsigned i, j;
-
-	if (a->n_tenants != b->n_tenants)
-		return false;
-	for (i = 0; i < a->n_tenants; i++) {
-		const struct pol_tenant *x = &a->tenants[i], *y = &b->tenants[i];
-
-		if (strcmp(x->name, y->name) || x->n_addrs != y->n_addrs)
-			return false;
-		for (j = 0; j < x->n_addrs; j++)
-			if (x->addrs[j].addr != y->addrs[j].addr ||
-			    x->addrs[j].len != y->addrs[j].len)
-				return false;
-	}
-	return true;
-}
-
 int
 gw_policy_init(struct gw *gw)
 {
@@ -90,9 +65,15 @@ gw_policy_init(struct gw *gw)
 	uint64_t entries = 0;
 	unsigned i, n;
 
+	if (gw->have_port && !gw->flow && gw_flow_init(gw)) {
+		GW_LOG(ERR, "policy: rte_flow state: out of memory");
+		return -1;
+	}
 	gen_opts(gw, &o);
+	gw_flow_opts(gw, gw->cfg->policy, &o);
 	g = pol_gen_build(gw->cfg->policy, NULL, &o, &errs);
 	if (!g) {
+		gw_flow_abort(gw);
 		log_errs("policy", &errs);
 		GW_LOG(ERR, "policy: cannot compile generation 1: %s", strerror(errno));
 		pol_cfg_errs_clear(&errs);
@@ -108,6 +89,7 @@ gw_policy_init(struct gw *gw)
 	if (!gw->meter) {
 		GW_LOG(ERR, "policy: meters: %s", strerror(errno));
 		pol_gen_put(g);
+		gw_flow_abort(gw);
 		return -1;
 	}
 	for (i = 0; i < gw->n_workers; i++) {
@@ -123,51 +105,79 @@ gw_policy_init(struct gw *gw)
 			GW_LOG(ERR, "policy: conntrack table of %u entries for worker %u: %s",
 			       c.entries, i, strerror(errno));
 			pol_gen_put(g);
+			gw_flow_abort(gw);
 			return -1;
 		}
 	}
 	meters_set(gw, g);
 	pol_gen_publish(&gw->gen, g, NULL); /* no worker runs yet */
+	gw_flow_commit(gw, g);
 	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
 	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
 	return 0;
 }
 
+/*
+ * Everything that can fail comes first (check, compile, the new interface, unpublishing what
+ * the new policy no longer allows); then the publish, which cannot fail:
+ *   1. apps: detached (tenant gone, uid/gid no longer admitted) and sockets closed (address,
+ *      port, raw flag), their demux entries unpublished (RCU) before any address changes hands;
+ *      the rest moved to the new policy's tenants (quota usage is kept by stable tenant id);
+ *   2. the interface (owned addresses: ARP answers, what the stack accepts), then the
+ *      generation, each a release store; one grace period covers both;
+ *   3. the old interface and policy are freed at once: no app or worker points into them;
+ *   4. gratuitous ARP for the addresses newly owned.
+ */
 int
 gw_policy_apply(struct gw *gw, struct pol_policy *p, struct pol_cfg_errs *errs, uint64_t *gen_out)
 {
 	struct pol_gen_opts o;
-	struct pol_gen *g, **slot;
+	struct pol_gen *g;
+	struct pol_policy *old_p;
+	struct stk_iface *ifc, *old_ifc;
 	unsigned n, before = pol_cfg_errs_count(errs);
+	int ret;
 
 	if (pol_policy_check_against(p, &gw->cfg->gw, errs) || pol_cfg_errs_count(errs) > before) {
 		errno = EINVAL;
 		goto fail;
 	}
-	if (!same_tenants(p, gw->cfg->policy)) {
-		pol_cfg_err_add(errs, p->file, 0, 0, "tenants",
-		                "tenants added, removed, renamed, reordered or their addresses "
-		                "changed; in this version that needs a restart");
-		errno = EINVAL;
-		goto fail;
-	}
 	gen_opts(gw, &o);
+	gw_flow_opts(gw, p, &o);
 	g = pol_gen_build(p, atomic_load_explicit(&gw->gen, memory_order_relaxed), &o, errs);
-	if (!g)
+	if (!g) {
+		gw_flow_abort(gw);
 		goto fail; /* errno from the compiler; errors appended */
-	/* the old policy stays alive: attached apps point at its tenants (ports, quotas) */
-	slot = realloc(gw->retired, (gw->n_retired + 1) * sizeof(*gw->retired));
-	if (!slot) {
+	}
+	ifc = gw_iface_new(gw, p);
+	if (!ifc) {
+		ret = errno;
+		pol_cfg_err_add(errs, p->file, 0, 0, "tenants", "interface tables: %s",
+		                strerror(ret));
 		pol_gen_put(g);
-		errno = ENOMEM;
+		gw_flow_abort(gw);
+		errno = ret;
 		goto fail;
 	}
-	gw->retired = (struct pol_policy **)slot;
-	gw->retired[gw->n_retired++] = gw->cfg->policy;
+	ret = gw_chan_policy_reconcile(gw, p, g);
+	if (ret) {
+		gw_iface_free(ifc);
+		pol_gen_put(g);
+		gw_flow_abort(gw);
+		errno = -ret;
+		goto fail;
+	}
+	/* from here nothing fails */
+	old_p = gw->cfg->policy;
 	gw->cfg->policy = p;
+	old_ifc = atomic_exchange_explicit(&gw->ifc, ifc, memory_order_acq_rel);
 	n = pol_gen_n_tenants(g);
 	meters_set(gw, g);
-	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu);
+	pol_gen_publish(&gw->gen, pol_gen_get(g), gw->rcu); /* waits for the grace period */
+	gw_flow_commit(gw, g); /* no worker sees the old generation: its flows go */
+	gw_send_garp_new(gw, ifc, old_ifc);
+	gw_iface_free(old_ifc);
+	pol_policy_free(old_p);
 	GW_LOG(NOTICE, "policy generation %" PRIu64 " applied (%u tenants, %u rules)",
 	       pol_gen_number(g), n, pol_gen_n_rules(g) - 1);
 	if (gen_out)
@@ -228,8 +238,8 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	uint64_t ct[POL_CT_CNT__MAX] = {0};
 	unsigned i, j, n, sessions = 0;
 
-	if (!g)
-		return;
+	if (!g || !rte_log_can_log(gw_logtype, level))
+		return; /* (the periodic DEBUG dump would query every NIC counter for nothing) */
 	for (i = 0; i < gw->n_workers; i++) {
 		if (!gw->ct[i])
 			continue;
@@ -258,14 +268,56 @@ gw_policy_log_stats(struct gw *gw, uint32_t level)
 	n = pol_gen_n_rules(g);
 	for (i = 1; i < n; i++) {
 		struct pol_rule_info ri;
+		struct gw_flow_rule_info fi;
+		char where[GW_FLOW_REASON_MAX + 96];
 
 		if (pol_gen_rule_info(g, i, &ri))
 			continue;
+		/* where it runs; the NIC's drops count as the rule's packets too */
+		if (gw_flow_rule_placement(gw, i, &fi) == 0 && fi.generation == pol_gen_number(g)) {
+			ri.pkts += fi.hw_pkts;
+			ri.bytes += fi.hw_bytes;
+			if (fi.where == GW_FLOW_HARDWARE)
+				snprintf(
+				        where, sizeof(where),
+				        " placement=hardware flows=%u hw_counted=%s hw_packets=%" PRIu64,
+				        fi.n_flows, fi.counted ? "yes" : "no", fi.hw_pkts);
+			else if (fi.where == GW_FLOW_PARTIAL)
+				snprintf(where, sizeof(where),
+				         " placement=partial flows=%u/%u hw_packets=%" PRIu64
+				         " reason=\"%s\"",
+				         fi.n_flows, fi.n_wanted, fi.hw_pkts, fi.reason);
+			else
+				snprintf(where, sizeof(where), " placement=software reason=\"%s\"",
+				         fi.reason);
+		} else {
+			snprintf(where, sizeof(where), " placement=software");
+		}
 		rte_log(level, gw_logtype,
 		        "GATEWAY: counters rule %s/%s/%s: action=%s packets=%" PRIu64
-		        " bytes=%" PRIu64 "\n",
+		        " bytes=%" PRIu64 "%s\n",
 		        ri.tenant ? ri.tenant : "operator", ri.name, pol_dir_name(ri.dir),
-		        pol_action_name(ri.action), ri.pkts, ri.bytes);
+		        pol_action_name(ri.action), ri.pkts, ri.bytes, where);
+	}
+	n = pol_l7_n_sigs(g);
+	if (n) {
+		struct pol_l7_stats ls;
+
+		pol_l7_stats(g, &ls);
+		rte_log(level, gw_logtype,
+		        "GATEWAY: counters l7: signatures=%u scans=%" PRIu64 " scan_bytes=%" PRIu64
+		        " scan_errors=%" PRIu64 "\n",
+		        n, ls.scans, ls.bytes, ls.errors);
+	}
+	for (i = 0; i < n; i++) {
+		struct pol_sig_info si;
+
+		if (pol_l7_sig_info(g, i, &si))
+			continue;
+		rte_log(level, gw_logtype,
+		        "GATEWAY: counters signature %s/%s: action=%s matches=%" PRIu64 "\n",
+		        si.tenant ? si.tenant : "operator", si.name,
+		        si.action == POL_SIG_COUNT ? "count" : "deny", si.hits);
 	}
 }
 
@@ -281,18 +333,50 @@ gw_policy_fini(struct gw *gw)
 	}
 	pol_meter_free(gw->meter);
 	gw->meter = NULL;
-	for (i = 0; i < gw->n_retired; i++)
-		pol_policy_free(gw->retired[i]);
-	free(gw->retired);
-	gw->retired = NULL;
-	gw->n_retired = 0;
 }
 
 /* ---- fast path (workers) ---- */
 
 /*
+ * A session admitted under an older generation (reload since): re-classify the flow's opening
+ * direction against g. The flow still allowed: the session is re-stamped with the rule that
+ * allows it now (its `stateful` decides about replies from now on), 0. Not allowed any more:
+ * the session is removed (counted ct_revoked), -1, and the caller drops the packet. p is the
+ * packet of direction dir; v says whether it came from the opener (ORIG) or the other end.
+ * One rte_acl lookup, once per session and reload.
+ */
+static int
+ct_recheck(struct gw_worker *w, const struct pol_gen *g, enum pol_dir dir,
+           const struct pol_ct_pkt *p, enum pol_ct_verdict v, struct pol_ct_info *ci)
+{
+	struct pol_acl_key k;
+	struct pol_acl_verdict av;
+	enum pol_dir odir = gw_policy_opening_key(dir, v == POL_CT_REPLY, p, &k);
+
+	w->cnt[GW_CNT_CT_RECHECKED]++;
+	pol_acl_classify(g, odir, w->id, &k, NULL, 1, &av);
+	if (av.action != POL_ACT_ALLOW) {
+		pol_ct_remove(w->ct, ci->idx);
+		w->cnt[GW_CNT_CT_REVOKED]++;
+		return -1;
+	}
+	ci->admit_reply = (av.flags & POL_RULE_F_STATEFUL) != 0;
+	ci->rule = av.rule;
+	ci->gen = pol_gen_number(g);
+	pol_ct_set_rule(w->ct, ci->idx, ci->rule, ci->gen, ci->admit_reply);
+	return 0;
+}
+
+/*
  * Ingress policy for n (<= GW_BURST) UDP/TCP packets to tenant addresses: conntrack, ACL for what
- * no stateful session admits, session opening, meter. ok[i] says whether packet i may go on.
+ * no stateful session admits, the L7 stage, session opening, meter. ok[i] says whether packet i
+ * may go on.
+ *
+ * L7 (only when the generation has ingress signature rules): the ACL runs without counting, the
+ * signature candidates' payloads are scanned (pol_l7_resolve) and the deciding rule counted
+ * afterwards. A reply a stateful session admits is classified and scanned too when its tenant's
+ * or the operator's tier has signatures: it is dropped only when a signature rule denies it
+ * (the session stands in for every other rule), so a session is no way around L7.
  */
 void
 gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, unsigned n,
@@ -305,7 +389,13 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	struct pol_acl_key ak[GW_BURST];
 	uint32_t alen[GW_BURST];
 	uint8_t ai[GW_BURST], ctv[GW_BURST];
+	int32_t stale[GW_BURST]; /* ORIG packets of a session of an older generation: its entry */
 	struct pol_acl_verdict av[GW_BURST];
+	const uint64_t gnum = pol_gen_number(g);
+	const uint8_t *apay[GW_BURST];
+	uint32_t aplen[GW_BURST];
+	bool asess[GW_BURST];
+	const bool l7 = pol_l7_on(g, POL_DIR_INGRESS);
 	struct pol_ct *ct = w->ct;
 	struct pol_meter *meter = w->gw->meter;
 	unsigned i, j, na = 0;
@@ -333,6 +423,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 	for (i = 0; i < n; i++) {
 		struct pol_ct_info ci;
 		enum pol_ct_verdict v;
+		bool sess = false;
 
 		if (!ok[i]) {
 			w->cnt[GW_CNT_POLICY_CT_INVALID]++;
@@ -344,23 +435,80 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 			w->cnt[GW_CNT_POLICY_CT_INVALID]++;
 			continue;
 		}
-		if (v == POL_CT_REPLY && ci.admit_reply)
-			continue; /* the reply direction of a flow a stateful rule admitted */
+		stale[i] = -1;
+		if (unlikely(v != POL_CT_NEW && ci.gen != gnum)) {
+			if (v == POL_CT_ORIG) {
+				stale[i] = ci.idx; /* the ACL below judges its opening direction */
+			} else if (ct_recheck(w, g, POL_DIR_INGRESS, &cp[i], v, &ci)) {
+				ok[i] = false;
+				w->cnt[GW_CNT_POLICY_DENY]++;
+				continue;
+			}
+		}
+		if (v == POL_CT_REPLY && ci.admit_reply) {
+			/* the reply direction of a flow a stateful rule admitted */
+			if (likely(!l7) || !pol_l7_active(g, POL_DIR_INGRESS, tenant[i]))
+				continue;
+			sess = true; /* still scanned */
+		}
 		ctv[i] = (uint8_t)v;
 		/* ICMP: conntrack keys on the echo identifier, the ACL sees no ports */
 		pol_acl_key_set(&ak[na], tenant[i], cp[i].proto, cp[i].src, cp[i].dst,
 		                cp[i].proto == 1 ? 0 : cp[i].sport,
 		                cp[i].proto == 1 ? 0 : cp[i].dport);
 		alen[na] = lens[i];
+		if (l7) {
+			/* UDP and TCP: what follows the header (stk_input bounded it); else none */
+			apay[na] = info[i].pay_len ? b[i].data + info[i].pay_off : NULL;
+			aplen[na] = info[i].pay_len;
+			asess[na] = sess;
+		}
 		ai[na++] = (uint8_t)i;
 	}
-	if (na)
+	if (na && likely(!l7)) {
 		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, alen, na, av);
+	} else if (na) {
+		pol_acl_classify(g, POL_DIR_INGRESS, w->id, ak, NULL, na, av);
+		pol_l7_resolve(g, POL_DIR_INGRESS, w->id, ak, apay, aplen, na, av);
+		for (j = 0; j < na; j++) {
+			if (!asess[j]) {
+				pol_gen_count(g, w->id, av[j].rule, alen[j]);
+				continue;
+			}
+			i = ai[j];
+			if (av[j].action != POL_ACT_ALLOW && (av[j].flags & POL_RULE_F_SIGS)) {
+				pol_gen_count(g, w->id, av[j].rule, alen[j]);
+				ok[i] = false;
+				w->cnt[GW_CNT_POLICY_L7_DENY]++;
+			}
+			av[j].action = POL_ACT_ALLOW; /* the session admits it (ctv: no new one) */
+		}
+	}
 	for (j = 0; j < na; j++) {
 		i = ai[j];
+		if (!ok[i])
+			continue; /* a session's reply a signature denied */
+		if (unlikely(stale[i] >= 0)) {
+			/* re-checked: re-stamped with the rule that allows it now, or removed */
+			w->cnt[GW_CNT_CT_RECHECKED]++;
+			if (av[j].action == POL_ACT_ALLOW) {
+				pol_ct_set_rule(ct, stale[i], av[j].rule, gnum,
+				                (av[j].flags & POL_RULE_F_STATEFUL) != 0);
+			} else {
+				pol_ct_remove(ct, stale[i]);
+				w->cnt[GW_CNT_CT_REVOKED]++;
+			}
+		}
+		if (unlikely(av[j].flags & POL_RULE_F_LOG) && (likely(!l7) || !asess[j]))
+			gw_log_push(w, g, av[j].rule, tenant[i], POL_DIR_INGRESS, av[j].action,
+			            cp[i].proto, cp[i].src, cp[i].dst, cp[i].sport, cp[i].dport,
+			            lens[i]);
 		if (av[j].action != POL_ACT_ALLOW) {
 			ok[i] = false;
-			w->cnt[GW_CNT_POLICY_DENY]++;
+			if (av[j].flags & POL_RULE_F_SIGS)
+				w->cnt[GW_CNT_POLICY_L7_DENY]++;
+			else
+				w->cnt[GW_CNT_POLICY_DENY]++;
 			continue;
 		}
 		if (ctv[i] == POL_CT_NEW) {
@@ -402,13 +550,15 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 
 /*
  * Egress policy for one packet an app sends (tenant's source address src). l4 points at the
- * UDP/TCP header (l4_avail bytes of it) or is NULL for other protocols. 0 when it may go, else
- * the gateway counter that says why not (counted here).
+ * UDP/TCP header (l4_avail bytes of it) or is NULL for other protocols; pay at the payload
+ * (pay_len bytes) in gateway memory, for the L7 stage. 0 when it may go, else the gateway counter
+ * that says why not (counted here). L7 as on ingress: signature candidates are scanned, and so
+ * are the replies a stateful session admits when a tier of the sender has egress signatures.
  */
 int
 gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
                  uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4, uint32_t l4_avail,
-                 uint32_t pay_len, uint32_t bytes)
+                 const uint8_t *pay, uint32_t pay_len, uint32_t bytes)
 {
 	struct pol_ct_pkt p;
 	struct pol_ct_key k;
@@ -418,6 +568,7 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	enum pol_ct_verdict v;
 	uint64_t now = w->stk.now_ns;
 	uint16_t tenant = pol_gen_tenant_by_addr(g, src);
+	const bool l7 = pol_l7_on(g, POL_DIR_EGRESS);
 	int cnt = 0;
 
 	if (tenant == POL_TENANT_NONE)
@@ -432,16 +583,39 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	if (proto == 6 && (!l4 || pol_ct_tcp_parse(l4, l4_avail, pay_len, &p)))
 		cnt = GW_CNT_CT_TX_REFUSED;
 	if (!cnt) {
+		bool sess;
+
 		pol_ct_key_set(&k, &p);
 		v = pol_ct_track(w->ct, pol_ct_lookup(w->ct, &k), &k, &p, now, &ci);
 		if (v == POL_CT_INVALID) {
 			cnt = GW_CNT_CT_TX_REFUSED;
-		} else if (!(v == POL_CT_REPLY && ci.admit_reply)) {
+		} else if (unlikely(v != POL_CT_NEW && ci.gen != pol_gen_number(g)) &&
+		           ct_recheck(w, g, POL_DIR_EGRESS, &p, v, &ci)) {
+			cnt = GW_CNT_POLICY_TX_DENY; /* a reload took its flow away: session gone */
+		}
+		sess = v == POL_CT_REPLY && ci.admit_reply; /* after a re-check */
+		if (!cnt && (!sess || (unlikely(l7) && pol_l7_active(g, POL_DIR_EGRESS, tenant)))) {
 			pol_acl_key_set(&ak, tenant, proto, src, dst, proto == 1 ? 0 : sport,
 			                proto == 1 ? 0 : dport);
-			pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
+			if (likely(!l7)) {
+				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
+			} else {
+				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, NULL, 1, &av);
+				pol_l7_resolve(g, POL_DIR_EGRESS, w->id, &ak, &pay, &pay_len, 1,
+				               &av);
+				/* a session's reply: only a signature rule's deny applies */
+				if (!sess ||
+				    (av.action != POL_ACT_ALLOW && (av.flags & POL_RULE_F_SIGS)))
+					pol_gen_count(g, w->id, av.rule, bytes);
+				else
+					av.action = POL_ACT_ALLOW;
+			}
+			if (unlikely(av.flags & POL_RULE_F_LOG) && !sess)
+				gw_log_push(w, g, av.rule, tenant, POL_DIR_EGRESS, av.action, proto,
+				            src, dst, sport, dport, bytes);
 			if (av.action != POL_ACT_ALLOW) {
-				cnt = GW_CNT_POLICY_TX_DENY;
+				cnt = (av.flags & POL_RULE_F_SIGS) ? GW_CNT_POLICY_TX_L7_DENY
+				                                   : GW_CNT_POLICY_TX_DENY;
 			} else if (v == POL_CT_NEW) {
 				const struct pol_gen_tenant *t = pol_gen_tenant_by_id(g, tenant);
 				struct pol_ct_admit a = {
@@ -466,4 +640,11 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 	if (cnt)
 		w->cnt[cnt]++;
 	return cnt;
+}
+
+bool
+gw_policy_l7_egress(const struct pol_gen *g, uint32_t src)
+{
+	return pol_l7_on(g, POL_DIR_EGRESS) &&
+	       pol_l7_active(g, POL_DIR_EGRESS, pol_gen_tenant_by_addr(g, src));
 }

@@ -268,6 +268,7 @@ gw_port_stop(struct gw *gw)
 {
 	int ret;
 
+	gw_flow_fini(gw); /* rte_flow rules go before the port stops */
 	if (gw->have_port && gw->port_started) {
 		ret = rte_eth_dev_stop(gw->port_id);
 		if (ret)

@@ -173,6 +173,9 @@ rx_burst(struct gw_worker *w, struct rte_mbuf **pkts, uint16_t n)
 			uint16_t t = g ? pol_gen_tenant_by_addr(g, info.dst_ip) : POL_TENANT_NONE;
 
 			if (t != POL_TENANT_NONE && np < GW_BURST) {
+				/* judged where its app's queue is served (sessions live there) */
+				if (gw_chan_steer(w, m, &b, &info, v))
+					continue;
 				pm[np] = m;
 				pb[np] = b;
 				pi[np] = info;
@@ -264,6 +267,8 @@ gw_worker_main(void *arg)
 
 		/* nothing published is held across this point: the control thread may free */
 		rte_rcu_qsbr_quiescent(gw->rcu, w->id);
+		/* the interface a reload may have republished (owned addresses) */
+		w->stk.ifc = atomic_load_explicit(&gw->ifc, memory_order_acquire);
 
 		w->stk.now_ns = gw_now_ns(gw);
 		n = rte_eth_rx_burst(w->port_id, (uint16_t)w->id, pkts, GW_BURST);

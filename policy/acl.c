@@ -278,7 +278,7 @@ rule_category(const struct pol_gen_rule *gr)
 {
 	bool op = gr->tenant == POL_TENANT_NONE;
 
-	if (gr->flags & POL_RULE_F_SIGS)
+	if (gr->flags & POL_RULE_F_SIGS) /* in the signature context */
 		return op ? POL_ACL_CAT_OP_SIG : POL_ACL_CAT_T_SIG;
 	if (gr->action == POL_ACT_DENY)
 		return op ? POL_ACL_CAT_OP_DENY : POL_ACL_CAT_T_DENY;
@@ -363,49 +363,29 @@ expand(struct adder *a, const struct pol_gen_rule *gr, uint32_t id)
 	}
 }
 
+/* One context of dir: the plain rules (sigs false) or the signature rules; total of them. */
 static int
-build_dir(struct pol_gen *g, enum pol_dir dir, const struct pol_gen_opts *o, const char *file,
-          const char *base, struct pol_cfg_errs *errs)
+build_ctx(struct pol_gen *g, enum pol_dir dir, bool sigs, uint64_t total,
+          const struct pol_gen_opts *o, const char *file, const char *base,
+          struct pol_cfg_errs *errs, struct rte_acl_ctx **out)
 {
 	struct rte_acl_config cfg;
 	struct rte_acl_param prm;
 	struct adder *a;
 	char name[RTE_ACL_NAMESIZE];
-	uint64_t total = 0;
-	bool sigs = false;
 	uint32_t i;
 	int ret;
 
-	for (i = 1; i < g->n_rules; i++) {
-		const struct pol_gen_rule *gr = &g->rules[i];
-
-		if (gr->dir != dir || (gr->flags & POL_RULE_F_DEFAULT))
-			continue;
-		total += gr->n_acl;
-		if (gr->n_acl && (gr->flags & POL_RULE_F_SIGS))
-			sigs = true;
-	}
-	g->ncat[dir] = sigs ? POL_ACL_CATS_SIGS : POL_ACL_CATS_PLAIN;
-	g->n_acl[dir] = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-	if (!total)
-		return 0; /* no context: every packet of this direction falls to the defaults */
-	if (total > o->max_acl_rules) {
-		pol_cfg_err_add(errs, file, 0, 0, base[0] ? base : "(document)",
-		                "%s rules expand to %llu rte_acl rules, more than the limit of %u: "
-		                "merge prefixes or port ranges",
-		                pol_dir_name(dir), (unsigned long long)total, o->max_acl_rules);
-		return -EINVAL;
-	}
-
-	snprintf(name, sizeof(name), "pacl%c%llu", dir == POL_DIR_INGRESS ? 'i' : 'e',
+	snprintf(name, sizeof(name), "p%s%c%llu", sigs ? "sig" : "acl",
+	         dir == POL_DIR_INGRESS ? 'i' : 'e',
 	         (unsigned long long)atomic_fetch_add(&ctx_seq, 1));
 	memset(&prm, 0, sizeof(prm));
 	prm.name = name;
 	prm.socket_id = o->socket_id;
 	prm.rule_size = RTE_ACL_RULE_SZ(POL_ACL_NFIELDS);
 	prm.max_rule_num = (uint32_t)total;
-	g->ctx[dir] = rte_acl_create(&prm);
-	if (!g->ctx[dir]) {
+	*out = rte_acl_create(&prm);
+	if (!*out) {
 		ret = rte_errno ? -rte_errno : -ENOMEM;
 		pol_cfg_err_add(errs, file, 0, 0, base[0] ? base : "(document)",
 		                "rte_acl_create %s: %s", name, strerror(-ret));
@@ -415,13 +395,14 @@ build_dir(struct pol_gen *g, enum pol_dir dir, const struct pol_gen_opts *o, con
 	a = malloc(sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->ctx = g->ctx[dir];
+	a->ctx = *out;
 	a->n = 0;
 	a->err = 0;
 	for (i = 1; i < g->n_rules && !a->err; i++) {
 		const struct pol_gen_rule *gr = &g->rules[i];
 
-		if (gr->dir == dir && !(gr->flags & POL_RULE_F_DEFAULT) && gr->n_acl)
+		if (gr->dir == dir && !(gr->flags & POL_RULE_F_DEFAULT) && gr->n_acl &&
+		    !!(gr->flags & POL_RULE_F_SIGS) == sigs)
 			expand(a, gr, i);
 	}
 	adder_flush(a);
@@ -434,11 +415,11 @@ build_dir(struct pol_gen *g, enum pol_dir dir, const struct pol_gen_opts *o, con
 	}
 
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.num_categories = g->ncat[dir];
+	cfg.num_categories = sigs ? POL_ACL_CATS_SIGS : POL_ACL_CATS_PLAIN;
 	cfg.num_fields = RTE_DIM(acl_defs);
 	memcpy(cfg.defs, acl_defs, sizeof(acl_defs));
 	cfg.max_size = o->acl_max_size;
-	ret = rte_acl_build(g->ctx[dir], &cfg);
+	ret = rte_acl_build(*out, &cfg);
 	if (ret) {
 		pol_cfg_err_add(errs, file, 0, 0, base[0] ? base : "(document)",
 		                "rte_acl_build (%s, %llu rules): %s%s", pol_dir_name(dir),
@@ -448,7 +429,7 @@ build_dir(struct pol_gen *g, enum pol_dir dir, const struct pol_gen_opts *o, con
 		return ret;
 	}
 	if (o->alg) {
-		ret = rte_acl_set_ctx_classify(g->ctx[dir], (enum rte_acl_classify_alg)o->alg);
+		ret = rte_acl_set_ctx_classify(*out, (enum rte_acl_classify_alg)o->alg);
 		if (ret) {
 			pol_cfg_err_add(errs, file, 0, 0, base[0] ? base : "(document)",
 			                "rte_acl classify method %d: %s", o->alg, strerror(-ret));
@@ -456,6 +437,53 @@ build_dir(struct pol_gen *g, enum pol_dir dir, const struct pol_gen_opts *o, con
 		}
 	}
 	return 0;
+}
+
+static int
+build_dir(struct pol_gen *g, enum pol_dir dir, const struct pol_gen_opts *o, const char *file,
+          const char *base, struct pol_cfg_errs *errs)
+{
+	uint64_t plain = 0, sigs = 0, total;
+	uint32_t i;
+	int ret;
+
+	for (i = 1; i < g->n_rules; i++) {
+		const struct pol_gen_rule *gr = &g->rules[i];
+
+		if (gr->dir != dir || (gr->flags & POL_RULE_F_DEFAULT) || !gr->n_acl)
+			continue;
+		if (!(gr->flags & POL_RULE_F_SIGS)) {
+			plain += gr->n_acl;
+			continue;
+		}
+		sigs += gr->n_acl;
+		if (gr->tenant == POL_TENANT_NONE) {
+			g->sig_op[dir] = true;
+		} else if (gr->tenant < g->n_ids) {
+			if (!g->sig_t[dir]) {
+				g->sig_t[dir] = calloc(g->n_ids, 1);
+				if (!g->sig_t[dir])
+					return -ENOMEM;
+			}
+			g->sig_t[dir][gr->tenant] = 1;
+		}
+	}
+	total = plain + sigs;
+	g->ncat[dir] = POL_ACL_CATS_PLAIN;
+	g->n_acl[dir] = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+	if (!total)
+		return 0; /* no context: every packet of this direction falls to the defaults */
+	if (total > o->max_acl_rules) {
+		pol_cfg_err_add(errs, file, 0, 0, base[0] ? base : "(document)",
+		                "%s rules expand to %llu rte_acl rules, more than the limit of %u: "
+		                "merge prefixes or port ranges",
+		                pol_dir_name(dir), (unsigned long long)total, o->max_acl_rules);
+		return -EINVAL;
+	}
+	ret = plain ? build_ctx(g, dir, false, plain, o, file, base, errs, &g->ctx[dir]) : 0;
+	if (!ret && sigs)
+		ret = build_ctx(g, dir, true, sigs, o, file, base, errs, &g->sctx[dir]);
+	return ret;
 }
 
 int
@@ -478,5 +506,9 @@ pol_acl_free(struct pol_gen *g)
 	for (d = 0; d < POL_DIR_MAX; d++) {
 		rte_acl_free(g->ctx[d]);
 		g->ctx[d] = NULL;
+		rte_acl_free(g->sctx[d]);
+		g->sctx[d] = NULL;
+		free(g->sig_t[d]);
+		g->sig_t[d] = NULL;
 	}
 }

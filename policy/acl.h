@@ -73,7 +73,7 @@ pol_acl_key_tenant(const struct pol_acl_key *k)
 #define POL_RULE_F_STATEFUL (1u << 0) /* admit the reply direction of the flow (conntrack) */
 #define POL_RULE_F_LOG      (1u << 1) /* log the match (control thread, from a sampled ring) */
 #define POL_RULE_F_DEFAULT  (1u << 2) /* a tenant's default for the direction, not a rule */
-#define POL_RULE_F_SIGS     (1u << 3) /* matches only with an L7 signature (pol_l7, later) */
+#define POL_RULE_F_SIGS     (1u << 3) /* matches only with an L7 signature (l7.h) */
 #define POL_RULE_F_HW       (1u << 4) /* also installed in the NIC (rte_flow) */
 
 /* Per packet: what decided it. */
@@ -85,11 +85,17 @@ struct pol_acl_verdict {
 	/*
 	 * L7 hook: the lowest-numbered signature-bearing rule of the operator tier [0] and of the
 	 * tenant tier [1] whose 5-tuple matches, 0 when none. Not applied here: such a rule matches
-	 * only when the payload does. Non-zero means "scan": the L7 stage runs the tier's patterns,
-	 * and for each signature that hits, checks the rules referencing it with
-	 * pol_gen_rule_matches, then re-applies the order (a matching deny wins in its tier).
+	 * only when the payload does. Non-zero means "scan": the L7 stage (pol_l7_resolve, l7.h)
+	 * runs the tier's patterns, and for each signature that hits, checks the rules referencing
+	 * it with pol_gen_rule_matches, then re-applies the order (a matching deny wins in its
+	 * tier).
 	 */
 	uint32_t sig_rule[2];
+	/*
+	 * Only when sig_rule[0] or sig_rule[1] is set: the best plain rule (0 = none) of operator
+	 * allow, operator deny, tenant allow, tenant deny, for the L7 stage to re-apply the order.
+	 */
+	uint32_t plain[4];
 };
 
 /*

@@ -7,8 +7,46 @@
 #include "acl_priv.h"
 
 /*
+ * Signature candidates (for the L7 stage) of the packets whose tiers have signature rules: one
+ * classify of the signature context over just those. res: the plain categories, for plain[].
+ */
+static void
+sig_candidates(const struct pol_gen *g, enum pol_dir dir, const struct pol_acl_key *keys,
+               unsigned n, const uint32_t *res, struct pol_acl_verdict *out)
+{
+	const uint8_t *data[POL_ACL_BURST_MAX];
+	uint32_t sres[POL_ACL_BURST_MAX * POL_ACL_CATS_SIGS];
+	uint8_t idx[POL_ACL_BURST_MAX];
+	const uint8_t *st = g->sig_t[dir];
+	unsigned i, k, m = 0;
+
+	for (i = 0; i < n; i++) {
+		const uint16_t t = out[i].tenant;
+
+		if (g->sig_op[dir] || (st != NULL && t < g->n_ids && st[t])) {
+			data[m] = (const uint8_t *)&keys[i];
+			idx[m++] = (uint8_t)i;
+		}
+	}
+	if (m == 0)
+		return;
+	rte_acl_classify(g->sctx[dir], data, sres, m, POL_ACL_CATS_SIGS);
+	for (k = 0; k < m; k++) {
+		const uint32_t *r = &sres[k * POL_ACL_CATS_SIGS];
+
+		if (!(r[POL_ACL_CAT_OP_SIG] | r[POL_ACL_CAT_T_SIG]))
+			continue;
+		i = idx[k];
+		out[i].sig_rule[0] = r[POL_ACL_CAT_OP_SIG];
+		out[i].sig_rule[1] = r[POL_ACL_CAT_T_SIG];
+		memcpy(out[i].plain, &res[i * POL_ACL_CATS_PLAIN], sizeof(out[i].plain));
+	}
+}
+
+/*
  * One rte_acl_classify per burst and direction, then the tier order resolved from the category
- * results: operator deny, operator allow, tenant deny, tenant allow, the tenant's default.
+ * results: operator deny, operator allow, tenant deny, tenant allow, the tenant's default. A
+ * second classify of the signature context, for the packets of tiers with signature rules only.
  */
 unsigned
 pol_acl_classify(const struct pol_gen *g, enum pol_dir dir, unsigned worker,
@@ -16,8 +54,8 @@ pol_acl_classify(const struct pol_gen *g, enum pol_dir dir, unsigned worker,
                  struct pol_acl_verdict *out)
 {
 	const uint8_t *data[POL_ACL_BURST_MAX];
-	uint32_t res[POL_ACL_BURST_MAX * POL_ACL_CATS_SIGS];
-	const uint32_t ncat = g->ncat[dir];
+	uint32_t res[POL_ACL_BURST_MAX * POL_ACL_CATS_PLAIN];
+	const uint32_t ncat = POL_ACL_CATS_PLAIN;
 	const uint32_t *dflt = g->dflt[dir];
 	const uint32_t unknown = g->unknown_rule[dir];
 	unsigned i;
@@ -53,13 +91,10 @@ pol_acl_classify(const struct pol_gen *g, enum pol_dir dir, unsigned worker,
 		out[i].action = g->hot[rule].action;
 		out[i].flags = g->hot[rule].flags;
 		out[i].tenant = t;
-		if (ncat > POL_ACL_CATS_PLAIN) {
-			out[i].sig_rule[0] = r[POL_ACL_CAT_OP_SIG];
-			out[i].sig_rule[1] = r[POL_ACL_CAT_T_SIG];
-		} else {
-			out[i].sig_rule[0] = out[i].sig_rule[1] = 0;
-		}
+		out[i].sig_rule[0] = out[i].sig_rule[1] = 0;
 	}
+	if (unlikely(g->sctx[dir] != NULL))
+		sig_candidates(g, dir, keys, n, res, out);
 
 	if (lens != NULL && likely(worker < g->n_workers)) {
 		struct pol_rule_cnt *c = &g->cnt[worker * g->cnt_stride];

@@ -3,27 +3,35 @@
 #define BYPASSD_POLICY_ACL_PRIV_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "acl.h"
 
 struct rte_acl_ctx;
+struct pol_l7;
 
 /*
  * rte_acl categories: one classify returns, per packet, the best (lowest priority number) rule of
  * each. Deny and allow of a tier sit in categories of their own so that "deny wins inside a tier"
- * needs no second pass; signature-bearing rules in their own so they never hide a plain rule.
+ * needs no second pass. Signature-bearing rules live in a context of their own (sctx), classified
+ * only for the packets of tiers that have them, so they never hide a plain rule and cost nothing
+ * to packets of tenants without signatures (8 categories in the one context cost every packet
+ * ~20-40 ns in the full path, tests/perf/policy_bench -l).
  */
 enum pol_acl_cat {
 	POL_ACL_CAT_OP_ALLOW,
 	POL_ACL_CAT_OP_DENY,
 	POL_ACL_CAT_T_ALLOW,
 	POL_ACL_CAT_T_DENY,
-	POL_ACL_CAT_OP_SIG, /* present only when the generation has signature rules */
+};
+/* categories of the signature context */
+enum pol_acl_scat {
+	POL_ACL_CAT_OP_SIG,
 	POL_ACL_CAT_T_SIG,
 };
 #define POL_ACL_CATS_PLAIN 4 /* rte_acl wants 1 or a multiple of RTE_ACL_RESULTS_MULTIPLIER (4) */
-#define POL_ACL_CATS_SIGS  8
+#define POL_ACL_CATS_SIGS  4 /* the signature context's: 2 used */
 
 /* rte_acl fields, in the order of struct pol_acl_key */
 enum {
@@ -82,9 +90,13 @@ struct pol_gen {
 	atomic_uint refcnt;
 	unsigned n_workers;
 	int alg;
-	struct rte_acl_ctx *ctx[POL_DIR_MAX]; /* NULL when the direction has no rule */
+	struct rte_acl_ctx *ctx[POL_DIR_MAX]; /* NULL when the direction has no plain rule */
 	uint32_t ncat[POL_DIR_MAX];           /* categories the context was built with */
-	uint32_t n_acl[POL_DIR_MAX];          /* rte_acl rules in each context */
+	uint32_t n_acl[POL_DIR_MAX];          /* rte_acl rules per direction (both contexts) */
+	/* signature rules (candidates for the L7 stage): NULL when the direction has none */
+	struct rte_acl_ctx *sctx[POL_DIR_MAX];
+	bool sig_op[POL_DIR_MAX];    /* the operator tier has some: every packet is classified */
+	uint8_t *sig_t[POL_DIR_MAX]; /* [tenant id] -> 1: that tenant's packets are classified */
 	uint32_t n_rules;                     /* ids 0..n_rules-1; 0 unused */
 	struct pol_gen_hot *hot;
 	struct pol_gen_rule *rules;
@@ -98,6 +110,7 @@ struct pol_gen {
 	int16_t *id_to_idx; /* [n_ids] -> index into tenants, -1 */
 	struct pol_gen_addr *addrs;
 	unsigned n_addrs;
+	struct pol_l7 *l7; /* L7 stage (l7_priv.h); NULL when the policy has no signature rules */
 };
 
 /*

@@ -787,14 +787,14 @@ test_build_errors(void)
 		report("build errors", false);
 		return;
 	}
-	/* no rte_flow: offload: required fails the build with the rule's position */
+	/* no rte_flow: offload: required fails the build at the offload key's position */
 	g = pol_gen_build(pol, NULL, &o, &errs);
 	CHECK(g == NULL && errno == EINVAL);
 	f = open_memstream(&txt, &len);
 	pol_cfg_errs_print(&errs, f);
 	fclose(f);
 	printf("#   %s", txt);
-	CHECK(strstr(txt, "off.yaml:5:9: tenants[0].rules[0].offload: offload: required") != NULL);
+	CHECK(strstr(txt, "off.yaml:5:109: tenants[0].rules[0].offload: offload: required") != NULL);
 	free(txt);
 	pol_cfg_errs_clear(&errs);
 

@@ -17,7 +17,23 @@ static const char *const gw_keys[] = {
 static const char *const port_keys[] = {"device",  "mac",           "rx_ring", "tx_ring",
                                         "mempool", "mempool_cache", "mtu",     "tx_zero_copy_min",
                                         NULL};
-static const char *const admin_keys[] = {"address", "port", NULL};
+static const char *const admin_keys[] = {"enabled",
+                                         "address",
+                                         "port",
+                                         "tls",
+                                         "plain_http",
+                                         "tokens_file",
+                                         "cert_roles",
+                                         "max_body",
+                                         "max_connections",
+                                         "idle_timeout",
+                                         "request_timeout",
+                                         "audit_log",
+                                         NULL};
+static const char *const admin_tls_keys[] = {"cert", "key", "client_ca", "require_client_cert",
+                                             NULL};
+static const char *const cert_role_keys[] = {"subject", "role", NULL};
+static const char *const role_names[] = {"read", "admin", NULL};
 static const char *const arp_keys[] = {"cache_size", "timeout", "pending", "pending_timeout_ms",
                                        NULL};
 static const char *const icmp_keys[] = {"echo_rate", "echo_burst", "unreach_rate", "unreach_burst",
@@ -127,6 +143,10 @@ gw_defaults(struct pol_cfg_gateway *gw)
 	gw->port.tx_zero_copy_min = POL_CFG_TX_ZERO_COPY_MIN_DEFAULT;
 	gw->workers = 1;
 	gw->admin_port = 8443;
+	gw->admin.max_body = 1u << 20;
+	gw->admin.max_connections = 64;
+	gw->admin.idle_timeout_s = 10;
+	gw->admin.request_timeout_s = 30;
 	gw->log_level = 7;
 	gw->stats_interval_s = 10;
 	gw->idle_sleep_us = 0;
@@ -151,6 +171,14 @@ gw_free(struct pol_cfg_gateway *gw)
 	free(gw->eal_args);
 	free(gw->control_socket);
 	free(gw->admin_addr);
+	free(gw->admin.tls_cert);
+	free(gw->admin.tls_key);
+	free(gw->admin.client_ca);
+	free(gw->admin.tokens_file);
+	free(gw->admin.audit_log);
+	for (i = 0; i < gw->admin.n_cert_roles; i++)
+		free(gw->admin.cert_roles[i].subject);
+	free(gw->admin.cert_roles);
 	memset(gw, 0, sizeof(*gw));
 }
 
@@ -376,15 +404,84 @@ out:
 	pol_y_pop(y, at);
 }
 
+/* path relative to the directory of file (unless absolute); owned. */
+static char *relative_to(const char *file, const char *path);
+
+/* A file the admin API reads at start (key: path relative to the config file); must be readable. */
+static void
+admin_file(struct pol_y *y, yaml_node_t *map, const char *key, bool must_exist, char **out)
+{
+	yaml_node_t *n = pol_y_get(y, map, key);
+	size_t at = pol_y_push_key(y, key);
+	char *rel = NULL, *path;
+
+	if (n && !pol_y_str(y, n, 1, 4096, &rel)) {
+		path = relative_to(y->file, rel);
+		if (!path)
+			pol_y_err(y, n, "out of memory");
+		else if (must_exist && access(path, R_OK))
+			pol_y_err(y, n, "cannot read %s: %s", path, strerror(errno));
+		else {
+			free(*out);
+			*out = path;
+			path = NULL;
+		}
+		free(path);
+	}
+	free(rel);
+	pol_y_pop(y, at);
+}
+
+static void
+load_cert_roles(struct pol_y *y, yaml_node_t *map, struct pol_cfg_admin *ad)
+{
+	yaml_node_t *seq = pol_y_get(y, map, "cert_roles");
+	size_t at = pol_y_push_key(y, "cert_roles");
+	unsigned i, n = pol_y_list_alloc(y, seq, 0, POL_ADMIN_MAX_CERT_ROLES,
+	                                 sizeof(*ad->cert_roles), (void **)&ad->cert_roles);
+
+	for (i = 0; i < n; i++) {
+		yaml_node_t *it = pol_y_item(y, seq, i);
+		size_t at2 = pol_y_push_idx(y, i);
+		struct pol_cfg_cert_role *cr = &ad->cert_roles[ad->n_cert_roles];
+		int role = -1;
+
+		if (pol_y_map(y, it, cert_role_keys) && !pol_y_is_null(it)) {
+			yaml_node_t *s =
+			        pol_y_need(y, it, "subject", "a certificate subject, RFC 2253");
+			yaml_node_t *r = pol_y_need(y, it, "role", "read or admin");
+
+			if (s)
+				pol_y_k_str(y, it, "subject", 1, 1024, &cr->subject);
+			if (r)
+				pol_y_k_enum(y, it, "role", role_names, &role);
+			if (cr->subject && role >= 0) {
+				cr->role = role == 0 ? POL_ROLE_READ : POL_ROLE_ADMIN;
+				ad->n_cert_roles++;
+			} else {
+				free(cr->subject);
+				cr->subject = NULL;
+			}
+		} else if (pol_y_is_null(it)) {
+			pol_y_err(y, it, "expected {subject: ..., role: read|admin}, found null");
+		}
+		pol_y_pop(y, at2);
+	}
+	pol_y_pop(y, at);
+}
+
 static void
 load_admin(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
 {
 	yaml_node_t *n = pol_y_get(y, gw_node, "admin"), *v;
 	size_t at = pol_y_push_key(y, "admin");
-	uint32_t a;
+	struct pol_cfg_admin *ad = &gw->admin;
+	unsigned before = pol_y_nerr(y);
+	uint32_t a = 0x7f000001;
 
 	if (!pol_y_map(y, n, admin_keys))
 		goto out;
+	pol_y_k_bool(y, n, "enabled", &ad->enabled);
 	v = pol_y_get(y, n, "address");
 	if (v) {
 		size_t at2 = pol_y_push_key(y, "address");
@@ -394,6 +491,66 @@ load_admin(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
 		pol_y_pop(y, at2);
 	}
 	pol_y_k_u16(y, n, "port", 1, 65535, 0, &gw->admin_port);
+	v = pol_y_get(y, n, "tls");
+	if (v) {
+		size_t at2 = pol_y_push_key(y, "tls");
+
+		if (pol_y_map(y, v, admin_tls_keys)) {
+			admin_file(y, v, "cert", ad->enabled, &ad->tls_cert);
+			admin_file(y, v, "key", ad->enabled, &ad->tls_key);
+			admin_file(y, v, "client_ca", ad->enabled, &ad->client_ca);
+			pol_y_k_bool(y, v, "require_client_cert", &ad->require_client_cert);
+			if (ad->require_client_cert && !ad->client_ca) {
+				size_t at3 = pol_y_push_key(y, "require_client_cert");
+
+				pol_y_err(y, pol_y_get(y, v, "require_client_cert"),
+				          "require_client_cert needs tls.client_ca (the CA that "
+				          "signs client certificates)");
+				pol_y_pop(y, at3);
+			}
+		}
+		pol_y_pop(y, at2);
+	}
+	pol_y_k_bool(y, n, "plain_http", &ad->plain_http);
+	admin_file(y, n, "tokens_file", ad->enabled, &ad->tokens_file);
+	load_cert_roles(y, n, ad);
+	pol_y_k_u32(y, n, "max_body", 1024, 64u << 20, POL_Y_SI, &ad->max_body);
+	pol_y_k_uns(y, n, "max_connections", 1, 4096, 0, &ad->max_connections);
+	pol_y_k_uns(y, n, "idle_timeout", 1, 3600, 0, &ad->idle_timeout_s);
+	pol_y_k_uns(y, n, "request_timeout", 1, 3600, 0, &ad->request_timeout_s);
+	admin_file(y, n, "audit_log", false, &ad->audit_log);
+	if (pol_y_nerr(y) != before || !ad->enabled)
+		goto out;
+	/* checks across keys, for an enabled API whose keys parsed */
+	if (ad->plain_http && (a >> 24) != 127) {
+		size_t at2 = pol_y_push_key(y, "plain_http");
+
+		pol_y_err(y, pol_y_get(y, n, "plain_http"),
+		          "plain HTTP is allowed only on a loopback address (127.0.0.0/8); "
+		          "admin.address is %s",
+		          gw->admin_addr);
+		pol_y_pop(y, at2);
+	} else if (ad->plain_http && (ad->tls_cert || ad->client_ca)) {
+		size_t at2 = pol_y_push_key(y, "plain_http");
+
+		pol_y_err(y, pol_y_get(y, n, "plain_http"),
+		          "plain_http: true and tls: both given; choose one");
+		pol_y_pop(y, at2);
+	} else if (!ad->plain_http && (!ad->tls_cert || !ad->tls_key)) {
+		size_t at2 = pol_y_push_key(y, "tls");
+
+		pol_y_err(y, pol_y_get(y, n, "tls") ? pol_y_get(y, n, "tls") : n,
+		          "an enabled admin API needs tls.cert and tls.key (or plain_http: true on "
+		          "loopback)");
+		pol_y_pop(y, at2);
+	}
+	if (!ad->tokens_file && !ad->n_cert_roles)
+		pol_y_err(y, n,
+		          "an enabled admin API needs tokens_file or cert_roles: nobody could "
+		          "authenticate");
+	else if (ad->n_cert_roles && !ad->client_ca)
+		pol_y_err(y, pol_y_get(y, n, "cert_roles"),
+		          "cert_roles needs tls.client_ca: client certificates are not asked for");
 out:
 	pol_y_pop(y, at);
 }
@@ -707,6 +864,26 @@ streq(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
+static bool
+admin_equal(const struct pol_cfg_admin *a, const struct pol_cfg_admin *b)
+{
+	unsigned i;
+
+	if (a->enabled != b->enabled || !streq(a->tls_cert, b->tls_cert) ||
+	    !streq(a->tls_key, b->tls_key) || !streq(a->client_ca, b->client_ca) ||
+	    a->require_client_cert != b->require_client_cert || a->plain_http != b->plain_http ||
+	    !streq(a->tokens_file, b->tokens_file) || a->n_cert_roles != b->n_cert_roles ||
+	    a->max_body != b->max_body || a->max_connections != b->max_connections ||
+	    a->idle_timeout_s != b->idle_timeout_s ||
+	    a->request_timeout_s != b->request_timeout_s || !streq(a->audit_log, b->audit_log))
+		return false;
+	for (i = 0; i < a->n_cert_roles; i++)
+		if (!streq(a->cert_roles[i].subject, b->cert_roles[i].subject) ||
+		    a->cert_roles[i].role != b->cert_roles[i].role)
+			return false;
+	return true;
+}
+
 bool
 pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gateway *b)
 {
@@ -723,9 +900,10 @@ pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gate
 	    a->n_addrs != b->n_addrs || a->has_next_hop != b->has_next_hop ||
 	    (a->has_next_hop && a->next_hop != b->next_hop) ||
 	    !streq(a->control_socket, b->control_socket) || !streq(a->admin_addr, b->admin_addr) ||
-	    a->admin_port != b->admin_port || a->log_level != b->log_level ||
-	    a->stats_interval_s != b->stats_interval_s || a->idle_sleep_us != b->idle_sleep_us ||
-	    memcmp(&a->arp, &b->arp, sizeof(a->arp)) || memcmp(&a->icmp, &b->icmp, sizeof(a->icmp)))
+	    a->admin_port != b->admin_port || !admin_equal(&a->admin, &b->admin) ||
+	    a->log_level != b->log_level || a->stats_interval_s != b->stats_interval_s ||
+	    a->idle_sleep_us != b->idle_sleep_us || memcmp(&a->arp, &b->arp, sizeof(a->arp)) ||
+	    memcmp(&a->icmp, &b->icmp, sizeof(a->icmp)))
 		return false;
 	for (i = 0; i < a->n_eal_args; i++)
 		if (!streq(a->eal_args[i], b->eal_args[i]))

@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define POL_CFG_MAX_ADDRS    16
-#define POL_CFG_MAX_EAL_ARGS 64
+#define POL_CFG_MAX_ADDRS                16
+#define POL_CFG_MAX_EAL_ARGS             64
 #define POL_CFG_TX_ZERO_COPY_MIN_DEFAULT 1024
 
 /* One error: where and what. All strings owned by the error list. */
@@ -53,6 +53,33 @@ struct pol_cfg_port {
 	uint16_t tx_zero_copy_min;
 };
 
+enum pol_admin_role { POL_ROLE_NONE, POL_ROLE_READ, POL_ROLE_ADMIN };
+
+/* A client certificate subject (RFC 2253, e.g. "CN=ops,O=example") and the role it gets. */
+struct pol_cfg_cert_role {
+	char *subject;
+	enum pol_admin_role role;
+};
+
+#define POL_ADMIN_MAX_CERT_ROLES 64
+
+/* gateway.admin: the REST admin API (address and port are in pol_cfg_gateway). Paths absolute. */
+struct pol_cfg_admin {
+	bool enabled;             /* default false */
+	char *tls_cert, *tls_key; /* PEM server certificate (chain) and key */
+	char *client_ca;          /* PEM CA bundle for client certificates (mTLS); NULL = none */
+	bool require_client_cert; /* refuse the TLS handshake without a valid client certificate */
+	bool plain_http;          /* no TLS: only with a loopback address (default false) */
+	char *tokens_file;        /* bearer tokens: "name role sha256hex" lines; NULL = none */
+	struct pol_cfg_cert_role *cert_roles;
+	unsigned n_cert_roles;
+	uint32_t max_body;          /* request body cap, bytes (default 1 MiB) */
+	unsigned max_connections;   /* open connections at once (default 64) */
+	unsigned idle_timeout_s;    /* silence allowed on a connection (default 10) */
+	unsigned request_timeout_s; /* a whole request (head and body) must arrive within (30) */
+	char *audit_log;            /* audit lines are appended here too (NULL: the log only) */
+};
+
 struct pol_cfg_gateway {
 	struct pol_cfg_port port;
 	char **eal_args; /* extra EAL arguments, in order */
@@ -66,8 +93,9 @@ struct pol_cfg_gateway {
 	char *control_socket; /* unix socket apps attach to (default /run/bypassd/control.sock) */
 	char *admin_addr;     /* admin API listen address (default 127.0.0.1) */
 	uint16_t admin_port;  /* default 8443 */
-	int log_level;        /* RTE_LOG_* value: emergency=1 .. debug=8 (default info=7) */
-	unsigned stats_interval_s; /* periodic DEBUG counter log, 0 = off (default 10) */
+	struct pol_cfg_admin admin; /* the rest of gateway.admin (docs/admin-api.md) */
+	int log_level;              /* RTE_LOG_* value: emergency=1 .. debug=8 (default info=7) */
+	unsigned stats_interval_s;  /* periodic DEBUG counter log, 0 = off (default 10) */
 	/* a worker naps this long after empty polls, 0..10000, 0 = busy poll (default) */
 	unsigned idle_sleep_us;
 	struct {

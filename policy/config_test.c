@@ -339,7 +339,7 @@ test_full_example(void)
 		CHECK(web && web->rate.new_conn_per_s == 5000);
 		CHECK(web && web->dflt[POL_DIR_INGRESS] == POL_ACT_DENY &&
 		      web->dflt[POL_DIR_EGRESS] == POL_ACT_ALLOW);
-		if (web && web->rs.n_rules == 3) {
+		if (web && web->rs.n_rules == 4) {
 			r = &web->rs.rules[1];
 			CHECK(r->proto == 6 && r->stateful && r->dst.n_ports == 3 &&
 			      r->dst.ports[2].lo == 8000 && r->dst.ports[2].hi == 8099);
@@ -349,8 +349,9 @@ test_full_example(void)
 			CHECK(web->rs.sigs[0].flags == (POL_SIGF_CASELESS | POL_SIGF_DOTALL) &&
 			      web->rs.sigs[0].action == POL_SIG_COUNT &&
 			      !strcmp(web->rs.sigs[0].pattern, "union\\s+select"));
+			CHECK(web->rs.rules[3].n_sigs == 1 && web->rs.rules[3].sigs[0].idx == 0);
 		} else {
-			CHECK(!"web has 3 rules");
+			CHECK(!"web has 4 rules");
 		}
 		CHECK(p->n_tenants == 2 && p->tenants[1].raw &&
 		      p->tenants[1].dflt[POL_DIR_EGRESS] == POL_ACT_DENY &&

@@ -11,6 +11,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "acl_priv.h"
+#include "l7.h"
 
 RTE_LOG_REGISTER(pol_acl_logtype, bypassd.policy.acl, INFO);
 #define ACL_LOG(level, fmt, ...) \
@@ -242,11 +243,13 @@ offload_rules(struct pol_gen *g, const struct pol_policy *p, const struct pol_ge
 			if (r->offload != POL_OFFLOAD_REQUIRED)
 				continue;
 			pol_cfg_err_add(
-			        errs, p->file, r->loc.line, r->loc.col,
+			        errs, p->file,
+			        r->offload_loc.line ? r->offload_loc.line : r->loc.line,
+			        r->offload_loc.line ? r->offload_loc.col : r->loc.col,
 			        rule_path(path, sizeof(path), p->path, (int)t - 1, i, ".offload"),
-			        "offload: required, but rule '%s' cannot run in the NIC: %s (%s)",
-			        r->name ? r->name : "?", why[0] ? why : "not supported",
-			        strerror(ret < 0 ? -ret : ret));
+			        "offload: required, but rule '%s' cannot run in the NIC: %s",
+			        r->name ? r->name : "?",
+			        why[0] ? why : strerror(ret < 0 ? -ret : ret));
 			bad = -EINVAL;
 		}
 	}
@@ -327,6 +330,7 @@ gen_free(struct pol_gen *g)
 	if (!g)
 		return;
 	pol_acl_free(g);
+	pol_l7_free(g);
 	for (i = 0; g->rules && i < g->n_rules; i++)
 		pol_acl_rule_release(&g->rules[i]);
 	free(g->rules);
@@ -376,6 +380,8 @@ pol_gen_build(const struct pol_policy *p, const struct pol_gen *prev,
 		ret = build_rules(g, p, &o, errs);
 	if (!ret)
 		ret = build_defaults(g);
+	if (!ret)
+		ret = pol_l7_build(g, p, &o, errs); /* signatures: Hyperscan databases, scratch */
 	if (ret)
 		goto fail;
 
@@ -533,8 +539,10 @@ pol_gen_publish(struct pol_gen *_Atomic *slot, struct pol_gen *g, struct rte_rcu
 	if (v)
 		rte_rcu_qsbr_synchronize(v, RTE_QSBR_THRID_INVALID);
 	/* no worker holds old now: its counters are final */
-	if (g)
+	if (g) {
 		carry_counters(g, old);
+		pol_l7_carry(g, old);
+	}
 	ACL_LOG(INFO, "generation %llu published, %llu retired",
 	        (unsigned long long)(g ? g->number : 0), (unsigned long long)old->number);
 	pol_gen_put(old);

@@ -38,24 +38,11 @@ static const uint16_t proto_values[] = {6, 17, 1, POL_PROTO_ANY};
 
 /* ---- lists ---- */
 
-/*
- * The list seq (at the current path) as a zeroed array of its items' size: returns the count
- * (0 when empty, absent or bad; the error is recorded).
- */
+/* The list seq as a zeroed array of its items (pol_y_list_alloc): the count, 0 when none. */
 static unsigned
 list_alloc(struct pol_y *y, yaml_node_t *seq, unsigned min, unsigned max, size_t size, void **arr)
 {
-	int n = pol_y_seq(y, seq, min, max);
-
-	*arr = NULL;
-	if (n <= 0)
-		return 0;
-	*arr = calloc((size_t)n, size);
-	if (!*arr) {
-		pol_y_err(y, seq, "out of memory");
-		return 0;
-	}
-	return (unsigned)n;
+	return pol_y_list_alloc(y, seq, min, max, size, arr);
 }
 
 /* A list of prefixes at key; keeps the good ones. */
@@ -308,6 +295,7 @@ load_rule(struct pol_y *y, yaml_node_t *n, struct pol_rule *r)
 	load_match(y, n, "dst", &r->dst);
 	pol_y_k_bool(y, n, "stateful", &r->stateful);
 	e = POL_OFFLOAD_AUTO;
+	r->offload_loc = pol_y_loc(pol_y_get(y, n, "offload"));
 	if (!pol_y_k_enum(y, n, "offload", offload_names, &e))
 		r->offload = (enum pol_offload)e;
 

@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "l7.h"
+
 #include "policy_model.h"
 
 /* ---- names ---- */
@@ -499,6 +501,15 @@ check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *
 			e[n++] = (struct key_ent){.s = rs->sigs[i].name, .idx = i};
 	dups(v, e, n, true, base, "signatures[%u]", "name", "signature name", sig_name_loc,
 	     rs->sigs);
+	/* patterns: what the Hyperscan compile of the policy engine would refuse (l7.h) */
+	for (i = 0; i < rs->n_sigs; i++) {
+		char msg[512];
+
+		if (pol_l7_check_sig(&rs->sigs[i], msg, sizeof(msg)))
+			verr(v, rs->sigs[i].pattern_loc,
+			     mkpath(path, sizeof(path), base, "signatures[%u].pattern", i), "%s",
+			     msg);
+	}
 	/* rule names and priorities */
 	for (i = n = 0; i < rs->n_rules; i++)
 		if (rs->rules[i].name)

@@ -114,6 +114,7 @@ struct pol_rule {
 	unsigned n_sigs;
 	enum pol_offload offload;
 	struct pol_loc loc, name_loc, prio_loc, proto_loc;
+	struct pol_loc offload_loc; /* of the offload key's value; {0, 0} when not given */
 };
 
 /* Rules with the signatures they may reference: the operator tier, and each tenant's. */

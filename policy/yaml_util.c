@@ -959,3 +959,20 @@ pol_y_k_enum(struct pol_y *y, yaml_node_t *map, const char *key, const char *con
 	pol_y_pop(y, at);
 	return r;
 }
+
+unsigned
+pol_y_list_alloc(struct pol_y *y, yaml_node_t *seq, unsigned min, unsigned max, size_t size,
+                 void **arr)
+{
+	int n = pol_y_seq(y, seq, min, max);
+
+	*arr = NULL;
+	if (n <= 0)
+		return 0;
+	*arr = calloc((size_t)n, size);
+	if (!*arr) {
+		pol_y_err(y, seq, "out of memory");
+		return 0;
+	}
+	return (unsigned)n;
+}

@@ -105,6 +105,12 @@ yaml_node_t *pol_y_need(struct pol_y *y, yaml_node_t *map, const char *key, cons
  */
 int pol_y_seq(struct pol_y *y, yaml_node_t *n, unsigned min, unsigned max);
 yaml_node_t *pol_y_item(struct pol_y *y, yaml_node_t *seq, unsigned i);
+/*
+ * pol_y_seq, then a zeroed array of that many items of size bytes in *arr (NULL when none).
+ * Returns the count: 0 when the list is empty, absent or bad, or memory ran out (error recorded).
+ */
+unsigned pol_y_list_alloc(struct pol_y *y, yaml_node_t *seq, unsigned min, unsigned max,
+                          size_t size, void **arr);
 
 /* Flags for the integer getters. */
 #define POL_Y_POW2 0x1 /* must be a power of two */

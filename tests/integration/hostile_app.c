@@ -22,6 +22,12 @@
  *	big-endian seq, truncated for tiny sizes), wait for every completion, print
  *	"SENT posted=P done=D refused=R last=REASON". With -x: print "POSTED P" and _exit(0)
  *	at once instead (a crash with sends in flight: no completions reaped, no detach).
+ *   hostile_app [options] talk TENANT ADDR PORT
+ *	A well-behaved app that speaks first to many ports (test_reload.py): bind, send one datagram
+ *	to each of -c N ports DST:DPORT, DST:DPORT+1, ... (-t DST:DPORT; -c 0 sends nothing), print
+ *	"SENT done=D refused=R", then receive for -l seconds or until -n datagrams arrived, answer
+ *	each with "ack", and print "RECV n=N ports=P,P,..." (the distinct source ports, sorted).
+ *	When the gateway detaches it: "SHUTDOWN" and exit 3.
  *   hostile_app [options] raw TENANT ADDR
  *	A raw-frame client (tenant with raw: true): bind raw on ADDR, send the frames of -f FILE
  *	(one hex frame per line) one at a time, print "TX i sent|refused REASON|timeout", then
@@ -711,6 +717,112 @@ do_send(struct bp_queue *q, int sock, const char *target, unsigned count, bool c
 	return seq == count && st.tx_done == count ? 0 : 1;
 }
 
+/* ---- talk -------------------------------------------------------------------------------- */
+
+static int
+do_talk(struct bp_queue *q, int sock, const char *target, unsigned count, double listen_s,
+        unsigned want)
+{
+	static uint8_t seen[65536];
+	char host[64];
+	const char *colon = target ? strrchr(target, ':') : NULL;
+	struct bp_queue_stats st;
+	struct in_addr dst = {0};
+	unsigned long dport = 0;
+	unsigned i, n = 0, posted = 0;
+	double end;
+	int r;
+
+	if (count) {
+		if (!colon || (size_t)(colon - target) >= sizeof(host))
+			return 2;
+		memcpy(host, target, (size_t)(colon - target));
+		host[colon - target] = 0;
+		dport = strtoul(colon + 1, NULL, 10);
+		if (inet_pton(AF_INET, host, &dst) != 1 || dport == 0 || dport + count > 65536)
+			return 2;
+	}
+	end = now_s() + 10;
+	while (posted < count && now_s() < end) {
+		uint8_t *b = bp_buf_alloc(q);
+		struct bp_tx tx;
+
+		if (!b) {
+			(void)bp_wait(q, 10);
+			continue;
+		}
+		memcpy(b, "open", 4);
+		tx = (struct bp_tx){.data = b,
+		                    .len = 4,
+		                    .sock = (uint32_t)sock,
+		                    .addr = dst.s_addr,
+		                    .port = htons((uint16_t)(dport + posted))};
+		r = bp_send_burst(q, &tx, 1);
+		if (r != 1) {
+			bp_buf_free(q, b);
+			if (r == -BP_ESHUTDOWN) {
+				printf("SHUTDOWN\n");
+				return 3;
+			}
+			fprintf(stderr, "hostile_app: talk send: %s\n", bp_strerror(r));
+			return 1;
+		}
+		posted++;
+	}
+	memset(&st, 0, sizeof(st));
+	end = now_s() + 5;
+	while (posted) {
+		bp_queue_stats(q, &st);
+		if (st.tx_done + st.tx_refused >= posted || now_s() > end)
+			break;
+		(void)bp_wait(q, 10);
+	}
+	printf("SENT done=%llu refused=%llu\n", (unsigned long long)st.tx_done,
+	       (unsigned long long)st.tx_refused);
+	end = now_s() + listen_s;
+	while (!stop_hold && now_s() < end && (!want || n < want)) {
+		struct bp_rx rx[32];
+
+		r = bp_recv_burst(q, rx, 32);
+		if (r == -BP_ESHUTDOWN) {
+			printf("SHUTDOWN\n");
+			return 3;
+		}
+		if (r <= 0) {
+			r = bp_wait(q, 20);
+			if (r == -BP_ESHUTDOWN) {
+				printf("SHUTDOWN\n");
+				return 3;
+			}
+			continue;
+		}
+		for (i = 0; i < (unsigned)r; i++) {
+			uint8_t *b = bp_buf_alloc(q);
+
+			seen[ntohs(rx[i].port)] = 1;
+			n++;
+			if (b) {
+				struct bp_tx tx = {.data = b,
+				                   .len = 3,
+				                   .sock = (uint32_t)sock,
+				                   .addr = rx[i].addr,
+				                   .port = rx[i].port};
+
+				memcpy(b, "ack", 3);
+				if (bp_send_burst(q, &tx, 1) != 1)
+					bp_buf_free(q, b);
+			}
+		}
+		bp_done(q, rx, (unsigned)r);
+	}
+	printf("RECV n=%u ports=", n);
+	for (i = 0, r = 0; i < 65536; i++)
+		if (seen[i])
+			printf("%s%u", r++ ? "," : "", i);
+	printf("\n");
+	return 0;
+}
+
 /* ---- raw --------------------------------------------------------------------------------- */
 
 static int
@@ -909,7 +1021,7 @@ main(int argc, char **argv)
 			return usage();
 	}
 	if (strcmp(mode, "attack") && strcmp(mode, "write-rx") && strcmp(mode, "hoard") &&
-	    strcmp(mode, "raw") && strcmp(mode, "send"))
+	    strcmp(mode, "raw") && strcmp(mode, "send") && strcmp(mode, "talk"))
 		return usage();
 	if (!strcmp(mode, "attack") && parse_kinds(kinds_arg, on))
 		return 2;
@@ -961,6 +1073,8 @@ main(int argc, char **argv)
 		ret = do_hoard(q, hold_s);
 	else if (!strcmp(mode, "send"))
 		ret = do_send(q, sock, target, count, crash);
+	else if (!strcmp(mode, "talk"))
+		ret = do_talk(q, sock, target, count, listen_s, want);
 	else
 		ret = do_raw(q, sock, file, listen_s, want);
 	bp_detach(h);

@@ -13,10 +13,16 @@
  *           (pol_acl_key_set, pol_acl_classify) -> meter (pol_meter_conn for new flows,
  *           pol_meter_pkt on every admitted packet; every tenant metered, limits never reached)
  *
- * Not included: stk_input's checks (MAC, IP checksum, port lookup), mbuf handling, L7.
+ * Not included: stk_input's checks (MAC, IP checksum, port lookup), mbuf handling.
  * stderr also gets a per-stage breakdown (one extra pass with rdtsc around each stage).
  *
- * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-- EXTRA_EAL_ARGS...]
+ * -l adds the L7 rows (-L: only those): the full path of the 1,000-rule policy with an operator
+ * rule that denies UDP payloads matching any of 10 or 100 signatures (benign payloads of 64 or
+ * 512 bytes: every candidate scanned to the end, nothing matches) next to the same path and
+ * policy without it, and with the signatures on a TCP-only rule (an L7 stage no packet is a
+ * candidate for), interleaved in the same run.
+ *
+ * policy_bench [-r ROUNDS] [-t MS_PER_SAMPLE] [-l|-L] [-- EXTRA_EAL_ARGS...]
  *   e.g. taskset -c 1 policy_bench -- --force-max-simd-bitwidth=512
  */
 #include <errno.h>
@@ -34,6 +40,7 @@
 #include "testgen.h"
 #include "acl_priv.h"
 #include "ct.h"
+#include "l7.h"
 #include "meter.h"
 
 #define BURST  32u
@@ -201,6 +208,8 @@ struct bench {
 	uint16_t *tenant;         /* per packet: which tenant the packet is for */
 	struct pol_acl_key *keys; /* for bare and acl */
 	uint64_t admitted, denied, sink, dbg[4];
+	const uint8_t *pay; /* L7 rows: N_PKTS payloads of pay_len bytes, scanned (NULL: no L7) */
+	uint32_t pay_len;
 	bool stages;     /* time each stage (rdtsc per burst and stage): the breakdown pass */
 	uint64_t cyc[5]; /* parse, conntrack, ACL, open, meter */
 };
@@ -303,8 +312,22 @@ run_path(struct bench *b)
 		if (b->stages)
 			tsc[2] = rte_rdtsc();
 		/* ACL */
-		if (na)
+		if (na && !b->pay) {
 			pol_acl_classify(g, POL_DIR_INGRESS, 0, ak, alen, na, av);
+		} else if (na) {
+			/* L7 rows: classify uncounted, scan, count the final rule */
+			const uint8_t *apay[BURST];
+			uint32_t aplen[BURST];
+
+			for (j = 0; j < na; j++) {
+				apay[j] = b->pay + (size_t)(base + ai[j]) * b->pay_len;
+				aplen[j] = b->pay_len;
+			}
+			pol_acl_classify(g, POL_DIR_INGRESS, 0, ak, NULL, na, av);
+			pol_l7_resolve(g, POL_DIR_INGRESS, 0, ak, apay, aplen, na, av);
+			for (j = 0; j < na; j++)
+				pol_gen_count(g, 0, av[j].rule, alen[j]);
+		}
 		if (b->stages)
 			tsc[3] = rte_rdtsc();
 		/* verdicts; conntrack open (new flows) */
@@ -566,6 +589,170 @@ bench_size(const struct size *sz, unsigned rounds, unsigned ms)
 	return b.sink == 42 ? 1 : 0; /* keep the results alive */
 }
 
+/* ---- L7 rows ---- */
+
+/* n_sigs operator signatures (literals and small regexes an IDS might hold) and one operator
+ * rule denying proto (17: a candidate for every UDP packet; 6: for none of these) that matches
+ * any of them. */
+static void
+add_l7(struct pol_policy *pol, unsigned n_sigs, uint8_t proto)
+{
+	struct pol_ruleset *rs = &pol->op;
+	struct pol_rule *r;
+	unsigned i;
+
+	rs->sigs = calloc(n_sigs, sizeof(*rs->sigs));
+	rs->n_sigs = n_sigs;
+	rs->rules = realloc(rs->rules, (rs->n_rules + 1) * sizeof(*rs->rules));
+	r = &rs->rules[rs->n_rules++];
+	memset(r, 0, sizeof(*r));
+	r->name = strdup("l7-deny");
+	r->priority = POL_PRIO_MAX;
+	r->dir = POL_DIR_INGRESS;
+	r->action = POL_ACT_DENY;
+	r->proto = proto;
+	r->sigs = calloc(n_sigs, sizeof(*r->sigs));
+	r->n_sigs = n_sigs;
+	for (i = 0; i < n_sigs; i++) {
+		char name[32], pat[64];
+
+		snprintf(name, sizeof(name), "sig%u", i);
+		switch (i % 4) {
+		case 0:
+			snprintf(pat, sizeof(pat), "attack-%u-payload", i);
+			break;
+		case 1:
+			snprintf(pat, sizeof(pat), "GET /admin%u\\.php", i);
+			break;
+		case 2:
+			snprintf(pat, sizeof(pat), "union\\s+select\\s+%u", i);
+			break;
+		default:
+			snprintf(pat, sizeof(pat), "\\$\\{jndi:[a-z]{2,5}://%u", i);
+			break;
+		}
+		rs->sigs[i].name = strdup(name);
+		rs->sigs[i].pattern = strdup(pat);
+		rs->sigs[i].flags = i % 2 ? POL_SIGF_CASELESS : 0;
+		r->sigs[i].name = strdup(name);
+	}
+}
+
+/*
+ * The full path without an L7 stage [0], with one of n_sigs signatures that scans every packet
+ * (payloads of pay_len bytes) [1], and with the same signatures on a TCP-only rule: an L7 stage
+ * that no packet is a candidate for [2].
+ */
+static int
+bench_l7(const struct size *sz, unsigned n_sigs, uint32_t pay_len, unsigned rounds, unsigned ms)
+{
+	struct pol_gen_opts o = {.n_workers = 1, .socket_id = -1};
+	struct pol_cfg_errs errs = {0};
+	struct pol_ct_conf cc = {.entries = 2 * N_PKTS, .socket_id = -1};
+	struct pol_rate rate = {.pps = 1000000000ull, .bps = 1000000000000ull, .burst = 1u << 20};
+	struct pol_policy *pol[3];
+	struct pol_gen *g[3];
+	struct bench b[3];
+	struct pol_l7_stats st0, st1;
+	double *v[3];
+	struct stat3 s[3];
+	uint8_t *pay;
+	uint64_t admitted;
+	unsigned i, k, r;
+	char ctname[32];
+
+	for (k = 0; k < 3; k++) {
+		rng = 0x2545f4914f6cdd1dull ^ sz->rules;
+		pol_testgen_seed(rng); /* the same rules in all */
+		pol[k] = pol_testgen_policy(sz->shape, sz->rules, sz->tenants, sz->op, false);
+		unblock(pol[k]);
+		if (k) {
+			add_l7(pol[k], n_sigs, k == 1 ? 17 : 6);
+			if (pol_policy_validate(pol[k], &errs))
+				goto fail;
+		}
+		g[k] = pol_gen_build(pol[k], NULL, &o, &errs);
+		if (!g[k])
+			goto fail;
+		memset(&b[k], 0, sizeof(b[k]));
+		snprintf(ctname, sizeof(ctname), "pb_l7_ct_%u_%u_%u", n_sigs, pay_len, k);
+		cc.name = ctname;
+		b[k].g = g[k];
+		b[k].ct = pol_ct_create(&cc);
+		b[k].meter = pol_meter_create(1, POL_TENANT_ID_MAX + 1);
+		if (!b[k].ct || !b[k].meter)
+			goto fail;
+		for (i = 0; i < pol_gen_n_tenants(g[k]); i++)
+			pol_meter_set(b[k].meter, pol_gen_tenant_at(g[k], i)->id, &rate, &rate,
+			              1000000000u, now_ns());
+	}
+	/* the same frames, tenants and payloads for all */
+	b[0].frames = aligned_alloc(64, N_PKTS * FRAME);
+	b[0].tenant = malloc(N_PKTS * sizeof(*b[0].tenant));
+	pay = malloc((size_t)N_PKTS * pay_len);
+	for (i = 0; i < N_PKTS; i++) {
+		struct tpkt p;
+
+		do
+			rand_pkt(pol[0], &p);
+		while (p.dir != POL_DIR_INGRESS || p.tenant < 0);
+		p.proto = 17;
+		if (!p.sport)
+			p.sport = (uint16_t)(1024 + rnd() % 60000);
+		if (!p.dport)
+			p.dport = (uint16_t)(1 + rnd() % 65535);
+		build_frame(b[0].frames[i], &p);
+		b[0].tenant[i] = tenant_id(g[0], p.tenant);
+	}
+	for (i = 0; i < N_PKTS * pay_len; i++) /* benign text: lower case, digits, spaces */
+		pay[i] = (uint8_t) "abcdefghijklmnopqrstuvwxyz0123456789 "[rnd() % 37];
+	for (k = 1; k < 3; k++) {
+		b[k].frames = b[0].frames;
+		b[k].tenant = b[0].tenant;
+		b[k].pay = pay;
+		b[k].pay_len = pay_len;
+	}
+	for (k = 0; k < 3; k++) {
+		run_path(&b[k]); /* warm up: sessions */
+		v[k] = calloc(rounds, sizeof(double));
+	}
+	pol_l7_stats(g[1], &st0);
+	b[1].admitted = 0;
+	run_path(&b[1]);
+	admitted = b[1].admitted;
+	pol_l7_stats(g[1], &st1);
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < 3; i++) {
+			k = (i + r) % 3;
+			v[k][r] = sample(&b[k], run_path, ms);
+		}
+	for (k = 0; k < 3; k++)
+		s[k] = stats(v[k], rounds);
+	printf("| %3u | %4u | %5.1f / %5.1f / %5.1f | %5.1f / %5.1f / %5.1f | %.2fx | %.2f | "
+	       "%.0f%% | %5.1f / %5.1f / %5.1f | %.2fx |\n",
+	       n_sigs, pay_len, s[0].min, s[0].med, s[0].max, s[1].min, s[1].med, s[1].max,
+	       s[1].med / s[0].med, (double)(st1.scans - st0.scans) / N_PKTS,
+	       100.0 * (double)admitted / N_PKTS, s[2].min, s[2].med, s[2].max,
+	       s[2].med / s[0].med);
+	fflush(stdout);
+	for (k = 0; k < 3; k++) {
+		free(v[k]);
+		pol_meter_free(b[k].meter);
+		pol_ct_free(b[k].ct);
+		pol_gen_put(g[k]);
+		pol_policy_free(pol[k]);
+	}
+	free(b[0].frames);
+	free(b[0].tenant);
+	free(pay);
+	pol_cfg_errs_clear(&errs);
+	return 0;
+fail:
+	pol_cfg_errs_print(&errs, stderr);
+	fprintf(stderr, "L7 bench setup failed (%u signatures): %s\n", n_sigs, strerror(errno));
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -580,7 +767,7 @@ main(int argc, char **argv)
 	                 "0",
 	                 "--log-level=lib.eal:warning",
 	                 "--log-level=bypassd.policy.*:warning"};
-	unsigned n_eal = 11, rounds = 9, ms = 100, i;
+	unsigned n_eal = 11, rounds = 9, ms = 100, i, l7 = 0; /* 1: also L7 rows, 2: only */
 	static const struct size sizes[] = {
 	        {100, 4, 10, &pol_testgen_complex},
 	        {1000, 50, 100, &pol_testgen_complex},
@@ -593,11 +780,13 @@ main(int argc, char **argv)
 			rounds = (unsigned)atoi(argv[++a]);
 		} else if (!strcmp(argv[a], "-t") && a + 1 < argc) {
 			ms = (unsigned)atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "-l") || !strcmp(argv[a], "-L")) {
+			l7 = argv[a][1] == 'l' ? 1 : 2;
 		} else if (!strcmp(argv[a], "--")) {
 			for (a++; a < argc && n_eal < 63; a++)
 				eal[n_eal++] = argv[a];
 		} else {
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-t MS] [-- EAL_ARGS...]\n",
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-t MS] [-l|-L] [-- EAL_ARGS...]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -611,12 +800,29 @@ main(int argc, char **argv)
 	printf("# ingress policy path, ns/packet (min / median / max of %u rounds, %u ms each), "
 	       "%u UDP 64-byte frames, bursts of %u\n",
 	       rounds, ms, N_PKTS, BURST);
-	printf("| rules | rte_acl rules | bare rte_acl_classify | pol_acl_classify | "
-	       "full path | path / bare | method | admitted | sessions |\n");
-	printf("|---:|---:|---|---|---|---:|---|---:|---:|\n");
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		if (bench_size(&sizes[i], rounds, ms) < 0)
-			return 1;
+	if (l7 < 2) {
+		printf("| rules | rte_acl rules | bare rte_acl_classify | pol_acl_classify | "
+		       "full path | path / bare | method | admitted | sessions |\n");
+		printf("|---:|---:|---|---|---|---:|---|---:|---:|\n");
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			if (bench_size(&sizes[i], rounds, ms) < 0)
+				return 1;
+	}
+	if (l7) {
+		static const unsigned l7_sigs[] = {10, 100}, l7_pay[] = {64, 512};
+		unsigned j;
+
+		printf("\n# L7: full path, 1,000 rules + an operator rule denying UDP payloads that "
+		       "match any of N signatures (payloads benign, scanned to the end)\n");
+		printf("| signatures | payload bytes | path without L7 | path with L7 | with / "
+		       "without | scans per packet | admitted | L7, no candidates | no cand. / "
+		       "without |\n");
+		printf("|---:|---:|---|---|---:|---:|---:|---|---:|\n");
+		for (i = 0; i < 2; i++)
+			for (j = 0; j < 2; j++)
+				if (bench_l7(&sizes[1], l7_sigs[i], l7_pay[j], rounds, ms) < 0)
+					return 1;
+	}
 	rte_eal_cleanup();
 	return 0;
 }

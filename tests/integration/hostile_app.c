@@ -179,7 +179,8 @@ reap(struct ctx *c)
 
 	while (guard-- > 0 && (n = bp_ring_dequeue_burst(&c->q->comp, d, MAX_BURST)) > 0)
 		for (i = 0; i < n; i++) {
-			if (d[i].type != BP_DESC_TX_DONE)
+			/* a TCP_SEND's buffer comes back as TCP_SENT (ABI 1.1) */
+			if (d[i].type != BP_DESC_TX_DONE && d[i].type != BP_DESC_TCP_SENT)
 				c->comp_bad++;
 			else
 				c->comp[d[i].status < BP_DESC_ERR__MAX ? d[i].status
@@ -189,7 +190,8 @@ reap(struct ctx *c)
 
 typedef unsigned (*attack_fn)(struct ctx *c);
 
-/* Unknown, reserved (TCP) and other rings' types on TX; a TX type on DONE. */
+/* Unknown types, TCP commands with a UDP send's fields, other rings' types on TX; a TX type on
+ * DONE. */
 static unsigned
 k_type(struct ctx *c)
 {

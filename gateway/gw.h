@@ -88,7 +88,11 @@ extern int gw_logtype;
 	_(TCP_CONNECT_FAIL, "tcp_connect_fail",                                                   \
 	  "active opens refused at once (address, route, quota, connection slots)")               \
 	_(TCP_TX_NO_MBUF, "tcp_tx_no_mbuf", "TCP segments not sent: no mbuf")                     \
-	_(TCP_TX_DENY, "tcp_tx_policy_deny", "TCP segments refused by the egress policy")
+	_(TCP_TX_DENY, "tcp_tx_policy_deny", "TCP segments refused by the egress policy")         \
+	_(TCP_SEND_DEFERRED, "tcp_send_deferred",                                                 \
+	  "TCP sends held by the gateway: the connection's send queue was full")                  \
+	_(TCP_KICK_LOST, "tcp_kick_lost",                                                         \
+	  "deferred-send retries not queued (kick list full): they wait for the next event")
 
 enum gw_counter {
 #define _(e, n, h) GW_CNT_##e,
@@ -176,6 +180,11 @@ struct gw_worker {
 	bool tcp_dying;   /* engine being destroyed: events touch no queue */
 	unsigned tcp_ndefer;
 	uint64_t tcp_defer[GW_TCP_DEFER]; /* connection ids to abort after the engine call */
+	unsigned tcp_nkick;
+	struct gw_tcp_kick {
+		struct gw_chan *ch;
+		uint16_t slot, gen;
+	} tcp_kick[GW_TCP_KICKS]; /* SENT made room: push deferred sends of these */
 } __rte_cache_aligned;
 
 /* The whole daemon. One instance, owned by main.c. */
@@ -205,8 +214,8 @@ struct gw {
 	struct pol_gen *_Atomic gen; /* published generation (RCU) */
 	struct pol_meter *meter;     /* shared per-tenant rate limits */
 	struct pol_ct *ct[GW_MAX_WORKERS];
-	struct gw_flow *flow; /* rte_flow offload state (flow.c) */
-	struct gw_log *log;   /* log: true records, control side (log.c) */
+	struct gw_flow *flow;      /* rte_flow offload state (flow.c) */
+	struct gw_log *log;        /* log: true records, control side (log.c) */
 	struct gw_tcp_quota *tcpq; /* per-tenant TCP connections over all workers (stream.c) */
 	atomic_bool stop;
 	/*
@@ -311,7 +320,6 @@ int gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const st
 void gw_chan_shutdown(struct gw *gw);
 /* Free everything, after workers stopped. */
 void gw_chan_fini(struct gw *gw);
-
 
 /* chan_fp.c: worker side */
 /* Deliver or hand off a UDP/TCP datagram stk_input passed up; takes m. false: not bound. */

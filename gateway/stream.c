@@ -81,9 +81,11 @@ gw_tcp_chan_alloc(struct gw_chan *ch)
 		return -ENOMEM;
 	tc->rxrec = rte_zmalloc("gw_tcp_rx", sizeof(*tc->rxrec) * ch->c.geom.rx_bufs, 0);
 	tc->txrec = rte_zmalloc("gw_tcp_tx", sizeof(*tc->txrec) * ch->c.geom.tx_bufs, 0);
-	if (!tc->rxrec || !tc->txrec) {
+	tc->txnext = rte_zmalloc("gw_tcp_txn", sizeof(*tc->txnext) * ch->c.geom.tx_bufs, 0);
+	if (!tc->rxrec || !tc->txrec || !tc->txnext) {
 		rte_free(tc->rxrec);
 		rte_free(tc->txrec);
+		rte_free(tc->txnext);
 		rte_free(tc);
 		return -ENOMEM;
 	}
@@ -109,6 +111,7 @@ gw_tcp_chan_free(struct gw_chan *ch)
 	}
 	rte_free(tc->rxrec);
 	rte_free(tc->txrec);
+	rte_free(tc->txnext);
 	rte_free(tc);
 	ch->tcp = NULL;
 }

@@ -1,4 +1,5 @@
-/* stream.h - gateway TCP glue: a stk_tcp engine per worker driving the stream sockets of app queues. */
+/* stream.h - gateway TCP glue: a stk_tcp engine per worker driving the stream sockets of app
+ * queues. */
 #ifndef BYPASSD_GATEWAY_STREAM_H
 #define BYPASSD_GATEWAY_STREAM_H
 
@@ -42,6 +43,7 @@ struct stk_tcp_listener;
 #define GW_TCP_PENDING    4096  /* events waiting for RX room, per app queue */
 #define GW_TCP_EPH_LO     49152 /* ephemeral ports for active opens: 49152..65535 */
 #define GW_TCP_DEFER      64    /* aborts a worker queues while inside an engine call */
+#define GW_TCP_KICKS      1024  /* connections with deferred sends to retry after an engine call */
 
 /* One connection slot of a queue. */
 struct gw_tcp_slot {
@@ -53,13 +55,17 @@ struct gw_tcp_slot {
 	uint32_t peer_ip;
 	uint16_t peer_port;
 	uint64_t cookie; /* CONNECT cookie */
+	/* sends beyond the engine's send queue, in order (TX buffer indexes linked by txnext):
+	 * the app's TX buffers bound them, the app never sees a "queue full" */
+	uint32_t dq_head, dq_tail; /* BP_BUF_NONE: empty */
+	bool kick;                 /* queued on the worker's kick list */
 };
 
 /* An event waiting for room on the RX ring (and buffers, for data). */
 struct gw_tcp_pend {
-	struct bp_desc d;     /* RECV: sock only, buf/off/len filled when delivered */
-	struct rte_mbuf *m;   /* RECV: the reference the engine handed over, else NULL */
-	const uint8_t *data;  /* RECV: bytes not delivered yet */
+	struct bp_desc d;    /* RECV: sock only, buf/off/len filled when delivered */
+	struct rte_mbuf *m;  /* RECV: the reference the engine handed over, else NULL */
+	const uint8_t *data; /* RECV: bytes not delivered yet */
 	uint32_t len;
 	uint16_t slot, gen; /* RECV: for the window accounting */
 };
@@ -81,6 +87,7 @@ struct gw_tcp_chan {
 	uint16_t lis_port[BP_MAX_SOCKS];
 	struct gw_tcp_rxrec *rxrec; /* rx_bufs */
 	struct bp_desc *txrec;      /* tx_bufs: the TCP_SEND each buffer in flight came with */
+	uint32_t *txnext;           /* tx_bufs: next deferred send of the same connection */
 	struct gw_tcp_pend pend[GW_TCP_PENDING];
 	unsigned ph, pn; /* pending: head index and count (FIFO) */
 };
@@ -90,8 +97,8 @@ struct gw_tcp_chan {
 enum gw_tcp_op { GW_TCP_OP_UNLISTEN = 1, GW_TCP_OP_DETACH = 2 };
 #define GW_TCP_MSG(ch, op, sock) \
 	((void *)(uintptr_t)((uint64_t)(sock) << 48 | (uint64_t)(uintptr_t)(ch) | (op)))
-#define GW_TCP_MSG_CH(m)   ((struct gw_chan *)(uintptr_t)((uint64_t)(uintptr_t)(m) & 0xffffffffffc0ull))
-#define GW_TCP_MSG_OP(m)   ((unsigned)((uintptr_t)(m) & 0x3f))
+#define GW_TCP_MSG_CH(m)   ((struct gw_chan *)(uintptr_t)((uint64_t)(uintptr_t)(m)&0xffffffffffc0ull))
+#define GW_TCP_MSG_OP(m)   ((unsigned)((uintptr_t)(m)&0x3f))
 #define GW_TCP_MSG_SOCK(m) ((unsigned)((uint64_t)(uintptr_t)(m) >> 48))
 
 /* Per-tenant connection use shared by every worker's engine (ops.quota). */

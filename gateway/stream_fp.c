@@ -50,6 +50,8 @@ slot_alloc(struct gw_tcp_chan *tc)
 	tc->slot[i].used = true;
 	tc->slot[i].c = NULL;
 	tc->slot[i].reason = 0;
+	tc->slot[i].dq_head = tc->slot[i].dq_tail = BP_BUF_NONE;
+	tc->slot[i].kick = false;
 	return (int)i;
 }
 
@@ -96,14 +98,82 @@ defer_abort(struct gw_worker *w, struct stk_tcp_conn *c)
 		w->tcp_defer[w->tcp_ndefer++] = stk_tcp_conn_id(c);
 }
 
+/* Deferred sends of a connection that can no longer send come back with status. */
+static void
+dq_fail(struct gw_chan *ch, struct gw_tcp_slot *s, uint16_t status)
+{
+	struct gw_tcp_chan *tc = ch->tcp;
+
+	while (s->dq_head != BP_BUF_NONE) {
+		uint32_t b = s->dq_head;
+		struct bp_desc d = tc->txrec[b];
+
+		s->dq_head = tc->txnext[b];
+		d.status = status;
+		bp_chan_tx_complete(&ch->c, &d, 1);
+	}
+	s->dq_tail = BP_BUF_NONE;
+}
+
+static inline void
+dq_append(struct gw_tcp_chan *tc, struct gw_tcp_slot *s, uint32_t buf)
+{
+	tc->txnext[buf] = BP_BUF_NONE;
+	if (s->dq_tail == BP_BUF_NONE)
+		s->dq_head = buf;
+	else
+		tc->txnext[s->dq_tail] = buf;
+	s->dq_tail = buf;
+}
+
+/* Hand the engine deferred sends, in order, while its send queue takes them. */
+static void
+dq_push(struct gw_worker *w, struct gw_chan *ch, struct gw_tcp_slot *s)
+{
+	struct gw_tcp_chan *tc = ch->tcp;
+
+	while (s->dq_head != BP_BUF_NONE && s->c) {
+		uint32_t b = s->dq_head;
+		const struct bp_desc *d = &tc->txrec[b];
+		int r = stk_tcp_send(w->tcp, s->c, bp_chan_tx_data(&ch->c, d), d->len, b);
+
+		if (r == -ENOBUFS)
+			return;
+		s->dq_head = tc->txnext[b];
+		if (s->dq_head == BP_BUF_NONE)
+			s->dq_tail = BP_BUF_NONE;
+		if (r) {
+			struct bp_desc f = *d;
+
+			f.status = BP_DESC_ERR_CLOSED;
+			ch->c.err[BP_DESC_ERR_CLOSED]++;
+			bp_chan_tx_complete(&ch->c, &f, 1);
+		}
+	}
+}
+
+/* After an engine call: aborts the callbacks asked for, deferred sends that may go now. */
 static void
 defer_run(struct gw_worker *w)
 {
-	while (w->tcp_ndefer) {
-		struct stk_tcp_conn *c = stk_tcp_conn_by_id(w->tcp, w->tcp_defer[--w->tcp_ndefer]);
+	while (w->tcp_ndefer || w->tcp_nkick) {
+		if (w->tcp_ndefer) {
+			struct stk_tcp_conn *c =
+			        stk_tcp_conn_by_id(w->tcp, w->tcp_defer[--w->tcp_ndefer]);
 
-		if (c)
-			stk_tcp_abort(w->tcp, c);
+			if (c)
+				stk_tcp_abort(w->tcp, c);
+			continue;
+		}
+		{
+			struct gw_tcp_kick k = w->tcp_kick[--w->tcp_nkick];
+			struct gw_tcp_slot *s = &k.ch->tcp->slot[k.slot];
+
+			if (s->used && s->gen == k.gen) {
+				s->kick = false;
+				dq_push(w, k.ch, s);
+			}
+		}
 	}
 }
 
@@ -130,11 +200,11 @@ tx_send(void *ctx, const struct stk_tcp_tx *tx)
 		rte_memcpy(f + off, tx->iov[i].base, tx->iov[i].len);
 		off += tx->iov[i].len;
 	}
-	if (g && unlikely(gw_policy_egress(w, g, STK_IPPROTO_TCP, rte_be_to_cpu_32(ip->src),
-	                                   tx->dst_ip, (uint16_t)(f[l4] << 8 | f[l4 + 1]),
-	                                   (uint16_t)(f[l4 + 2] << 8 | f[l4 + 3]), f + l4, off - l4,
-	                                   tx->pay_len ? f + tx->hdr_len : NULL, tx->pay_len,
-	                                   off))) {
+	if (g &&
+	    unlikely(gw_policy_egress(w, g, STK_IPPROTO_TCP, rte_be_to_cpu_32(ip->src), tx->dst_ip,
+	                              (uint16_t)(f[l4] << 8 | f[l4 + 1]),
+	                              (uint16_t)(f[l4 + 2] << 8 | f[l4 + 3]), f + l4, off - l4,
+	                              tx->pay_len ? f + tx->hdr_len : NULL, tx->pay_len, off))) {
 		w->cnt[GW_CNT_TCP_TX_DENY]++;
 		rte_pktmbuf_free(m);
 		/* a refused SYN: the connect fails now rather than after every retry */
@@ -359,6 +429,16 @@ on_event(void *ctx, const struct stk_tcp_event *ev)
 
 		d.status = ev->u.sent.status ? BP_DESC_ERR_CONN_GONE : 0;
 		bp_chan_tx_complete(&ch->c, &d, 1);
+		if (s->used && s->dq_head != BP_BUF_NONE && !s->kick) {
+			/* room in the engine's send queue: deferred sends go after this call */
+			if (w->tcp_nkick < GW_TCP_KICKS) {
+				s->kick = true;
+				w->tcp_kick[w->tcp_nkick++] = (struct gw_tcp_kick){
+				        .ch = ch, .slot = (uint16_t)si, .gen = s->gen};
+			} else {
+				w->cnt[GW_CNT_TCP_KICK_LOST]++;
+			}
+		}
 		return 0;
 	}
 	case STK_TCP_EV_RECV:
@@ -404,8 +484,10 @@ on_event(void *ctx, const struct stk_tcp_event *ev)
 		s->reason = ENOBUFS;
 		defer_abort(w, ev->c);
 	}
-	if (ev->type == STK_TCP_EV_CLOSED || ev->type == STK_TCP_EV_RESET)
+	if (ev->type == STK_TCP_EV_CLOSED || ev->type == STK_TCP_EV_RESET) {
+		dq_fail(ch, s, BP_DESC_ERR_CONN_GONE);
 		slot_free(tc, si);
+	}
 	return 0;
 }
 
@@ -599,13 +681,25 @@ gw_tcp_cmd(struct gw_worker *w, struct gw_chan *ch, struct bp_desc *d)
 	}
 	switch (d->type) {
 	case BP_DESC_TCP_SEND:
-		r = stk_tcp_send(w->tcp, s->c, bp_chan_tx_data(&ch->c, d), d->len, d->buf);
+		tc->txrec[d->buf] = *d;
+		if (s->dq_head != BP_BUF_NONE)
+			dq_push(w, ch, s);
+		r = s->dq_head != BP_BUF_NONE
+		            ? -ENOBUFS
+		            : stk_tcp_send(w->tcp, s->c, bp_chan_tx_data(&ch->c, d), d->len,
+		                           d->buf);
+		if (r == -ENOBUFS) {
+			/* held here, in order, until a SENT makes room (the buffer stays in flight)
+			 */
+			dq_append(tc, s, d->buf);
+			w->cnt[GW_CNT_TCP_SEND_DEFERRED]++;
+			r = 0;
+		}
 		if (!r) {
-			tc->txrec[d->buf] = *d;
 			defer_run(w);
 			return false;
 		}
-		d->status = r == -ENOBUFS ? BP_DESC_ERR_NOBUFS : BP_DESC_ERR_CLOSED;
+		d->status = BP_DESC_ERR_CLOSED;
 		ch->c.err[d->status]++;
 		return true;
 	case BP_DESC_TCP_SHUTDOWN:

@@ -59,6 +59,7 @@ struct gw_tcp_slot {
 	 * the app's TX buffers bound them, the app never sees a "queue full" */
 	uint32_t dq_head, dq_tail; /* BP_BUF_NONE: empty */
 	bool kick;                 /* queued on the worker's kick list */
+	bool fin_pending;          /* shutdown asked while sends were held: FIN after them */
 };
 
 /* An event waiting for room on the RX ring (and buffers, for data). */

@@ -52,6 +52,7 @@ slot_alloc(struct gw_tcp_chan *tc)
 	tc->slot[i].reason = 0;
 	tc->slot[i].dq_head = tc->slot[i].dq_tail = BP_BUF_NONE;
 	tc->slot[i].kick = false;
+	tc->slot[i].fin_pending = false;
 	return (int)i;
 }
 
@@ -149,6 +150,10 @@ dq_push(struct gw_worker *w, struct gw_chan *ch, struct gw_tcp_slot *s)
 			ch->c.err[BP_DESC_ERR_CLOSED]++;
 			bp_chan_tx_complete(&ch->c, &f, 1);
 		}
+	}
+	if (s->dq_head == BP_BUF_NONE && s->fin_pending && s->c) {
+		s->fin_pending = false;
+		(void)stk_tcp_close(w->tcp, s->c); /* the FIN goes after the last held send */
 	}
 }
 
@@ -704,7 +709,10 @@ gw_tcp_cmd(struct gw_worker *w, struct gw_chan *ch, struct bp_desc *d)
 		return true;
 	case BP_DESC_TCP_SHUTDOWN:
 	case BP_DESC_TCP_CLOSE:
-		(void)stk_tcp_close(w->tcp, s->c);
+		if (s->dq_head != BP_BUF_NONE)
+			s->fin_pending = true; /* after the sends the gateway still holds */
+		else
+			(void)stk_tcp_close(w->tcp, s->c);
 		break;
 	case BP_DESC_TCP_ABORT:
 		stk_tcp_abort(w->tcp, s->c);

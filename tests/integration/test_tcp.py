@@ -7,11 +7,12 @@ tests are about the transport; policy has its own tests). Every loop is bounded 
 import hashlib
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, GW_IP, PEER_IP, PY, deep_merge, run
+from conftest import BUILD, GW_IP, PEER_IP, PY, deep_merge, delta, parse_kv, run
 
 T_IP = "198.18.0.10"
 TCP_ECHO = BUILD / "client" / "tcp_echo"
@@ -88,5 +89,209 @@ def test_echo_small(topo, tcp_gw, procs):
     app = start_app(procs, gw, TCP_ECHO, 7)
     out = peer_py(topo, ECHO_CLIENT.format(size=10000, ip=T_IP, port=7))
     sent, got, same, _ = out.split()
-    print("ECHO", out, gw.tail(5))
     assert (int(sent), int(got), same) == (10000, 10000, "True"), (out, app.describe(), gw.tail())
+
+
+def test_echo_bulk_sha256(topo, tcp_gw, procs):
+    """20 MB up and the same 20 MB back down at once, byte-exact (sha256), in well under a minute."""
+    gw = tcp_gw()
+    app = start_app(procs, gw, TCP_ECHO, 7)
+    size = 20 << 20
+    out = peer_py(topo, ECHO_CLIENT.format(size=size, ip=T_IP, port=7), timeout=90)
+    sent, got, same, secs = out.split()
+    assert (int(sent), int(got), same) == (size, size, "True"), (out, app.describe(), gw.tail())
+    assert float(secs) < 60, out
+
+
+CURL_LOOP = r'''
+import subprocess, sys, time
+n, keep = {n}, {keep}
+url = "http://{ip}:{port}/"
+args = ["curl", "-sS", "--max-time", "20", "-w", "%{{http_code}}\\n"]
+if keep:
+    # one curl process, n URLs: one connection, requests in sequence (keep-alive)
+    cmd = args + ["--parallel-max", "1"] + [url] * n
+    p = subprocess.run(cmd, capture_output=True, timeout=120)
+    out = p.stdout
+else:
+    out = b""
+    t_end = time.monotonic() + 100
+    for i in range(n):
+        if time.monotonic() > t_end:
+            break
+        p = subprocess.run(args + ["-H", "Connection: close", url], capture_output=True,
+                           timeout=20)
+        out += p.stdout
+sys.stdout.buffer.write(out)
+'''
+
+
+def peer_bytes(topo, script, timeout):
+    p = subprocess.run(["ip", "netns", "exec", topo.peer_ns, PY, "-c", script],
+                       capture_output=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def check_curl(out, n):
+    unit = BODY + b"200\n"
+    assert out.count(b"200\n") == n and out == unit * n, (len(out), out[:300], out[-300:])
+
+
+def tcp_counters(gw):
+    """The engines' counters (the 'counters tcp:' line) of a fresh SIGUSR1 dump."""
+    n0 = len(gw.counter_lines("tcp"))
+    gw.counters()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = gw.counter_lines("tcp")
+        if len(lines) > n0:
+            return parse_kv(lines[n0])
+        time.sleep(0.05)
+    pytest.fail(f"no 'counters tcp:' line:\n{gw.tail()}")
+
+
+def test_http_keepalive_1000(topo, tcp_gw, procs):
+    """1,000 sequential requests on one kept-alive connection, all 200 with the exact body."""
+    gw = tcp_gw()
+    app = start_app(procs, gw, HTTP_HELLO, 8080)
+    before = tcp_counters(gw)
+    out = peer_bytes(topo, CURL_LOOP.format(n=1000, keep=1, ip=T_IP, port=8080), 150)
+    check_curl(out, 1000)
+    assert app.alive(), app.describe()
+    d = delta(tcp_counters(gw), before)
+    assert d["tcp_accepted"] == 1, d
+
+
+def test_http_no_keepalive_200(topo, tcp_gw, procs):
+    gw = tcp_gw()
+    app = start_app(procs, gw, HTTP_HELLO, 8080)
+    before = tcp_counters(gw)
+    out = peer_bytes(topo, CURL_LOOP.format(n=200, keep=0, ip=T_IP, port=8080), 150)
+    check_curl(out, 200)
+    assert app.alive(), app.describe()
+    d = delta(tcp_counters(gw), before)
+    assert d["tcp_accepted"] == 200, d
+
+
+PIPELINE = r'''
+import socket
+s = socket.create_connection(("{ip}", {port}), timeout=10)
+req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+s.sendall(req * 5 + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+buf = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    buf += b
+print(buf.count(b"HTTP/1.1 200 OK"), buf.count({body!r}), buf.count(b"Connection: close"))
+'''
+
+
+def test_http_pipelining_and_close(topo, tcp_gw, procs):
+    """Six requests in one write: six answers in order; the last asked to close and the server
+    closes after it (recv returns EOF)."""
+    gw = tcp_gw()
+    start_app(procs, gw, HTTP_HELLO, 8080)
+    out = peer_py(topo, PIPELINE.format(ip=T_IP, port=8080, body=BODY), timeout=30)
+    assert out.split() == ["6", "6", "1"], out
+
+
+def test_synack_options_tshark(topo, tcp_gw, procs):
+    """The SYN-ACK a listener sends offers MSS, window scale, timestamps and SACK-permitted."""
+    gw = tcp_gw()
+    start_app(procs, gw, TCP_ECHO, 7)
+    cap = procs(["tshark", "-n", "-l", "-i", topo.peer_if, "-c", "1", "-a", "duration:15",
+                 "-f", f"tcp and src host {T_IP} and tcp[tcpflags] & (tcp-syn|tcp-ack) == "
+                       "(tcp-syn|tcp-ack)",
+                 "-T", "fields", "-E", "separator=,", "-e", "tcp.options.mss_val",
+                 "-e", "tcp.options.wscale.shift", "-e", "tcp.options.sack_perm",
+                 "-e", "tcp.options.timestamp.tsval"], ns=topo.peer_ns, name="tshark")
+    cap.wait_line(r"Capturing on", timeout=15, stream="err")
+    peer_py(topo, f"import socket; s = socket.create_connection(('{T_IP}', 7), timeout=5); "
+                  "s.close()")
+    assert cap.wait(15) == 0, cap.describe()
+    mss, ws, sack, tsval = cap.out().strip().split(",")
+    assert int(mss) == 1460 and ws != "" and int(ws) > 0, cap.out()
+    assert sack != "" and tsval != "" and int(tsval) > 0, cap.out()
+
+
+def test_listen_port_not_tenants(tcp_gw, procs):
+    """A listen on a TCP port the tenant's policy does not give it is refused."""
+    gw = tcp_gw()
+    app = start_app(procs, gw, TCP_ECHO, 9999, wait=False)
+    assert app.wait(10) == 1, app.describe()
+    assert "port not given" in app.err(), app.describe()
+    assert gw.wait_log(r"TCP port 9999 is not given to tenant .t.", timeout=5), gw.tail()
+
+
+def test_closed_port_rst(topo, tcp_gw, procs):
+    """A SYN to a tenant port nobody listens on still gets RST (connection refused), while a
+    listener on another port works."""
+    gw = tcp_gw()
+    start_app(procs, gw, TCP_ECHO, 7)
+    out = peer_py(topo, f"""
+import socket
+try:
+    socket.create_connection(('{T_IP}', 8081), timeout=5)
+    print('connected')
+except ConnectionRefusedError:
+    print('refused')
+s = socket.create_connection(('{T_IP}', 7), timeout=5)
+s.sendall(b'ping'); print(s.recv(10).decode())
+""")
+    assert out.split() == ["refused", "ping"], out
+
+
+def test_app_kill_resets_connections(topo, tcp_gw, procs):
+    """kill -9 of the app: the gateway resets its connections (the peer sees RST) and closes its
+    listener (a new SYN is refused)."""
+    gw = tcp_gw()
+    app = start_app(procs, gw, TCP_ECHO, 7)
+    client = procs([PY, "-c", f"""
+import socket, sys, time
+s = socket.create_connection(('{T_IP}', 7), timeout=5)
+s.sendall(b'hello'); assert s.recv(10) == b'hello'
+print('echoed', flush=True)
+s.settimeout(15)
+try:
+    b = s.recv(10)
+    print('eof' if not b else 'data')
+except ConnectionResetError:
+    print('reset')
+try:
+    socket.create_connection(('{T_IP}', 7), timeout=5)
+    print('connected')
+except ConnectionRefusedError:
+    print('refused')
+"""], ns=topo.peer_ns, name="client")
+    client.wait_line("echoed", timeout=10)
+    app.signal(signal.SIGKILL)
+    assert client.wait(25) == 0, client.describe()
+    assert client.out().split() == ["echoed", "reset", "refused"], client.describe()
+    assert gw.alive()
+
+
+def test_active_open_fetch(topo, tcp_gw, procs):
+    """An app connects out (blocking layer): a Linux server in the peer namespace answers."""
+    gw = tcp_gw()
+    srv = procs([PY, "-c", f"""
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('{PEER_IP}', 9000)); l.listen(1); l.settimeout(20)
+print('ready', flush=True)
+c, a = l.accept(); c.settimeout(10)
+got = b''
+while True:
+    b = c.recv(4096)
+    if not b:
+        break
+    got += b
+c.sendall(b'from ' + a[0].encode() + b': ' + got.upper() + b'!' * 100000)
+c.close()
+"""], ns=topo.peer_ns, name="server")
+    srv.wait_line("ready", timeout=10)
+    f = procs([TCP_FETCH, "-s", gw.sock, "t", PEER_IP, 9000, "hello bypass"], name="tcp_fetch")
+    assert f.wait(30) == 0, (f.describe(), srv.describe(), gw.tail())
+    assert f.out() == f"from {T_IP}: HELLO BYPASS" + "!" * 100000, f.out()[:200]

@@ -346,3 +346,41 @@ def test_syn_flood_while_curl(topo, tcp_gw, procs):
     assert app.alive() and gw.alive(), app.describe()
     c = tcp_counters(gw)
     assert c["tcp_segs_in"] > 1000, c  # the flood did reach the engine
+
+
+def test_two_workers_steering(topo, tcp_gw, procs):
+    """Two workers: segments arriving on either queue reach the worker that owns the listener or
+    the connection (handoff): curl keep-alive and close, a bulk echo and an active open all work
+    whichever worker the apps' queues landed on."""
+    gw = tcp_gw(gateway={"workers": 2,
+                         "port": {"device": f"net_af_packet0,iface={topo.gw_if},qpairs=2"}})
+    start_app(procs, gw, HTTP_HELLO, 8080)
+    start_app(procs, gw, TCP_ECHO, 7)
+    check_curl(peer_bytes(topo, CURL_LOOP.format(n=200, keep=1, ip=T_IP, port=8080), 120), 200)
+    check_curl(peer_bytes(topo, CURL_LOOP.format(n=50, keep=0, ip=T_IP, port=8080), 120), 50)
+    size = 5 << 20
+    out = peer_py(topo, ECHO_CLIENT.format(size=size, ip=T_IP, port=7), timeout=90)
+    assert out.split()[:3] == [str(size), str(size), "True"], out
+    for i in range(3):  # three attaches: the queues alternate between the workers
+        srv = procs([PY, "-c", f"""
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('{PEER_IP}', 9000)); l.listen(1); l.settimeout(20)
+print('ready', flush=True)
+c, a = l.accept(); c.settimeout(10)
+got = b''
+while not got.endswith(b'.'):
+    b = c.recv(4096)
+    if not b:
+        break
+    got += b
+c.sendall(got[::-1] * 2000)
+c.close()
+"""], ns=topo.peer_ns, name=f"server{i}")
+        srv.wait_line("ready", timeout=10)
+        f = procs([TCP_FETCH, "-s", gw.sock, "t", PEER_IP, 9000, f"abc{i}."], name=f"fetch{i}")
+        assert f.wait(30) == 0, (f.describe(), srv.describe(), gw.tail())
+        assert f.out() == f".{i}cba" * 2000, f.out()[:100]
+        srv.wait(10)
+    c = gw.counters()
+    assert c["chan_handoff"] > 0, c  # the other worker's arrivals went across

@@ -485,7 +485,8 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		}
 		app->q[i].app = app;
 		app->q[i].queue = i;
-		ret = gw_tcp_chan_alloc(&app->q[i]);
+		/* a queue may hold as many connections as the tenant may have in all */
+		ret = gw_tcp_chan_alloc(&app->q[i], t->quota.connections);
 		if (ret) {
 			bp_chan_destroy(&app->q[i].c);
 			while (i--) {

@@ -69,7 +69,7 @@ gw_tcp_fini(struct gw *gw)
 }
 
 int
-gw_tcp_chan_alloc(struct gw_chan *ch)
+gw_tcp_chan_alloc(struct gw_chan *ch, unsigned nslots)
 {
 	struct gw_tcp_chan *tc;
 	unsigned i;
@@ -82,16 +82,21 @@ gw_tcp_chan_alloc(struct gw_chan *ch)
 	tc->rxrec = rte_zmalloc("gw_tcp_rx", sizeof(*tc->rxrec) * ch->c.geom.rx_bufs, 0);
 	tc->txrec = rte_zmalloc("gw_tcp_tx", sizeof(*tc->txrec) * ch->c.geom.tx_bufs, 0);
 	tc->txnext = rte_zmalloc("gw_tcp_txn", sizeof(*tc->txnext) * ch->c.geom.tx_bufs, 0);
-	if (!tc->rxrec || !tc->txrec || !tc->txnext) {
+	tc->nslots = nslots == 0 ? 1 : nslots > GW_TCP_CHAN_CONNS ? GW_TCP_CHAN_CONNS : nslots;
+	tc->slot = rte_zmalloc("gw_tcp_slot", sizeof(*tc->slot) * tc->nslots, RTE_CACHE_LINE_SIZE);
+	tc->free = rte_zmalloc("gw_tcp_free", sizeof(*tc->free) * tc->nslots, 0);
+	if (!tc->rxrec || !tc->txrec || !tc->txnext || !tc->slot || !tc->free) {
 		rte_free(tc->rxrec);
 		rte_free(tc->txrec);
 		rte_free(tc->txnext);
+		rte_free(tc->slot);
+		rte_free(tc->free);
 		rte_free(tc);
 		return -ENOMEM;
 	}
-	for (i = 0; i < GW_TCP_CHAN_CONNS; i++)
-		tc->free[i] = (uint16_t)(GW_TCP_CHAN_CONNS - 1 - i);
-	tc->nfree = GW_TCP_CHAN_CONNS;
+	for (i = 0; i < tc->nslots; i++)
+		tc->free[i] = (uint16_t)(tc->nslots - 1 - i);
+	tc->nfree = tc->nslots;
 	ch->tcp = tc;
 	return 0;
 }
@@ -112,6 +117,8 @@ gw_tcp_chan_free(struct gw_chan *ch)
 	rte_free(tc->rxrec);
 	rte_free(tc->txrec);
 	rte_free(tc->txnext);
+	rte_free(tc->slot);
+	rte_free(tc->free);
 	rte_free(tc);
 	ch->tcp = NULL;
 }

@@ -39,7 +39,7 @@ struct gw_chan;
 struct stk_tcp_conn;
 struct stk_tcp_listener;
 
-#define GW_TCP_CHAN_CONNS 4096  /* connection slots per app queue */
+#define GW_TCP_CHAN_CONNS 65535 /* connection slots per app queue at most (16-bit slot ids) */
 #define GW_TCP_PENDING    4096  /* events waiting for RX room, per app queue */
 #define GW_TCP_EPH_LO     49152 /* ephemeral ports for active opens: 49152..65535 */
 #define GW_TCP_DEFER      64    /* aborts a worker queues while inside an engine call */
@@ -79,9 +79,10 @@ struct gw_tcp_rxrec {
 
 /* The TCP state of one app queue: its worker's only. Allocated with the queue. */
 struct gw_tcp_chan {
-	bool dead; /* the app detached: no more events posted, every connection aborted */
-	struct gw_tcp_slot slot[GW_TCP_CHAN_CONNS];
-	uint16_t free[GW_TCP_CHAN_CONNS];
+	bool dead;       /* the app detached: no more events posted, every connection aborted */
+	unsigned nslots; /* the tenant's connection quota, at most GW_TCP_CHAN_CONNS */
+	struct gw_tcp_slot *slot; /* nslots */
+	uint16_t *free;           /* nslots */
 	unsigned nfree;
 	struct stk_tcp_listener *lis[BP_MAX_SOCKS];
 	uint32_t lis_addr[BP_MAX_SOCKS];
@@ -113,8 +114,9 @@ struct gw_tcp_quota {
 int gw_tcp_init(struct gw *gw);
 /* After the workers stopped: destroys engines (buffers they hold released, nothing sent). */
 void gw_tcp_fini(struct gw *gw);
-/* TCP state of a new queue; 0 or -ENOMEM. Frees with gw_tcp_chan_free (accepts none). */
-int gw_tcp_chan_alloc(struct gw_chan *ch);
+/* TCP state of a new queue with room for nslots connections (the tenant's quota); 0 or -ENOMEM.
+ * Frees with gw_tcp_chan_free (accepts none). */
+int gw_tcp_chan_alloc(struct gw_chan *ch, unsigned nslots);
 void gw_tcp_chan_free(struct gw_chan *ch);
 /* A TCP socket was unbound: its worker stops listening. */
 void gw_tcp_unlisten(struct gw *gw, struct gw_chan *ch, uint32_t sock);

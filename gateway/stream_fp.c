@@ -30,7 +30,7 @@ slot_of(struct gw_tcp_chan *tc, uint32_t id)
 	unsigned i = id & 0xffff;
 	struct gw_tcp_slot *s;
 
-	if (i >= GW_TCP_CHAN_CONNS)
+	if (i >= tc->nslots)
 		return NULL;
 	s = &tc->slot[i];
 	if (!s->used || !s->c || s->gen != (uint16_t)(id >> 16))
@@ -217,7 +217,7 @@ tx_send(void *ctx, const struct stk_tcp_tx *tx)
 			struct gw_chan *ch = TU_CH(stk_tcp_user(tx->c));
 			unsigned si = TU_ID(stk_tcp_user(tx->c));
 
-			if (ch && si < GW_TCP_CHAN_CONNS)
+			if (ch && si < ch->tcp->nslots)
 				ch->tcp->slot[si].reason = EACCES;
 			defer_abort(w, tx->c);
 		}
@@ -737,7 +737,7 @@ detach(struct gw_worker *w, struct gw_chan *ch)
 			stk_tcp_unlisten(w->tcp, tc->lis[i]);
 			tc->lis[i] = NULL;
 		}
-	for (i = 0; i < GW_TCP_CHAN_CONNS; i++)
+	for (i = 0; i < tc->nslots; i++)
 		if (tc->slot[i].used && tc->slot[i].c)
 			stk_tcp_abort(w->tcp, tc->slot[i].c);
 	while (tc->pn) {

@@ -384,3 +384,61 @@ c.close()
         srv.wait(10)
     c = gw.counters()
     assert c["chan_handoff"] > 0, c  # the other worker's arrivals went across
+
+
+MANY_CLIENT = r'''
+import resource, selectors, socket, time
+n = {n}
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1000, n + 1000))
+sel = selectors.DefaultSelector()
+t_end = time.monotonic() + {secs}
+socks, echoed, opened, failed = [], 0, 0, 0
+want = {{}}
+i = 0
+while (i < n or echoed < opened) and time.monotonic() < t_end:
+    # open in waves of 500 so SYNs do not all land at once
+    while i < n and opened - echoed < 500:
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("{ip}", {port}))
+        sel.register(s, selectors.EVENT_WRITE, i)
+        socks.append(s)
+        i += 1
+        opened += 1
+    for key, ev in sel.select(0.05):
+        s, k = key.fileobj, key.data
+        if ev & selectors.EVENT_WRITE:
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                failed += 1
+                sel.unregister(s)
+                echoed += 1
+                continue
+            msg = b"c%07d" % k
+            s.send(msg)
+            want[k] = msg
+            sel.modify(s, selectors.EVENT_READ, k)
+        else:
+            b = s.recv(64)
+            sel.unregister(s)
+            if b != want[k]:
+                failed += 1
+            echoed += 1
+alive = sum(1 for s in socks if s.fileno() >= 0)
+print(opened, echoed, failed, alive)
+for s in socks:
+    s.close()
+'''
+
+
+def test_10000_concurrent_connections(topo, tcp_gw, procs):
+    """10,000 connections open at once to tcp_echo, each echoes its own 8 bytes, all held open
+    until the last one answered; then all close."""
+    gw = tcp_gw()
+    app = start_app(procs, gw, TCP_ECHO, 7)
+    out = peer_py(topo, MANY_CLIENT.format(n=10000, secs=90, ip=T_IP, port=7), timeout=120)
+    opened, echoed, failed, alive = map(int, out.split())
+    assert (opened, echoed, failed, alive) == (10000, 10000, 0, 10000), (out, gw.tail())
+    c = tcp_counters(gw)
+    assert c["tcp_accepted"] >= 10000, c
+    assert app.alive(), app.describe()

@@ -92,13 +92,16 @@ def test_echo_small(topo, tcp_gw, procs):
     assert (int(sent), int(got), same) == (10000, 10000, "True"), (out, app.describe(), gw.tail())
 
 
-def test_echo_bulk_sha256(topo, tcp_gw, procs):
-    """20 MB up and the same 20 MB back down at once, byte-exact (sha256), in well under a minute."""
+@pytest.mark.parametrize("mb", [20, 200])
+def test_echo_bulk_sha256(topo, tcp_gw, procs, mb):
+    """MB megabytes up and the same back down at once, byte-exact (sha256), in well under a
+    minute."""
     gw = tcp_gw()
     app = start_app(procs, gw, TCP_ECHO, 7)
-    size = 20 << 20
+    size = mb << 20
     out = peer_py(topo, ECHO_CLIENT.format(size=size, ip=T_IP, port=7), timeout=90)
     sent, got, same, secs = out.split()
+    print(f"bulk {mb} MB both ways: {secs} s")
     assert (int(sent), int(got), same) == (size, size, "True"), (out, app.describe(), gw.tail())
     assert float(secs) < 60, out
 

@@ -445,3 +445,37 @@ def test_10000_concurrent_connections(topo, tcp_gw, procs):
     c = tcp_counters(gw)
     assert c["tcp_accepted"] >= 10000, c
     assert app.alive(), app.describe()
+
+
+def test_scapy_edge_cases(topo, tcp_gw, procs, tmp_path):
+    """Crafted segments to a listening port: a bad checksum, SYN+FIN, a malformed option list and
+    a RST get no answer (each counted); a well-formed SYN in the same batch gets its SYN-ACK,
+    which acknowledges exactly SEQ+1 and carries the four options."""
+    from scapy.compat import raw
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    gw = tcp_gw()
+    start_app(procs, gw, TCP_ECHO, 7)
+    before_stk, before_tcp = gw.counters(), tcp_counters(gw)
+    base = Ether(dst=topo.gw_mac, src=topo.peer_mac) / IP(src=PEER_IP, dst=T_IP)
+    bad_ck = base / TCP(sport=40010, dport=7, flags="S", seq=1000, chksum=0x1234)
+    syn_fin = base / TCP(sport=40011, dport=7, flags="SF", seq=1000)
+    bad_opt = base / TCP(sport=40012, dport=7, flags="S", seq=1000,
+                         options=[(2, b"\x05\xb4\x00")])  # MSS option with length 5
+    rst = base / TCP(sport=40013, dport=7, flags="R", seq=1000)
+    good = base / TCP(sport=40014, dport=7, flags="S", seq=777000,
+                      options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)),
+                               ("WScale", 7)])
+    got = topo.exchange([raw(bad_ck), raw(syn_fin), raw(bad_opt), raw(rst), raw(good)],
+                        tmp_path, listen=1.5)
+    replies = [Ether(f) for f in got if TCP in Ether(f) and Ether(f)[IP].src == T_IP]
+    assert [r[TCP].dport for r in replies] == [40014], [r.summary() for r in replies]
+    sa = replies[0][TCP]
+    assert sa.flags == "SA" and sa.ack == 777001, sa.summary()
+    kinds = {o[0] for o in sa.options}
+    assert {"MSS", "WScale", "SAckOK", "Timestamp"} <= kinds, sa.options
+    d_stk = delta(gw.counters(), before_stk)
+    d_tcp = delta(tcp_counters(gw), before_tcp)
+    assert d_stk["tcp_bad"] >= 1, d_stk
+    assert d_tcp["tcp_bad_flags"] >= 1 and d_tcp["tcp_bad_options"] >= 1, d_tcp

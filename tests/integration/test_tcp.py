@@ -479,3 +479,58 @@ def test_scapy_edge_cases(topo, tcp_gw, procs, tmp_path):
     d_tcp = delta(tcp_counters(gw), before_tcp)
     assert d_stk["tcp_bad"] >= 1, d_stk
     assert d_tcp["tcp_bad_flags"] >= 1 and d_tcp["tcp_bad_options"] >= 1, d_tcp
+
+
+CONNECT_N = r'''
+import socket, time
+held, refused, timedout = [], 0, 0
+for i in range({n}):
+    try:
+        s = socket.create_connection(("{ip}", {port}), timeout=1.5)
+        s.sendall(b"q"); assert s.recv(1) == b"q"
+        held.append(s)
+    except ConnectionRefusedError:
+        refused += 1
+    except (socket.timeout, TimeoutError):
+        timedout += 1
+print(len(held), refused, timedout, flush=True)
+held[0].close()
+time.sleep(0.5)  # the gateway's block goes when the close completes
+s = socket.create_connection(("{ip}", {port}), timeout=3)
+s.sendall(b"r"); print(s.recv(1).decode())
+'''
+
+
+def test_connection_quota(topo, tcp_gw, procs):
+    """quotas.connections 3: three connections at once, the fourth and fifth SYNs are dropped
+    (counted tcp_quota, the client times out); once one closes a new one gets in."""
+    tenants = [dict(TENANTS[0], quotas={"connections": 3})]
+    gw = tcp_gw(tenants=tenants)
+    start_app(procs, gw, TCP_ECHO, 7)
+    out = peer_py(topo, CONNECT_N.format(n=5, ip=T_IP, port=7), timeout=60)
+    assert out.split() == ["3", "0", "2", "r"], out
+    assert tcp_counters(gw)["tcp_quota"] >= 2
+
+
+def test_reload_revokes_tcp_port(topo, tcp_gw, procs):
+    """A reload that takes port 8080 from the tenant closes the listener: the socket-closed line
+    is logged and a new SYN gets RST; port 7 keeps working."""
+    from test_policy import reload
+
+    gw = tcp_gw()
+    start_app(procs, gw, HTTP_HELLO, 8080)
+    start_app(procs, gw, TCP_ECHO, 7)
+    check_curl(peer_bytes(topo, CURL_LOOP.format(n=3, keep=1, ip=T_IP, port=8080), 30), 3)
+    t2 = [dict(TENANTS[0], ports={"tcp": [7], "udp": [7]})]
+    reload(gw, t2)
+    assert gw.wait_log(r"socket \d+ \(TCP 198\.18\.0\.10:8080\) closed by policy reload", 5), \
+        gw.tail()
+    out = peer_py(topo, f"""
+import socket
+try:
+    socket.create_connection(('{T_IP}', 8080), timeout=3); print('connected')
+except ConnectionRefusedError:
+    print('refused')
+s = socket.create_connection(('{T_IP}', 7), timeout=3); s.sendall(b'ok'); print(s.recv(2).decode())
+""")
+    assert out.split() == ["refused", "ok"], out

@@ -534,3 +534,32 @@ except ConnectionRefusedError:
 s = socket.create_connection(('{T_IP}', 7), timeout=3); s.sendall(b'ok'); print(s.recv(2).decode())
 """)
     assert out.split() == ["refused", "ok"], out
+
+
+def test_gateway_stop_with_open_connections(topo, tcp_gw, procs):
+    """SIGTERM to the gateway while 50 connections are open and one is moving data: it exits 0
+    (engines torn down after the workers, buffers they held released) and the app sees the
+    gateway go."""
+    gw = tcp_gw()
+    app = start_app(procs, gw, TCP_ECHO, 7)
+    client = procs([PY, "-c", f"""
+import socket, time
+held = [socket.create_connection(('{T_IP}', 7), timeout=5) for _ in range(50)]
+for s in held:
+    s.sendall(b'x'); s.recv(1)
+print('held', flush=True)
+s = held[0]
+s.settimeout(5)
+t_end = time.monotonic() + 20
+try:
+    while time.monotonic() < t_end:
+        s.sendall(b'y' * 65536)
+        s.recv(65536)
+except OSError as e:
+    print('ended', type(e).__name__, flush=True)
+"""], ns=topo.peer_ns, name="client")
+    client.wait_line("held", timeout=15)
+    time.sleep(0.5)
+    assert gw.stop() == 0, gw.tail()
+    assert app.wait(5) is not None, app.describe()
+    client.stop()

@@ -563,3 +563,34 @@ except OSError as e:
     assert gw.stop() == 0, gw.tail()
     assert app.wait(5) is not None, app.describe()
     client.stop()
+
+
+def test_foreign_connection_ids(topo, tcp_gw, procs):
+    """A hostile app of another tenant names connection ids it never had (every slot of the first
+    generations: what the echo app's ids look like) with SEND, SHUTDOWN, CLOSE, ABORT, and
+    connects to the gateway's own address, while a 20 MB echo runs: every SEND comes back
+    refused, the refusals are counted on its channel (tcp_bad_conn), the echo is byte-exact."""
+    from conftest import HOSTILE_APP
+
+    h_ip = "198.18.0.40"
+    tenants = TENANTS + [{"name": "h", "addresses": [h_ip], "allow": {"uids": [0]},
+                          "ports": {"udp": [9]},
+                          "default": {"ingress": "allow", "egress": "allow"}}]
+    gw = tcp_gw(tenants=tenants)
+    echo = start_app(procs, gw, TCP_ECHO, 7)
+    host = procs([HOSTILE_APP, "-s", gw.sock, "-d", "4", "-H", "20", "tcp-guess", "h", h_ip, 9],
+                 name="tcp-guess")
+    host.wait_line("BOUND", timeout=10)
+    size = 20 << 20
+    out = peer_py(topo, ECHO_CLIENT.format(size=size, ip=T_IP, port=7), timeout=90)
+    assert out.split()[:3] == [str(size), str(size), "True"], out
+    host.wait_line("GUESSED", timeout=20)
+    m = re.search(r"GUESSED posted=(\d+) sends=(\d+) back=(\d+) refused=(\d+)", host.out())
+    posted, sends, back, refused = map(int, m.groups())
+    assert posted > 1000 and sends > 10 and back == sends and refused == sends, host.out()
+    hc = gw.channel_counters(pid=host.pid)
+    ec = gw.channel_counters(pid=echo.pid)
+    assert hc["tcp_bad_conn"] >= posted // 2, hc
+    assert ec["drops"] == 0, ec
+    assert echo.alive() and gw.alive()
+    assert host.stop() == 0, host.describe()

@@ -30,7 +30,7 @@
  * | RX | gateway -> app | received datagrams/frames (RX buffer + metadata), TCP events |
  * | DONE | app -> gateway | RX buffers handed back (Arrakis `packet_done`) |
  * | TX | app -> gateway | datagrams/frames to send (TX buffer + destination), TCP commands |
- * | COMP | gateway -> app | TX buffers handed back once the gateway no longer needs them (TCP: acked) |
+ * | COMP | gateway -> app | TX buffers handed back when no longer needed (TCP: acknowledged) |
  *
  * Ring sizes are powers of two; RX and DONE have rx_ring slots, TX and COMP tx_ring slots, and
  * rx_bufs <= rx_ring, tx_bufs <= tx_ring, so DONE and COMP can never overflow.

@@ -31,6 +31,8 @@ struct snap {
 	bool have_port;
 	uint64_t ct[POL_CT_CNT__MAX];
 	unsigned sessions;
+	uint64_t tcp[STK_TCP_CNT__MAX]; /* the TCP engines, summed over workers */
+	unsigned tcp_conns;
 	struct snap_rule *rules;
 	unsigned n_rules;
 	struct snap_tenant *tenants;
@@ -139,6 +141,11 @@ snap_take(struct gw *gw)
 		for (j = 0; j < POL_CT_CNT__MAX; j++)
 			s->ct[j] += pol_ct_counter(gw->ct[i], (enum pol_ct_counter)j);
 	}
+	for (j = 0; j < STK_TCP_CNT__MAX; j++)
+		s->tcp[j] = gw_tcp_counter(gw, j);
+	for (i = 0; gw->workers && i < gw->n_workers; i++)
+		if (gw->workers[i].tcp)
+			s->tcp_conns += stk_tcp_conns_in_use(gw->workers[i].tcp);
 	g = atomic_load_explicit(&gw->gen, memory_order_acquire);
 	if (g) {
 		s->generation = pol_gen_number(g);
@@ -281,6 +288,12 @@ adm_stats_json(struct gw *gw)
 	for (j = 0; j < POL_CT_CNT__MAX; j++)
 		json_object_set_new(a, pol_ct_counter_names[j], json_integer((json_int_t)s->ct[j]));
 	json_object_set_new(o, "conntrack", a);
+	a = json_object();
+	json_object_set_new(a, "conns_in_use", json_integer(s->tcp_conns));
+	for (j = 0; j < STK_TCP_CNT__MAX; j++)
+		json_object_set_new(a, stk_tcp_counter_names[j],
+		                    json_integer((json_int_t)s->tcp[j]));
+	json_object_set_new(o, "tcp", a);
 	a = json_array();
 	for (i = 0; i < s->chans.n; i++)
 		json_array_append_new(a, adm_chan_json(&s->chans.apps[i], s->now_ns));
@@ -430,6 +443,13 @@ adm_metrics_text(struct gw *gw, size_t *len)
 			fprintf(f, "\",reason=\"%s\"} %" PRIu64 "\n", meter_names[j],
 			        s->tenants[i].meter_drops[j]);
 		}
+	head(f, "bypassd_tcp_conns_in_use", "gauge", "TCP connection blocks in use, all workers");
+	fprintf(f, "bypassd_tcp_conns_in_use %u\n", s->tcp_conns);
+	for (j = 0; j < STK_TCP_CNT__MAX; j++) {
+		snprintf(name, sizeof(name), "bypassd_%s_total", stk_tcp_counter_names[j]);
+		head(f, name, "counter", stk_tcp_counter_help[j]);
+		fprintf(f, "%s %" PRIu64 "\n", name, s->tcp[j]);
+	}
 	head(f, "bypassd_conntrack_sessions", "gauge", "tracked sessions, all workers");
 	fprintf(f, "bypassd_conntrack_sessions %u\n", s->sessions);
 	for (j = 0; j < POL_CT_CNT__MAX; j++) {

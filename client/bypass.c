@@ -243,6 +243,9 @@ queue_unmap(struct bp_queue *q)
 	free(q->rx_state);
 	free(q->tx_state);
 	free(q->tx_free);
+	free(q->tstash.d);
+	free(q->ustash.d);
+	q->tstash.d = q->ustash.d = NULL;
 	q->region = q->rx_map = q->tx_map = NULL;
 	q->rx_state = q->tx_state = NULL;
 	q->tx_free = NULL;
@@ -311,7 +314,10 @@ queue_map(struct bp_handle *h, struct bp_queue *q, unsigned i, const struct bp_c
 	q->rx_state = calloc(q->rx_bufs, 1);
 	q->tx_state = calloc(q->tx_bufs, 1);
 	q->tx_free = malloc(sizeof(uint32_t) * q->tx_bufs);
-	if (!q->rx_state || !q->tx_state || !q->tx_free) {
+	q->tstash.cap = q->ustash.cap = h->geom.rx_ring + h->geom.tx_ring;
+	q->tstash.d = malloc(sizeof(struct bp_desc) * q->tstash.cap);
+	q->ustash.d = malloc(sizeof(struct bp_desc) * q->ustash.cap);
+	if (!q->rx_state || !q->tx_state || !q->tx_free || !q->tstash.d || !q->ustash.d) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -546,6 +552,12 @@ bp_udp_bind(struct bp_queue *q, uint32_t addr, uint16_t port)
 }
 
 int
+bp_tcp_listen(struct bp_queue *q, uint32_t addr, uint16_t port)
+{
+	return bind_req(q, BP_PROTO_TCP, addr, port);
+}
+
+int
 bp_raw_bind(struct bp_queue *q, uint32_t addr)
 {
 	return bind_req(q, BP_PROTO_RAW, addr, 0);
@@ -598,7 +610,7 @@ pending(struct bp_queue *q)
 	bool starving = q->tx_nfree == 0;
 	unsigned back = bp_reap_completions(q);
 
-	return bp_ring_count(&q->rx) || (starving && back);
+	return bp_ring_count(&q->rx) || q->tstash.n || q->ustash.n || (starving && back);
 }
 
 /* Read every doorbell byte. 0, or -BP_ESHUTDOWN when the gateway's end is gone. */
@@ -641,7 +653,7 @@ bp_arm(struct bp_queue *q)
 	if (r < 0)
 		return r;
 	n = bp_ring_arm(&q->rx);
-	if (q->tx_nfree == 0)
+	if (q->tx_nfree == 0 || q->tcp_sends)
 		n += bp_ring_arm(&q->comp);
 	if (n) {
 		disarm(q);

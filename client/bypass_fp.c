@@ -18,13 +18,26 @@ bp_recv_burst(struct bp_queue *q, struct bp_rx *rx, unsigned n)
 		bp_ring_disarm(&q->comp);
 	}
 	while (got < n) {
-		k = bp_ring_dequeue_burst(&q->rx, d, n - got < CHUNK ? n - got : CHUNK);
+		unsigned want = n - got < CHUNK ? n - got : CHUNK;
+
+		/* datagrams bp_tcp_poll set aside come first; TCP events read here wait for it */
+		for (k = 0; k < want && bp_stash_get(&q->ustash, &d[k]); k++)
+			;
+		if (!k) {
+			if (q->tstash.cap - q->tstash.n < want)
+				want = q->tstash.cap - q->tstash.n;
+			k = bp_ring_dequeue_burst(&q->rx, d, want);
+		}
 		if (!k)
 			break;
 		for (i = 0; i < k; i++) {
 			const struct bp_desc *e = &d[i];
 			uint32_t size = UINT32_C(1) << q->rx_shift;
 
+			if (e->type >= BP_DESC_TCP_ACCEPTED && e->type <= BP_DESC_TCP_EOF) {
+				(void)bp_stash_put(&q->tstash, e); /* room reserved above */
+				continue;
+			}
 			if ((e->type != BP_DESC_UDP_RECV && e->type != BP_DESC_RAW_RECV) ||
 			    e->buf >= q->rx_bufs || (uint32_t)e->off + e->len > size ||
 			    q->rx_state[e->buf] != BUF_GW) {
@@ -103,6 +116,19 @@ bp_reap_completions(struct bp_queue *q)
 
 	while ((k = bp_ring_dequeue_burst(&q->comp, d, CHUNK)) > 0) {
 		for (i = 0; i < k; i++) {
+			if (d[i].type == BP_DESC_TCP_SENT && d[i].buf < q->tx_bufs &&
+			    q->tx_state[d[i].buf] == BUF_POSTED) {
+				/* the buffer is free again; the event waits for bp_tcp_poll */
+				q->tx_state[d[i].buf] = BUF_GW;
+				q->tx_free[q->tx_nfree++] = d[i].buf;
+				if (q->tcp_sends)
+					q->tcp_sends--;
+				if (!bp_stash_put(&q->tstash, &d[i]))
+					q->st.rx_bad++; /* cannot happen: capacity covers both rings
+					                 */
+				got++;
+				continue;
+			}
 			if (d[i].type != BP_DESC_TX_DONE || d[i].buf >= q->tx_bufs ||
 			    q->tx_state[d[i].buf] != BUF_POSTED) {
 				q->st.rx_bad++;
@@ -201,7 +227,7 @@ bp_send_burst(struct bp_queue *q, const struct bp_tx *tx, unsigned n)
 			break;
 		}
 		proto = tx[i].sock < BP_MAX_SOCKS ? q->sock_proto[tx[i].sock] : 0;
-		if (!proto) {
+		if (!proto || proto == BP_PROTO_TCP) { /* streams: bp_tcp_send */
 			err = -BP_EBADSOCK;
 			break;
 		}

@@ -39,6 +39,13 @@ struct bp_queue {
 	struct bp_queue_stats st;
 	uint8_t sock_proto[BP_MAX_SOCKS]; /* enum bp_proto of sockets bound on this queue, 0: none
 	                                   */
+	/* TCP and datagrams share the RX ring (and TCP_SENT the COMP ring): what one reader takes
+	 * for the other waits in its stash, in order (FIFO, capacity rx_ring + tx_ring) */
+	struct bp_stash {
+		struct bp_desc *d;
+		uint32_t cap, head, n;
+	} tstash, ustash;
+	uint32_t tcp_sends; /* TCP_SEND posted, TCP_SENT not yet seen: bp_arm watches COMP */
 
 	/* set at attach */
 	struct bp_handle *h;
@@ -69,6 +76,27 @@ struct bp_handle {
 /* bypass.c */
 uint64_t bp_now_ns(void);
 int bp_queue_check_alive(struct bp_queue *q);
+
+/* bypass_tcp.c */
+static inline bool
+bp_stash_put(struct bp_stash *s, const struct bp_desc *d)
+{
+	if (s->n == s->cap)
+		return false;
+	s->d[(s->head + s->n++) % s->cap] = *d;
+	return true;
+}
+
+static inline bool
+bp_stash_get(struct bp_stash *s, struct bp_desc *d)
+{
+	if (!s->n)
+		return false;
+	*d = s->d[s->head];
+	s->head = (s->head + 1) % s->cap;
+	s->n--;
+	return true;
+}
 
 /* bypass_fp.c */
 /* Move TX completions to the free pool. Returns how many came back. */

@@ -25,28 +25,32 @@
  * Why a descriptor from the app was refused: _(ENUM, "counter_name", "help"). Each is its own
  * per-channel drop counter; the value travels back to the app in a TX_DONE `status`.
  */
-#define foreach_bp_desc_err(_)                                                                   \
-	_(OK, "ok", "valid")                                                                     \
-	_(TYPE, "desc_bad_type", "type unknown, reserved (TCP) or not allowed on this ring")     \
-	_(FLAGS, "desc_bad_flags", "unknown flag bits set")                                      \
-	_(RESERVED, "desc_bad_reserved", "a field this type does not use is not zero")           \
-	_(BUF, "desc_bad_buf", "buffer index out of range")                                      \
-	_(OFFSET, "desc_bad_offset", "offset at or beyond the end of the buffer")                \
-	_(LENGTH, "desc_bad_length", "offset + length beyond the end of the buffer")             \
-	_(TOO_BIG, "desc_too_big", "payload or frame larger than the MTU allows")                \
-	_(TOO_SHORT, "desc_too_short", "raw frame shorter than an Ethernet header")              \
-	_(SOCK, "desc_bad_sock",                                                                 \
-	  "socket id out of range, not bound on this queue, wrong protocol")                     \
-	_(ADDR, "desc_bad_addr",                                                                 \
-	  "destination 0, broadcast, multicast, loopback, reserved, or the gateway's own")       \
-	_(PORT, "desc_bad_port", "destination port 0")                                           \
-	_(NOT_OWNED, "desc_not_owned", "RX buffer returned that the app does not hold")          \
-	_(IN_FLIGHT, "desc_in_flight", "TX buffer posted again before its completion")           \
-	_(RING, "ring_bad_index", "the app moved a ring index out of range")                     \
-	_(NOMEM, "tx_no_mbuf", "gateway out of packet buffers: not sent")                        \
-	_(SPOOF, "raw_spoofed", "raw frame's source MAC, IP or port not the tenant's: not sent") \
-	_(ROUTE, "tx_no_route", "destination not on-link and no next hop configured: not sent")  \
-	_(POLICY, "policy_denied", "denied by the tenant's egress policy or rate limit: not sent")
+#define foreach_bp_desc_err(_)                                                                     \
+	_(OK, "ok", "valid")                                                                       \
+	_(TYPE, "desc_bad_type", "type unknown, reserved (TCP) or not allowed on this ring")       \
+	_(FLAGS, "desc_bad_flags", "unknown flag bits set")                                        \
+	_(RESERVED, "desc_bad_reserved", "a field this type does not use is not zero")             \
+	_(BUF, "desc_bad_buf", "buffer index out of range")                                        \
+	_(OFFSET, "desc_bad_offset", "offset at or beyond the end of the buffer")                  \
+	_(LENGTH, "desc_bad_length", "offset + length beyond the end of the buffer")               \
+	_(TOO_BIG, "desc_too_big", "payload or frame larger than the MTU allows")                  \
+	_(TOO_SHORT, "desc_too_short", "raw frame shorter than an Ethernet header")                \
+	_(SOCK, "desc_bad_sock",                                                                   \
+	  "socket id out of range, not bound on this queue, wrong protocol")                       \
+	_(ADDR, "desc_bad_addr",                                                                   \
+	  "destination 0, broadcast, multicast, loopback, reserved, or the gateway's own")         \
+	_(PORT, "desc_bad_port", "destination port 0")                                             \
+	_(NOT_OWNED, "desc_not_owned", "RX buffer returned that the app does not hold")            \
+	_(IN_FLIGHT, "desc_in_flight", "TX buffer posted again before its completion")             \
+	_(RING, "ring_bad_index", "the app moved a ring index out of range")                       \
+	_(NOMEM, "tx_no_mbuf", "gateway out of packet buffers: not sent")                          \
+	_(SPOOF, "raw_spoofed", "raw frame's source MAC, IP or port not the tenant's: not sent")   \
+	_(ROUTE, "tx_no_route", "destination not on-link and no next hop configured: not sent")    \
+	_(POLICY, "policy_denied", "denied by the tenant's egress policy or rate limit: not sent") \
+	_(CONN, "tcp_bad_conn", "TCP connection id not open on this queue")                        \
+	_(NOBUFS, "tcp_send_full", "TCP send queue full: not queued, send again after a SENT")     \
+	_(CLOSED, "tcp_send_closed", "TCP connection closed for sending (shutdown, closing)")      \
+	_(CONN_GONE, "tcp_conn_gone", "TCP connection ended before the bytes were acknowledged")
 
 enum bp_desc_err {
 #define _(e, n, h) BP_DESC_ERR_##e,

@@ -48,8 +48,17 @@ bp_chan_rx_post(struct bp_chan *c, const struct bp_desc *d, unsigned n)
 unsigned
 bp_chan_done_reap(struct bp_chan *c, unsigned max)
 {
+	return bp_chan_done_reap_idx(c, max, NULL, NULL);
+}
+
+unsigned
+bp_chan_done_reap_idx(struct bp_chan *c, unsigned max, uint32_t *idx, unsigned *nidx)
+{
 	struct bp_desc d[CHUNK];
 	unsigned i, n, got = 0;
+
+	if (nidx)
+		*nidx = 0;
 	enum bp_desc_err e;
 
 	while (got < max) {
@@ -67,6 +76,8 @@ bp_chan_done_reap(struct bp_chan *c, unsigned max)
 			bp_bufpool_unhold(&c->rxpool, d[i].buf);
 			(void)bp_bufpool_put(&c->rxpool, d[i].buf);
 			c->cnt[BP_CHAN_CNT_RX_DONE]++;
+			if (idx)
+				idx[(*nidx)++] = d[i].buf;
 		}
 		got += n;
 	}
@@ -85,8 +96,14 @@ bp_chan_tx_fetch(struct bp_chan *c, struct bp_desc *d, unsigned n)
 	got = bp_ring_dequeue_burst(&c->tx, d, n);
 	for (i = 0; i < got; i++) {
 		e = bp_desc_check(&d[i], &c->tx_lim, BP_RING_TX);
-		/* past TYPE and BUF the buffer index is valid (bp_desc_check checks them first) */
-		returnable = e != BP_DESC_ERR_TYPE && e != BP_DESC_ERR_BUF;
+		/* past TYPE and BUF the buffer index is valid (bp_desc_check checks them first);
+		 * TCP commands other than SEND carry no buffer */
+		returnable =
+		        e != BP_DESC_ERR_TYPE && e != BP_DESC_ERR_BUF && d[i].buf != BP_BUF_NONE;
+		if (e == BP_DESC_ERR_OK && d[i].buf == BP_BUF_NONE) {
+			d[ok++] = d[i];
+			continue;
+		}
 		if (returnable) {
 			/* the buffer index is valid: is the buffer the app's to post? */
 			if (bp_bufpool_held(&c->txpool, d[i].buf)) {
@@ -131,12 +148,22 @@ bp_chan_tx_complete(struct bp_chan *c, const struct bp_desc *d, unsigned n)
 				continue; /* not ours to complete: a caller bug, never a duplicate
 				           */
 			bp_bufpool_unhold(&c->txpool, d[i].buf);
-			out[k] = (struct bp_desc){
-			        .buf = d[i].buf,
-			        .type = BP_DESC_TX_DONE,
-			        .status = d[i].status,
-			        .user = d[i].user,
-			};
+			if (d[i].type == BP_DESC_TCP_SEND)
+				out[k] = (struct bp_desc){
+				        .buf = d[i].buf,
+				        .len = d[i].status ? 0 : d[i].len,
+				        .type = BP_DESC_TCP_SENT,
+				        .sock = d[i].sock,
+				        .status = d[i].status,
+				        .user = d[i].user,
+				};
+			else
+				out[k] = (struct bp_desc){
+				        .buf = d[i].buf,
+				        .type = BP_DESC_TX_DONE,
+				        .status = d[i].status,
+				        .user = d[i].user,
+				};
 			k++;
 		}
 		i = bp_ring_enqueue_burst(&c->comp, out, k);

@@ -39,6 +39,51 @@ bp_addr_sendable(uint32_t addr_be)
 }
 
 /*
+ * A TCP command (ABI 1.1). SEND carries a buffer (checked like a UDP payload, but up to the buffer
+ * size: the engine cuts segments); the others carry none (buf BP_BUF_NONE, off = len = 0). The
+ * connection id is checked by the caller against its own table.
+ */
+static inline enum bp_desc_err
+bp_desc_check_tcp(const struct bp_desc *d, const struct bp_desc_limits *l)
+{
+	if (d->type == BP_DESC_TCP_SEND) {
+		if (d->buf >= l->nbufs)
+			return BP_DESC_ERR_BUF;
+		if (d->flags & ~BP_DESC_F_VALID)
+			return BP_DESC_ERR_FLAGS;
+		if (d->status | d->addr_be | d->port_be)
+			return BP_DESC_ERR_RESERVED;
+		if (d->off >= l->buf_size)
+			return BP_DESC_ERR_OFFSET;
+		if ((uint32_t)d->off + d->len > l->buf_size)
+			return BP_DESC_ERR_LENGTH;
+		if (d->len == 0)
+			return BP_DESC_ERR_TOO_SHORT;
+		if (d->sock == 0)
+			return BP_DESC_ERR_CONN;
+		return BP_DESC_ERR_OK;
+	}
+	if (d->buf != BP_BUF_NONE)
+		return BP_DESC_ERR_BUF;
+	if (d->flags & ~BP_DESC_F_VALID)
+		return BP_DESC_ERR_FLAGS;
+	if (d->off | d->len | d->status)
+		return BP_DESC_ERR_RESERVED;
+	if (d->type == BP_DESC_TCP_CONNECT) {
+		if (!bp_addr_sendable(d->addr_be))
+			return BP_DESC_ERR_ADDR;
+		if (d->port_be == 0)
+			return BP_DESC_ERR_PORT;
+		return BP_DESC_ERR_OK;
+	}
+	if (d->addr_be | d->port_be | d->user)
+		return BP_DESC_ERR_RESERVED;
+	if (d->sock == 0)
+		return BP_DESC_ERR_CONN;
+	return BP_DESC_ERR_OK;
+}
+
+/*
  * Check one descriptor the app posted on `ring` (BP_RING_TX or BP_RING_DONE). d must be the
  * caller's private copy (read once from shared memory). Checks everything that needs no state:
  * type for the ring, flags, unused fields zero, buffer index, offset and length against the area,
@@ -61,6 +106,8 @@ bp_desc_check(const struct bp_desc *d, const struct bp_desc_limits *l, enum bp_r
 	}
 	if (ring != BP_RING_TX)
 		return BP_DESC_ERR_TYPE;
+	if (d->type >= BP_DESC_TCP_CONNECT && d->type <= BP_DESC_TCP_ABORT)
+		return bp_desc_check_tcp(d, l);
 	/* TYPE then BUF first: after them the buffer may be handed back with the reason */
 	if (d->type != BP_DESC_UDP_SEND && !(d->type == BP_DESC_RAW_SEND && l->raw))
 		return BP_DESC_ERR_TYPE;
@@ -173,12 +220,15 @@ unsigned bp_chan_rx_post(struct bp_chan *c, const struct bp_desc *d, unsigned n)
 
 /* Take back up to max RX buffers from the DONE ring. Bad ones are counted. Returns how many. */
 unsigned bp_chan_done_reap(struct bp_chan *c, unsigned max);
+/* The same, and the index of every buffer taken back in idx[0..*nidx-1] (room for max). */
+unsigned bp_chan_done_reap_idx(struct bp_chan *c, unsigned max, uint32_t *idx, unsigned *nidx);
 
 /* ---- TX: app -> gateway ---- */
 
 /*
  * Take up to n descriptors from the TX ring into d[] (private copies) and return how many are
- * valid (d[0..ret-1], their buffers now marked in flight). Refused ones are counted; those whose
+ * valid (d[0..ret-1], their buffers now marked in flight; TCP commands without a buffer carry
+ * BP_BUF_NONE and mark nothing). Refused ones are counted; those whose
  * buffer could be handed back are completed at once with the reason as status.
  */
 unsigned bp_chan_tx_fetch(struct bp_chan *c, struct bp_desc *d, unsigned n);
@@ -195,8 +245,10 @@ bp_chan_tx_data(const struct bp_chan *c, const struct bp_desc *d)
 
 /*
  * Hand fetched TX buffers back: d[i] as returned by tx_fetch with d[i].status set (0 = sent, else
- * a bp_desc_err). Rings the doorbell if the app sleeps waiting for buffers. Returns how many
- * reached the COMP ring (fewer only when a hostile app stopped reaping: counted COMP_FULL).
+ * a bp_desc_err). A TCP_SEND comes back as TCP_SENT (sock and len as in d[i]: len = bytes
+ * acknowledged), anything else as TX_DONE. Rings the doorbell if the app sleeps waiting for
+ * buffers. Returns how many reached the COMP ring (fewer only when a hostile app stopped reaping:
+ * counted COMP_FULL).
  */
 unsigned bp_chan_tx_complete(struct bp_chan *c, const struct bp_desc *d, unsigned n);
 

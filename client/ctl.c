@@ -225,11 +225,11 @@ check_hello(const struct bp_ctl_hello *m)
 static enum bp_ctl_err
 check_proto_addr(uint16_t proto, uint32_t addr_be, uint16_t port_be)
 {
-	if (proto != BP_PROTO_UDP && proto != BP_PROTO_RAW)
+	if (proto != BP_PROTO_UDP && proto != BP_PROTO_RAW && proto != BP_PROTO_TCP)
 		return BP_CTL_ERR_PROTO;
 	if (!addr_unicast(addr_be))
 		return BP_CTL_ERR_ADDR;
-	if ((proto == BP_PROTO_UDP) != (port_be != 0))
+	if ((proto != BP_PROTO_RAW) != (port_be != 0))
 		return BP_CTL_ERR_PORT;
 	return BP_CTL_ERR_OK;
 }

@@ -302,9 +302,13 @@ test_bind(void)
 
 	b = bind_msg(0, 0xc6120002, 7);
 	CHECK_EQ(dec_app(&b, sizeof(b)), BP_CTL_ERR_PROTO);
-	b = bind_msg(BP_PROTO_TCP, 0xc6120002, 80); /* not in this version */
+	b = bind_msg(4, 0xc6120002, 80); /* not in this version */
 	CHECK_EQ(dec_app(&b, sizeof(b)), BP_CTL_ERR_PROTO);
 	CHECK_EQ(bp_ctl_err_code(BP_CTL_ERR_PROTO), BP_ENOTSUP);
+	b = bind_msg(BP_PROTO_TCP, 0xc6120002, 80); /* a listen (ABI 1.1) */
+	CHECK_EQ(dec_app(&b, sizeof(b)), BP_CTL_ERR_OK);
+	b = bind_msg(BP_PROTO_TCP, 0xc6120002, 0); /* a listen needs a port */
+	CHECK_EQ(dec_app(&b, sizeof(b)), BP_CTL_ERR_PORT);
 	b = bind_msg(BP_PROTO_UDP, 0, 7);
 	CHECK_EQ(dec_app(&b, sizeof(b)), BP_CTL_ERR_ADDR);
 	b = bind_msg(BP_PROTO_UDP, 0xe0000001, 7);

@@ -82,12 +82,9 @@ static void
 test_type(void)
 {
 	uint16_t bad_tx[] = {BP_DESC_NONE,
-	                     BP_DESC_TCP_CONNECT,
-	                     BP_DESC_TCP_SEND,
-	                     BP_DESC_TCP_SHUTDOWN,
-	                     BP_DESC_TCP_CLOSE,
-	                     BP_DESC_TCP_ACCEPT,
 	                     BP_DESC_RX_DONE,
+	                     BP_DESC_TCP_RECV,
+	                     BP_DESC_TCP_EOF,
 	                     BP_DESC_UDP_RECV,
 	                     BP_DESC_RAW_RECV,
 	                     BP_DESC_TX_DONE,
@@ -335,7 +332,7 @@ test_chan_tx(void)
 	d[3].buf = 8; /* no such buffer: dropped, nothing to return */
 	d[4] = udp();
 	d[4].buf = 2;
-	d[4].type = BP_DESC_TCP_SEND; /* reserved type: dropped */
+	d[4].type = 8; /* unknown type: dropped */
 	CHECK_EQ(bp_ring_enqueue_burst(&a.tx, d, 5), 5);
 	n = bp_chan_tx_fetch(&c, out, 8);
 	CHECK_EQ(n, 1);
@@ -369,9 +366,77 @@ test_chan_tx(void)
 	bp_chan_destroy(&c);
 }
 
+/* TCP commands (ABI 1.1): SEND is a buffer view on a connection, the rest carry no buffer. */
+static void
+test_tcp(void)
+{
+	struct bp_desc snd = {.buf = 3,
+	                      .off = 10,
+	                      .len = 2000,
+	                      .type = BP_DESC_TCP_SEND,
+	                      .sock = 0x10002,
+	                      .user = 7};
+	struct bp_desc con = {.buf = BP_BUF_NONE,
+	                      .type = BP_DESC_TCP_CONNECT,
+	                      .addr_be = htonl(0xc6120002),
+	                      .port_be = htons(80),
+	                      .user = 9};
+	struct bp_desc cmd = {.buf = BP_BUF_NONE, .type = BP_DESC_TCP_SHUTDOWN, .sock = 0x10002};
+	struct bp_desc d;
+
+	CHECK_EQ(TX(snd), BP_DESC_ERR_OK); /* larger than the MTU: the engine cuts segments */
+	d = snd;
+	d.len = 0;
+	CHECK_EQ(TX(d), BP_DESC_ERR_TOO_SHORT);
+	d = snd;
+	d.off = 100;
+	d.len = 2000; /* past the buffer's end */
+	CHECK_EQ(TX(d), BP_DESC_ERR_LENGTH);
+	d = snd;
+	d.buf = 64;
+	CHECK_EQ(TX(d), BP_DESC_ERR_BUF);
+	d = snd;
+	d.sock = 0; /* connection ids are never 0 */
+	CHECK_EQ(TX(d), BP_DESC_ERR_CONN);
+	d = snd;
+	d.addr_be = 1;
+	CHECK_EQ(TX(d), BP_DESC_ERR_RESERVED);
+	CHECK_EQ(TX(con), BP_DESC_ERR_OK);
+	d = con;
+	d.sock = htonl(0xc612000a); /* a local address */
+	CHECK_EQ(TX(d), BP_DESC_ERR_OK);
+	d = con;
+	d.addr_be = htonl(0x7f000001); /* loopback */
+	CHECK_EQ(TX(d), BP_DESC_ERR_ADDR);
+	d = con;
+	d.port_be = 0;
+	CHECK_EQ(TX(d), BP_DESC_ERR_PORT);
+	d = con;
+	d.buf = 1; /* commands carry no buffer */
+	CHECK_EQ(TX(d), BP_DESC_ERR_BUF);
+	d = con;
+	d.len = 5;
+	CHECK_EQ(TX(d), BP_DESC_ERR_RESERVED);
+	CHECK_EQ(TX(cmd), BP_DESC_ERR_OK);
+	cmd.type = BP_DESC_TCP_CLOSE;
+	CHECK_EQ(TX(cmd), BP_DESC_ERR_OK);
+	cmd.type = BP_DESC_TCP_ABORT;
+	CHECK_EQ(TX(cmd), BP_DESC_ERR_OK);
+	d = cmd;
+	d.user = 1;
+	CHECK_EQ(TX(d), BP_DESC_ERR_RESERVED);
+	d = cmd;
+	d.sock = 0;
+	CHECK_EQ(TX(d), BP_DESC_ERR_CONN);
+	d = cmd;
+	d.flags = 1;
+	CHECK_EQ(TX(d), BP_DESC_ERR_FLAGS);
+}
+
 int
 main(void)
 {
+	RUN(test_tcp);
 	RUN(test_good);
 	RUN(test_type);
 	RUN(test_flags_reserved);

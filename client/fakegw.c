@@ -42,6 +42,19 @@ struct inject {
 	uint8_t data[2048];
 };
 
+/* A fake TCP connection between two attached queues (tenant address to itself): what one end
+ * sends the other receives, no network, no loss. */
+#define MAX_TCP 64
+struct tcp_end {
+	unsigned ci, qi;
+	bool shut; /* sent FIN */
+};
+struct tcp_conn {
+	bool used;
+	uint16_t gen;
+	struct tcp_end e[2]; /* [0] connecting side, [1] accepted side */
+};
+
 struct fakegw {
 	struct fakegw_cfg cfg;
 	char path[108];
@@ -56,6 +69,7 @@ struct fakegw {
 	struct sock sock[MAX_SOCKS];
 	struct inject *inj;
 	unsigned ninj;
+	struct tcp_conn tcp[MAX_TCP];
 	struct fakegw_stats st;
 };
 
@@ -115,6 +129,150 @@ deliver(struct fakegw *g, uint32_t dst, uint16_t dport, uint32_t src, uint16_t s
 	g->st.delivered++;
 }
 
+/* ---- fake TCP ---- */
+
+static uint32_t
+tcp_id(const struct fakegw *g, unsigned i)
+{
+	return (uint32_t)g->tcp[i].gen << 16 | (i + 1);
+}
+
+/* The connection (and which end of it) a conn id from queue ci/qi names, or -1. */
+static int
+tcp_find(struct fakegw *g, unsigned ci, unsigned qi, uint32_t id, int *end)
+{
+	unsigned i = (id & 0xffff) - 1;
+	int k;
+
+	if ((id & 0xffff) == 0 || i >= MAX_TCP || !g->tcp[i].used || g->tcp[i].gen != id >> 16)
+		return -1;
+	for (k = 0; k < 2; k++)
+		if (g->tcp[i].e[k].ci == ci && g->tcp[i].e[k].qi == qi) {
+			*end = k;
+			return (int)i;
+		}
+	return -1;
+}
+
+/* An event without a buffer to queue ci/qi (dropped, counted, when its ring is full). */
+static void
+tcp_event(struct fakegw *g, unsigned ci, unsigned qi, struct bp_desc d)
+{
+	struct bp_chan *ch = &g->conn[ci].ch[qi];
+
+	d.buf = BP_BUF_NONE;
+	if (!bp_ring_free_count(&ch->rx)) {
+		g->st.dropped++;
+		return;
+	}
+	bp_chan_rx_post(ch, &d, 1);
+}
+
+static void
+tcp_end_conn(struct fakegw *g, unsigned i, uint16_t type, uint16_t why0, uint16_t why1)
+{
+	unsigned k;
+
+	for (k = 0; k < 2; k++)
+		tcp_event(g, g->tcp[i].e[k].ci, g->tcp[i].e[k].qi,
+		          (struct bp_desc){
+		                  .type = type, .sock = tcp_id(g, i), .status = k ? why1 : why0});
+	g->tcp[i].used = false;
+}
+
+/* A TCP command; returns the status of a SEND (its buffer is completed by the caller). */
+static uint16_t
+tcp_cmd(struct fakegw *g, unsigned ci, unsigned qi, const struct bp_desc *d)
+{
+	struct bp_chan *ch = &g->conn[ci].ch[qi];
+	int end = 0, i = -1;
+	unsigned k;
+
+	if (d->type == BP_DESC_TCP_CONNECT) {
+		struct sock *l = find_sock(g, BP_PROTO_TCP, d->addr_be, d->port_be);
+
+		for (k = 0; k < MAX_TCP && g->tcp[k].used; k++)
+			;
+		if (!l || k == MAX_TCP) {
+			tcp_event(g, ci, qi,
+			          (struct bp_desc){.type = BP_DESC_TCP_RESET,
+			                           .addr_be = d->addr_be,
+			                           .port_be = d->port_be,
+			                           .status = l ? ENOBUFS : ECONNREFUSED,
+			                           .user = d->user});
+			return 0;
+		}
+		g->tcp[k].used = true;
+		g->tcp[k].gen = (uint16_t)(g->tcp[k].gen + 1 ? g->tcp[k].gen + 1 : 1);
+		g->tcp[k].e[0] = (struct tcp_end){.ci = ci, .qi = qi};
+		g->tcp[k].e[1] = (struct tcp_end){.ci = l->conn, .qi = l->queue};
+		tcp_event(g, l->conn, l->queue,
+		          (struct bp_desc){.type = BP_DESC_TCP_ACCEPTED,
+		                           .sock = tcp_id(g, k),
+		                           .addr_be = g->cfg.addr_be,
+		                           .port_be = htons(40000),
+		                           .user = (uint64_t)(l - g->sock)});
+		tcp_event(g, ci, qi,
+		          (struct bp_desc){.type = BP_DESC_TCP_CONNECTED,
+		                           .sock = tcp_id(g, k),
+		                           .addr_be = d->addr_be,
+		                           .port_be = d->port_be,
+		                           .user = d->user});
+		return 0;
+	}
+	i = tcp_find(g, ci, qi, d->sock, &end);
+	if (i < 0) {
+		ch->err[BP_DESC_ERR_CONN]++;
+		return BP_DESC_ERR_CONN;
+	}
+	switch (d->type) {
+	case BP_DESC_TCP_SEND: {
+		const struct tcp_end *o = &g->tcp[i].e[!end];
+		struct bp_chan *och = &g->conn[o->ci].ch[o->qi];
+		const uint8_t *p = bp_chan_tx_data(ch, d);
+		uint32_t left = d->len;
+
+		if (g->tcp[i].e[end].shut)
+			return BP_DESC_ERR_CLOSED;
+		while (left) {
+			uint32_t n = left < och->geom.rx_buf_size ? left : och->geom.rx_buf_size;
+			struct bp_desc r = {.len = (uint16_t)n,
+			                    .type = BP_DESC_TCP_RECV,
+			                    .sock = tcp_id(g, (unsigned)i)};
+
+			if (!bp_chan_rx_room(och)) {
+				g->st.dropped++; /* a test that overruns its peer sees it */
+				return BP_DESC_ERR_CONN_GONE;
+			}
+			r.buf = bp_chan_rx_take(och);
+			memcpy(bp_chan_rx_buf(och, r.buf), p, n);
+			bp_chan_rx_post(och, &r, 1);
+			p += n;
+			left -= n;
+		}
+		g->st.delivered++;
+		return 0;
+	}
+	case BP_DESC_TCP_SHUTDOWN:
+	case BP_DESC_TCP_CLOSE:
+		if (g->tcp[i].e[end].shut)
+			return 0;
+		g->tcp[i].e[end].shut = true;
+		tcp_event(
+		        g, g->tcp[i].e[!end].ci, g->tcp[i].e[!end].qi,
+		        (struct bp_desc){.type = BP_DESC_TCP_EOF, .sock = tcp_id(g, (unsigned)i)});
+		if (g->tcp[i].e[!end].shut)
+			tcp_end_conn(g, (unsigned)i, BP_DESC_TCP_CLOSED, 0, 0);
+		return 0;
+	case BP_DESC_TCP_ABORT:
+		tcp_end_conn(g, (unsigned)i, BP_DESC_TCP_RESET, end ? ECONNRESET : ECONNABORTED,
+		             end ? ECONNABORTED : ECONNRESET);
+		return 0;
+	default:
+		return BP_DESC_ERR_TYPE;
+	}
+}
+
 static void
 serve_queue(struct fakegw *g, unsigned ci, unsigned qi)
 {
@@ -126,6 +284,10 @@ serve_queue(struct fakegw *g, unsigned ci, unsigned qi)
 	bp_chan_done_reap(ch, 256);
 	n = bp_chan_tx_fetch(ch, d, 32);
 	for (i = 0; i < n; i++) {
+		if (d[i].type >= BP_DESC_TCP_CONNECT && d[i].type <= BP_DESC_TCP_ABORT) {
+			d[i].status = tcp_cmd(g, ci, qi, &d[i]);
+			continue; /* buffer-less commands are skipped by tx_complete */
+		}
 		s = d[i].sock < MAX_SOCKS ? &g->sock[d[i].sock] : NULL;
 		if (!s || !s->used || s->conn != ci || s->queue != qi ||
 		    (d[i].type == BP_DESC_UDP_SEND) != (s->proto == BP_PROTO_UDP)) {
@@ -192,6 +354,20 @@ conn_teardown(struct fakegw *g, unsigned ci)
 	unsigned i;
 
 	pthread_mutex_lock(&g->lock);
+	/* its fake connections: the other end sees a reset */
+	for (i = 0; i < MAX_TCP; i++) {
+		unsigned k;
+
+		if (!g->tcp[i].used || (g->tcp[i].e[0].ci != ci && g->tcp[i].e[1].ci != ci))
+			continue;
+		for (k = 0; k < 2; k++)
+			if (g->tcp[i].e[k].ci != ci)
+				tcp_event(g, g->tcp[i].e[k].ci, g->tcp[i].e[k].qi,
+				          (struct bp_desc){.type = BP_DESC_TCP_RESET,
+				                           .sock = tcp_id(g, i),
+				                           .status = ECONNRESET});
+		g->tcp[i].used = false;
+	}
 	for (i = 0; c->ch && i < c->nqueues; i++) {
 		bp_chan_close(&c->ch[i]);
 		bp_chan_destroy(&c->ch[i]);
@@ -304,7 +480,7 @@ on_bind(struct fakegw *g, unsigned ci, const struct bp_ctl_bind *m)
 		reply_error(c->fd, m->hdr.seq, BP_EADDRNOTAVAIL, "not the tenant's address");
 		return;
 	}
-	if (m->proto == BP_PROTO_UDP &&
+	if (m->proto != BP_PROTO_RAW &&
 	    (ntohs(m->port_be) < g->cfg.port_lo || ntohs(m->port_be) > g->cfg.port_hi)) {
 		reply_error(c->fd, m->hdr.seq, BP_EPORT, "port not given to the tenant");
 		return;

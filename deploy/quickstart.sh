@@ -20,6 +20,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BYPASSD_BUILD:-$ROOT/build}
 BYPASSD=$BUILD/gateway/bypassd
 UDP_ECHO=$BUILD/client/udp_echo
+HTTP_HELLO=$BUILD/client/http_hello
 CONFIG=${BYPASSD_CONFIG:-$ROOT/deploy/examples/demo.yaml}
 
 GW_NS=bpdemo-gw
@@ -33,6 +34,7 @@ CLOSED_UDP_PORT=9999
 TENANT=demo # deploy/examples/demo.yaml: tenant demo, 198.18.0.10, udp port 7, allow uid 0
 TENANT_IP=198.18.0.10
 ECHO_PORT=7
+HTTP_PORT=80
 READY_TIMEOUT_S=20
 KEEP_INTERVAL_S=5
 
@@ -46,6 +48,7 @@ STEPS=(
 	"arping|ARP: the gateway answers with its MAC (arping $GW_IP)|"
 	"udp_unreach|UDP to closed port $CLOSED_UDP_PORT: ICMP port unreachable comes back|"
 	"udp_echo|an app: udp_echo attaches as tenant $TENANT, echoes UDP to $TENANT_IP:$ECHO_PORT|"
+	"http|TCP: http_hello listens on $TENANT_IP:$HTTP_PORT, curl from the peer (keep-alive)|"
 	"counters|SIGUSR1: the gateway's counters|"
 	"keep|keep running until Ctrl-C (--keep)|"
 	"stop|SIGTERM: graceful stop, exit status 0|"
@@ -56,6 +59,7 @@ SKIP_DEPS=0
 WORKDIR=
 GW_PID=
 ECHO_PID=
+HTTP_PID=
 MADE_NS=()
 RESULTS=()
 STOPPING=0
@@ -142,10 +146,26 @@ stop_echo() { # SIGTERM to udp_echo (it exits 0), SIGKILL if it lingers; sets EC
 	ECHO_PID=
 }
 
+stop_http() { # SIGTERM to http_hello (it exits 0), SIGKILL if it lingers; sets HTTP_RC
+	HTTP_RC=
+	[ -n "$HTTP_PID" ] || return 0
+	kill -TERM "$HTTP_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 30; i++)); do
+		kill -0 "$HTTP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$HTTP_PID" 2>/dev/null
+	wait "$HTTP_PID" 2>/dev/null
+	HTTP_RC=$?
+	HTTP_PID=
+}
+
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	stop_echo
+	stop_http
 	stop_gateway 5
 	local ns
 	for ns in "${MADE_NS[@]}"; do
@@ -413,6 +433,42 @@ EOF
 	stop_echo
 	say "udp_echo stopped (SIGTERM), exit status $ECHO_RC"
 	[ "$rc" = 0 ] && [ "$ECHO_RC" = 0 ]
+}
+
+step_http() {
+	local sock out=$WORKDIR/http_hello.out i rc
+	if [ ! -x "$HTTP_HELLO" ]; then
+		fail_detail "$HTTP_HELLO was not built"
+		return 1
+	fi
+	sock=$(control_socket)
+	ip netns exec "$GW_NS" "$HTTP_HELLO" -s "$sock" "$TENANT" "$TENANT_IP" "$HTTP_PORT" \
+		>"$out" 2>&1 </dev/null &
+	HTTP_PID=$!
+	say "http_hello -s $sock $TENANT $TENANT_IP $HTTP_PORT (pid $HTTP_PID)"
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'listening on' "$out" && break
+		kill -0 "$HTTP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q 'listening on' "$out"; then
+		fail_detail "http_hello did not start listening within 5 s:"
+		indent <"$out"
+		stop_http
+		return 1
+	fi
+	# three requests on one connection (curl reuses it), bounded in time
+	in_peer curl -sS --max-time 10 -w '  -> HTTP %{http_code}, %{size_download} bytes, connect %{time_connect}s total %{time_total}s\n' \
+		"http://$TENANT_IP:$HTTP_PORT/" "http://$TENANT_IP:$HTTP_PORT/a" "http://$TENANT_IP:$HTTP_PORT/b" \
+		2>&1 | indent
+	rc=${PIPESTATUS[0]}
+	if [ "$KEEP" = 1 ]; then
+		say "http_hello keeps running (--keep): curl http://$TENANT_IP/ from $PEER_NS"
+		return "$rc"
+	fi
+	stop_http
+	say "http_hello stopped (SIGTERM), exit status $HTTP_RC"
+	[ "$rc" = 0 ] && [ "$HTTP_RC" = 0 ]
 }
 
 # Ask for counters (SIGUSR1) and print the non-zero ones of the new 'counters total:' line.

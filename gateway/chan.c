@@ -272,8 +272,15 @@ app_inflight(const struct gw_app *app)
 	unsigned i, n = 0;
 
 	for (i = 0; i < app->nqueues; i++)
-		n += atomic_load_explicit(&app->q[i].txz_inflight, memory_order_acquire);
+		n += atomic_load_explicit(&app->q[i].txz_inflight, memory_order_acquire) +
+		     atomic_load_explicit(&app->q[i].tcp_busy, memory_order_acquire);
 	return n;
+}
+
+static const char *
+proto_name(uint16_t proto)
+{
+	return proto == BP_PROTO_RAW ? "raw" : proto == BP_PROTO_TCP ? "TCP" : "UDP";
 }
 
 static void
@@ -284,6 +291,7 @@ app_free(struct gw_app *app)
 	for (i = 0; app->q && i < app->nqueues; i++) {
 		bp_chan_destroy(&app->q[i].c);
 		rte_free(app->q[i].txz);
+		gw_tcp_chan_free(&app->q[i]);
 	}
 	rte_free(app->q);
 	rte_free(app);
@@ -331,8 +339,13 @@ app_teardown(struct gw *gw, struct gw_app *app, const char *reason)
 	a->use[app->tenant_id].apps--;
 	a->use[app->tenant_id].queues -= app->nqueues;
 	a->use[app->tenant_id].bufs -= app->nbufs;
-	if (!app->stuck)
+	if (!app->stuck) {
+		/* no worker reaches the queues through the tables now: its TCP connections are
+		 * reset and its listeners closed by the worker that owns them */
+		for (i = 0; i < app->nqueues; i++)
+			(void)gw_tcp_detach(gw, &app->q[i]);
 		inflight = app_inflight(app);
+	}
 	GW_LOG(NOTICE,
 	       "channel %u detached: %s (tenant %s pid %d; rx %" PRIu64 " tx %" PRIu64
 	       " drops %" PRIu64 "%s)",
@@ -359,6 +372,12 @@ zombies_reap(struct gw *gw)
 	while ((app = *pp) != NULL) {
 		if (app->stuck)
 			app->stuck = demux_publish(gw) || qlists_publish(gw);
+		if (!app->stuck) {
+			unsigned i;
+
+			for (i = 0; i < app->nqueues; i++)
+				(void)gw_tcp_detach(gw, &app->q[i]); /* a message that did not go */
+		}
 		if (!app->stuck && app_inflight(app) == 0) {
 			*pp = app->next;
 			GW_LOG(DEBUG, "channel %u: memory freed", app->id);
@@ -456,6 +475,7 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 			while (i--) {
 				bp_chan_destroy(&app->q[i].c);
 				rte_free(app->q[i].txz);
+				gw_tcp_chan_free(&app->q[i]);
 			}
 			rte_free(app->q);
 			app->q = NULL;
@@ -465,6 +485,20 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		}
 		app->q[i].app = app;
 		app->q[i].queue = i;
+		/* a queue may hold as many connections as the tenant may have in all */
+		ret = gw_tcp_chan_alloc(&app->q[i], t->quota.connections);
+		if (ret) {
+			bp_chan_destroy(&app->q[i].c);
+			while (i--) {
+				bp_chan_destroy(&app->q[i].c);
+				rte_free(app->q[i].txz);
+				gw_tcp_chan_free(&app->q[i]);
+			}
+			rte_free(app->q);
+			app->q = NULL;
+			reply_error(app, m->hdr.seq, BP_EINTERNAL, "TCP state: %s", strerror(-ret));
+			goto refuse;
+		}
 		if (gw->txz_min) {
 			/* best effort: without it this queue copies */
 			app->q[i].txz = rte_zmalloc("gw_txz", sizeof(struct gw_txz) * g.tx_bufs,
@@ -492,6 +526,7 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 		for (i = 0; i < m->nqueues; i++) {
 			bp_chan_destroy(&app->q[i].c);
 			rte_free(app->q[i].txz);
+			gw_tcp_chan_free(&app->q[i]);
 		}
 		rte_free(app->q);
 		app->q = NULL;
@@ -500,6 +535,7 @@ on_hello(struct gw *gw, struct gw_app *app, const struct bp_ctl_hello *m)
 	}
 	atomic_store_explicit(&app->tenant, t, memory_order_release);
 	app->tenant_id = tenant_id(gw, t);
+	gw_tcp_set_quota(gw, app->tenant_id, t->quota.connections);
 	app->nbufs = nbufs;
 	app->state = GW_APP_ATTACHED;
 	use->apps++;
@@ -546,7 +582,7 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 		            t->name);
 		return;
 	}
-	if (m->proto != BP_PROTO_UDP && m->proto != BP_PROTO_RAW) {
+	if (m->proto != BP_PROTO_UDP && m->proto != BP_PROTO_RAW && m->proto != BP_PROTO_TCP) {
 		reply_error(app, m->hdr.seq, BP_ENOTSUP, "protocol %u not supported", m->proto);
 		return;
 	}
@@ -560,12 +596,17 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 		            port, t->name);
 		return;
 	}
+	if (m->proto == BP_PROTO_TCP && !gw_port_in(t->tcp, t->n_tcp, port)) {
+		reply_error(app, m->hdr.seq, BP_EPORT, "TCP port %u is not given to tenant '%s'",
+		            port, t->name);
+		return;
+	}
 	if (m->proto == BP_PROTO_RAW)
 		port = 0;
 	d = atomic_load_explicit(&gw->demux, memory_order_acquire);
 	if (d && gw_demux_find(d, addr, port, m->proto)) {
 		reply_error(app, m->hdr.seq, BP_EADDRINUSE, "%s %s:%u is already bound",
-		            m->proto == BP_PROTO_RAW ? "raw" : "UDP", as, port);
+		            proto_name(m->proto), as, port);
 		return;
 	}
 	/* ids round-robin: descriptors the app queued for an id it just unbound must not go out
@@ -598,7 +639,7 @@ on_bind(struct gw *gw, struct gw_app *app, const struct bp_ctl_bind *m)
 	ok.port_be = htons(port);
 	(void)bp_sock_send_fds(app->fd, &ok, sizeof(ok), NULL, 0);
 	GW_LOG(INFO, "channel %u: bound %s %s:%u to queue %u (socket %u)", app->id,
-	       m->proto == BP_PROTO_RAW ? "raw" : "UDP", as, port, m->queue, i);
+	       proto_name(m->proto), as, port, m->queue, i);
 }
 
 static void
@@ -619,6 +660,8 @@ on_unbind(struct gw *gw, struct gw_app *app, const struct bp_ctl_unbind *m)
 		reply_error(app, m->hdr.seq, BP_EINTERNAL, "gateway out of memory: still bound");
 		return;
 	}
+	if (app->socks[m->sock].proto == BP_PROTO_TCP)
+		gw_tcp_unlisten(gw, &app->q[app->socks[m->sock].queue], m->sock);
 	bp_ctl_init(&ok, BP_CTL_OK, sizeof(ok), m->hdr.seq);
 	(void)bp_sock_send_fds(app->fd, &ok, sizeof(ok), NULL, 0);
 }
@@ -949,10 +992,12 @@ gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const struct
 			s->revoked = false;
 			if (app->detach)
 				continue;
+			if (s->proto == BP_PROTO_TCP)
+				gw_tcp_unlisten(gw, &app->q[s->queue], i);
 			ipstr(s->addr, as, sizeof(as));
 			GW_LOG(NOTICE,
 			       "channel %u: socket %u (%s %s:%u) closed by policy reload: %s",
-			       app->id, i, s->proto == BP_PROTO_RAW ? "raw" : "UDP", as, s->port,
+			       app->id, i, proto_name(s->proto), as, s->port,
 			       gw_sock_disallowed(nt, s->proto, s->addr, s->port));
 			closed++;
 		}
@@ -982,6 +1027,7 @@ gw_chan_policy_reconcile(struct gw *gw, const struct pol_policy *p, const struct
 				a->use[app->tenant_id].bufs -= app->nbufs;
 				app->tenant_id = id;
 			}
+			gw_tcp_set_quota(gw, app->tenant_id, nt->quota.connections);
 		}
 	}
 	if (closed || detached)

@@ -110,10 +110,10 @@ lookup(const struct gw_demux *d, const struct stk_pkt_info *info, enum stk_verdi
 	return e;
 }
 
-/* Pass a datagram to the worker serving queue e; it re-checks the demux on arrival. Takes m. */
+/* Pass a datagram to worker `to`; it re-checks the demux on arrival. Takes m. */
 static inline void
-handoff(struct gw_worker *w, const struct gw_demux_ent *e, struct rte_mbuf *m,
-        const struct stk_buf *b, const struct stk_pkt_info *info, enum stk_verdict v, bool judged)
+handoff_to(struct gw_worker *w, unsigned to, struct rte_mbuf *m, const struct stk_buf *b,
+           const struct stk_pkt_info *info, enum stk_verdict v, bool judged)
 {
 	struct gw_mbuf_priv *priv;
 
@@ -123,12 +123,20 @@ handoff(struct gw_worker *w, const struct gw_demux_ent *e, struct rte_mbuf *m,
 	priv->info = *info;
 	priv->verdict = (uint8_t)v;
 	priv->judged = judged;
-	if (rte_ring_mp_enqueue(w->gw->workers[e->ch->worker].handoff, m)) {
+	if (rte_ring_mp_enqueue(w->gw->workers[to].handoff, m)) {
 		w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
 		rte_pktmbuf_free(m);
 	} else {
 		w->cnt[GW_CNT_CHAN_HANDOFF]++;
 	}
+}
+
+/* Pass a datagram to the worker serving queue e. Takes m. */
+static inline void
+handoff(struct gw_worker *w, const struct gw_demux_ent *e, struct rte_mbuf *m,
+        const struct stk_buf *b, const struct stk_pkt_info *info, enum stk_verdict v, bool judged)
+{
+	handoff_to(w, e->ch->worker, m, b, info, v, judged);
 }
 
 bool
@@ -158,6 +166,25 @@ gw_chan_steer(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
 	if (w->gw->n_workers == 1)
 		return false;
 	d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	if (v == STK_V_TCP) {
+		/* a listener's port: its queue's worker; else a raw socket on the address; else an
+		 * active open's port says its worker */
+		unsigned to;
+
+		e = d && d->n ? gw_demux_find(d, info->dst_ip, info->dst_port, BP_PROTO_TCP) : NULL;
+		if (!e)
+			e = lookup(d, info, v);
+		if (e)
+			to = e->ch->worker;
+		else if (info->dst_port >= GW_TCP_EPH_LO)
+			to = info->dst_port % w->gw->n_workers;
+		else
+			return false;
+		if (to == w->id)
+			return false;
+		handoff_to(w, to, m, b, info, v, false);
+		return true;
+	}
 	e = lookup(d, info, v);
 	if (!e || e->ch->worker == w->id)
 		return false;
@@ -226,6 +253,22 @@ handoff_drain(struct gw_worker *w)
 		e = ok[i] ? lookup(d, &p->info, (enum stk_verdict)p->verdict) : NULL;
 		if (e && e->ch->worker == w->id) {
 			deliver(w, e, ms[i], &p->info);
+		} else if (ok[i] && p->verdict == STK_V_TCP) {
+			/* a stream segment: this worker's engine, or the closed port's RST */
+			struct stk_pkt_info info = p->info;
+			struct stk_buf b = {.data = rte_pktmbuf_mtod(ms[i], uint8_t *),
+			                    .len = ms[i]->data_len,
+			                    .room = ms[i]->data_len};
+
+			gw_chan_flush(w);
+			if (!gw_tcp_input(w, ms[i], &b, &info)) {
+				if (stk_tcp_reset(&w->stk, &b, &info) == STK_V_TX) {
+					gw_mbuf_from_stk(ms[i], &b);
+					gw_tx_burst(w, &ms[i], 1);
+				} else {
+					rte_pktmbuf_free(ms[i]);
+				}
+			}
 		} else {
 			/* unbound or moved while in flight */
 			w->cnt[GW_CNT_CHAN_HANDOFF_DROP]++;
@@ -271,6 +314,13 @@ route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t nh, const uint8_t *m
 		req->pkt_len = len;
 		tx[(*ntx)++] = req; /* counted arp_requests_out by stk_arp_hold */
 	}
+}
+
+void
+gw_chan_route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t nh, const uint8_t *mac,
+                  struct rte_mbuf **tx, uint16_t *ntx)
+{
+	route_out(w, m, nh, mac, tx, ntx);
 }
 
 /* The port let go of a zero-copy payload: the app's TX buffer goes back. Runs on the thread that
@@ -461,12 +511,27 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 	/* egress signatures: some tenant's sends are scanned (gw_policy_l7_egress) */
 	const bool l7 = g && pol_l7_on(g, POL_DIR_EGRESS);
 
-	unsigned reaped = bp_chan_done_reap(c, DONE_PER_POLL);
+	unsigned reaped;
 
+	if (ch->tcp) {
+		/* RX buffers of TCP data reopen their connection's window */
+		uint32_t idx[DONE_PER_POLL];
+		unsigned nidx;
+
+		reaped = bp_chan_done_reap_idx(c, DONE_PER_POLL, idx, &nidx);
+		gw_tcp_rx_done(w, ch, idx, nidx);
+	} else {
+		reaped = bp_chan_done_reap(c, DONE_PER_POLL);
+	}
 	n = bp_chan_tx_fetch(c, d, TX_PER_POLL);
 	if (!n)
 		return reaped;
 	for (i = 0; i < n; i++) {
+		if (d[i].type >= BP_DESC_TCP_CONNECT && d[i].type <= BP_DESC_TCP_ABORT) {
+			if (gw_tcp_cmd(w, ch, &d[i]))
+				d[ndone++] = d[i]; /* a SEND refused: its buffer goes back now */
+			continue;
+		}
 		const struct gw_sock *s;
 		struct rte_mbuf *m = NULL; /* set early when the payload is copied for L7 */
 		uint8_t *p, mac[STK_ETH_ALEN];
@@ -603,6 +668,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 	if (ndone)
 		bp_chan_tx_complete(c, d, ndone);
 	gw_tx_burst(w, tx, ntx);
+	gw_tcp_flush(w);
 	return reaped + n;
 }
 
@@ -613,6 +679,7 @@ gw_chan_poll(struct gw_worker *w)
 	const struct pol_gen *g;
 	unsigned i, work = 0;
 
+	gw_tcp_poll(w);
 	if (unlikely(!rte_ring_empty(w->handoff))) {
 		handoff_drain(w);
 		work++;

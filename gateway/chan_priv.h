@@ -34,6 +34,9 @@ struct gw_chan {
 	uint64_t cnt[GW_CHAN_CNT__MAX];
 	struct gw_txz *txz;       /* one per TX buffer when zero-copy TX is on, else NULL */
 	atomic_uint txz_inflight; /* zero-copy sends the port still holds */
+	struct gw_tcp_chan *tcp;  /* TCP state (stream.h): its worker's only */
+	atomic_bool tcp_busy;     /* the worker holds TCP state of this queue (cleared on DETACH) */
+	bool tcp_detach_sent;     /* control thread: DETACH queued to the worker */
 } __rte_cache_aligned;
 
 /* A bound socket. Written by the control thread, read by workers: `valid` is stored last
@@ -159,6 +162,8 @@ gw_sock_disallowed(const struct pol_tenant *t, uint16_t proto, uint32_t addr, ui
 	if (proto == BP_PROTO_RAW && !t->raw)
 		return "the tenant may no longer use raw frames";
 	if (proto == BP_PROTO_UDP && !gw_port_in(t->udp, t->n_udp, port))
+		return "the port is no longer given to the tenant";
+	if (proto == BP_PROTO_TCP && !gw_port_in(t->tcp, t->n_tcp, port))
 		return "the port is no longer given to the tenant";
 	return NULL;
 }

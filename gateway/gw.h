@@ -23,6 +23,7 @@
 #include "l7.h"
 #include "meter.h"
 #include "stk.h"
+#include "stream.h"
 
 #define GW_BURST       32
 #define GW_MAX_APPS    4096 /* apps attached or attaching at once (control connections) */
@@ -78,7 +79,20 @@ extern int gw_logtype;
 	_(CT_REVOKED, "ct_revoked",                                                               \
 	  "sessions removed: the current policy no longer allows their flow (after a reload)")    \
 	_(LOG_QUEUED, "log_queued", "packets of log: true rules queued for the log")              \
-	_(LOG_DROPPED, "log_dropped", "packets of log: true rules not logged: log ring full")
+	_(LOG_DROPPED, "log_dropped", "packets of log: true rules not logged: log ring full")     \
+	_(TCP_RX_PENDING, "tcp_rx_pending", "TCP events held: the app's RX ring or buffers full") \
+	_(TCP_PEND_FULL, "tcp_pend_full",                                                         \
+	  "TCP connections reset: an event could not be held (pending list full)")                \
+	_(TCP_ACCEPT_REFUSED, "tcp_accept_refused",                                               \
+	  "passive opens refused: listener unbound, app gone or no connection slot")              \
+	_(TCP_CONNECT_FAIL, "tcp_connect_fail",                                                   \
+	  "active opens refused at once (address, route, quota, connection slots)")               \
+	_(TCP_TX_NO_MBUF, "tcp_tx_no_mbuf", "TCP segments not sent: no mbuf")                     \
+	_(TCP_TX_DENY, "tcp_tx_policy_deny", "TCP segments refused by the egress policy")         \
+	_(TCP_SEND_DEFERRED, "tcp_send_deferred",                                                 \
+	  "TCP sends held by the gateway: the connection's send queue was full")                  \
+	_(TCP_KICK_LOST, "tcp_kick_lost",                                                         \
+	  "deferred-send retries not queued (kick list full): they wait for the next event")
 
 enum gw_counter {
 #define _(e, n, h) GW_CNT_##e,
@@ -157,6 +171,20 @@ struct gw_worker {
 	unsigned stage_n;
 	uint32_t stage_room; /* deliveries that still fit: ring slots and free buffers */
 	struct bp_desc stage[GW_BURST];
+	/* TCP (stream.c, stream_fp.c) */
+	struct stk_tcp *tcp;      /* this worker's engine */
+	struct rte_ring *tcp_ctl; /* control thread -> this worker: struct gw_tcp_msg * (SP/SC) */
+	struct rte_mbuf *tcp_tx[GW_BURST];
+	uint16_t tcp_ntx;
+	uint16_t tcp_eph; /* next ephemeral port tried */
+	bool tcp_dying;   /* engine being destroyed: events touch no queue */
+	unsigned tcp_ndefer;
+	uint64_t tcp_defer[GW_TCP_DEFER]; /* connection ids to abort after the engine call */
+	unsigned tcp_nkick;
+	struct gw_tcp_kick {
+		struct gw_chan *ch;
+		uint16_t slot, gen;
+	} tcp_kick[GW_TCP_KICKS]; /* SENT made room: push deferred sends of these */
 } __rte_cache_aligned;
 
 /* The whole daemon. One instance, owned by main.c. */
@@ -186,8 +214,9 @@ struct gw {
 	struct pol_gen *_Atomic gen; /* published generation (RCU) */
 	struct pol_meter *meter;     /* shared per-tenant rate limits */
 	struct pol_ct *ct[GW_MAX_WORKERS];
-	struct gw_flow *flow; /* rte_flow offload state (flow.c) */
-	struct gw_log *log;   /* log: true records, control side (log.c) */
+	struct gw_flow *flow;      /* rte_flow offload state (flow.c) */
+	struct gw_log *log;        /* log: true records, control side (log.c) */
+	struct gw_tcp_quota *tcpq; /* per-tenant TCP connections over all workers (stream.c) */
 	atomic_bool stop;
 	/*
 	 * Held by whoever touches control-thread state (policy apply, gw->cfg->policy, the app
@@ -303,6 +332,10 @@ bool gw_chan_input(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf
  */
 bool gw_chan_steer(struct gw_worker *w, struct rte_mbuf *m, const struct stk_buf *b,
                    const struct stk_pkt_info *info, enum stk_verdict v);
+/* Send an IPv4 frame to next hop nh: at once when its MAC is known (mac), else held for ARP
+ * (an ARP request may join tx). Takes m. */
+void gw_chan_route_out(struct gw_worker *w, struct rte_mbuf *m, uint32_t nh, const uint8_t *mac,
+                       struct rte_mbuf **tx, uint16_t *ntx);
 /* Serve this worker's queues (DONE, TX) and its handoff ring; returns work done. */
 unsigned gw_chan_poll(struct gw_worker *w);
 /* End of an RX burst: post staged descriptors. */

@@ -262,6 +262,12 @@ workers_start(void)
 		               (uint64_t)gw.cfg->gw.arp.pending_timeout_ms * 1000000ull, now);
 		i++;
 	}
+	{
+		int ret = gw_tcp_init(&gw);
+
+		if (ret)
+			return ret;
+	}
 	for (i = 0; i < gw.n_workers; i++) {
 		int ret = rte_eal_remote_launch(gw_worker_main, &gw.workers[i],
 		                                gw.workers[i].lcore_id);
@@ -598,6 +604,7 @@ out_workers:
 	/* apps first: they see BP_ESHUTDOWN at once, and teardown needs live workers (RCU) */
 	gw_chan_shutdown(&gw);
 	workers_stop(&set);
+	gw_tcp_fini(&gw); /* before the queues its connections point to go */
 	gw_log_fini(&gw); /* the last records and summaries */
 	gw_stats_log(&gw, RTE_LOG_NOTICE);
 	gw_port_stop(&gw); /* frees what the TX queues held: zero-copy sends complete */

@@ -111,6 +111,7 @@ gw_stats_log(const struct gw *gw, uint32_t level)
 		fmt_totals(buf, sizeof(buf), &t);
 		rte_log(level, gw_logtype, "GATEWAY: counters worker%u: %s\n", i, buf);
 	}
+	gw_tcp_log_stats(gw, level);
 	if (gw->have_port && rte_eth_stats_get(gw->port_id, &ps) == 0)
 		rte_log(level, gw_logtype,
 		        "GATEWAY: counters port%u: ipackets=%" PRIu64 " opackets=%" PRIu64

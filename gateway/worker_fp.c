@@ -117,6 +117,9 @@ deliver(struct gw_worker *w, struct rte_mbuf *m, struct stk_buf *b, const struct
 	/* bound: delivered (or handed to the worker serving it), m taken */
 	if (gw_chan_input(w, m, b, info, v))
 		return;
+	/* a stream: this worker's TCP engine (connections, listeners), else the closed port */
+	if (v == STK_V_TCP && gw_tcp_input(w, m, b, info))
+		return;
 	if (v == STK_V_UDP)
 		v = stk_udp_unreach(&w->stk, b, info);
 	else

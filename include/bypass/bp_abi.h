@@ -27,10 +27,10 @@
  *
  * | ring | producer -> consumer | carries |
  * |---|---|---|
- * | RX | gateway -> app | received datagrams/frames (RX buffer + metadata), later TCP events |
+ * | RX | gateway -> app | received datagrams/frames (RX buffer + metadata), TCP events |
  * | DONE | app -> gateway | RX buffers handed back (Arrakis `packet_done`) |
- * | TX | app -> gateway | datagrams/frames to send (TX buffer + destination), later TCP commands |
- * | COMP | gateway -> app | TX buffers handed back once the gateway no longer needs them |
+ * | TX | app -> gateway | datagrams/frames to send (TX buffer + destination), TCP commands |
+ * | COMP | gateway -> app | TX buffers handed back when no longer needed (TCP: acknowledged) |
  *
  * Ring sizes are powers of two; RX and DONE have rx_ring slots, TX and COMP tx_ring slots, and
  * rx_bufs <= rx_ring, tx_bufs <= tx_ring, so DONE and COMP can never overflow.
@@ -50,6 +50,18 @@
  * Socket pairs rather than eventfds: each side owns its own end (and its O_NONBLOCK flag), sends
  * use MSG_DONTWAIT | MSG_NOSIGNAL, and when the gateway goes away the app's end reports POLLHUP,
  * so one fd signals both "work" and "gateway gone".
+ *
+ * ## TCP streams (ABI 1.1)
+ *
+ * A listener is a BIND with #BP_PROTO_TCP (the port must be in the tenant's `tcp:` ranges); the
+ * gateway's per-worker TCP engine answers SYNs and posts TCP_ACCEPTED with a connection id
+ * ("conn", in `sock`, never 0, valid on this queue only). CONNECT (TX ring) opens actively and
+ * gets TCP_CONNECTED or TCP_RESET. Data arrives as TCP_RECV views into the read-only RX area
+ * (copied there once from the wire) and goes back with RX_DONE, which reopens the window. TCP_SEND
+ * names bytes in the app's TX area; the gateway builds each (re)transmission from them and hands
+ * the buffer back with TCP_SENT once the peer acknowledged every byte. TCP_EOF says the peer
+ * finished; TCP_CLOSED or TCP_RESET end a conn (its id is dead). Descriptors that carry no buffer
+ * have buf #BP_BUF_NONE, off and len 0.
  *
  * ## Byte order
  *
@@ -80,7 +92,7 @@ extern "C" {
 /** Major ABI version: peers must agree. */
 #define BP_ABI_MAJOR 1
 /** Minor ABI version: additions only. */
-#define BP_ABI_MINOR 0
+#define BP_ABI_MINOR 1
 /** First word of every queue header ("bpq1" little-endian). */
 #define BP_ABI_MAGIC 0x31717062u
 
@@ -119,28 +131,42 @@ enum bp_desc_type {
 	/* TX ring, app -> gateway */
 	BP_DESC_UDP_SEND = 1, /**< buf/off/len: payload; addr/port: destination; sock: UDP socket */
 	BP_DESC_RAW_SEND = 2, /**< buf/off/len: a whole Ethernet frame; sock: raw socket */
-	BP_DESC_TCP_CONNECT = 3,  /**< reserved for TCP (issue 6) */
-	BP_DESC_TCP_SEND = 4,     /**< reserved for TCP */
-	BP_DESC_TCP_SHUTDOWN = 5, /**< reserved for TCP */
-	BP_DESC_TCP_CLOSE = 6,    /**< reserved for TCP */
-	BP_DESC_TCP_ACCEPT = 7,   /**< reserved for TCP: the app takes an offered connection */
+	/* TX ring, TCP commands (ABI 1.1; "conn" = a connection id from ACCEPTED/CONNECTED) */
+	BP_DESC_TCP_CONNECT = 3,  /**< addr/port: peer; sock: local address (network order) or 0
+	                               for the tenant's first address; user: cookie echoed in
+	                               CONNECTED or RESET; buf #BP_BUF_NONE */
+	BP_DESC_TCP_SEND = 4,     /**< buf/off/len: payload left in the TX area until acknowledged;
+	                               sock: conn; user: cookie, echoed in TCP_SENT */
+	BP_DESC_TCP_SHUTDOWN = 5, /**< sock: conn; FIN after the queued data; buf #BP_BUF_NONE */
+	BP_DESC_TCP_CLOSE = 6,    /**< sock: conn; as SHUTDOWN (the app will not send again; RECV,
+	                               EOF and CLOSED or RESET still follow) */
+	BP_DESC_TCP_ABORT = 7,    /**< sock: conn; RST now, pending sends come back with an error */
 
 	/* DONE ring, app -> gateway */
-	BP_DESC_RX_DONE = 32, /**< buf: an RX buffer the app hands back; every other field zero */
+	BP_DESC_RX_DONE = 32, /**< buf: an RX buffer the app hands back (UDP, raw, TCP RECV: the
+	                           gateway opens the connection's window by the bytes it held) */
 
 	/* RX ring, gateway -> app */
 	BP_DESC_UDP_RECV = 64,     /**< buf/off/len: payload; addr/port: source; sock: UDP socket */
 	BP_DESC_RAW_RECV = 65,     /**< buf/off/len: a whole Ethernet frame; sock: raw socket */
-	BP_DESC_TCP_ACCEPTED = 66, /**< reserved for TCP */
-	BP_DESC_TCP_CONNECTED = 67, /**< reserved for TCP */
-	BP_DESC_TCP_RECV = 68,      /**< reserved for TCP */
-	BP_DESC_TCP_CLOSED = 69,    /**< reserved for TCP */
-	BP_DESC_TCP_RESET = 70,     /**< reserved for TCP */
+	BP_DESC_TCP_ACCEPTED = 66, /**< sock: the new conn; addr/port: peer; user: listening
+	                                socket (from a BIND with #BP_PROTO_TCP) */
+	BP_DESC_TCP_CONNECTED =
+	        67,              /**< sock: the new conn; addr/port: peer; user: CONNECT cookie */
+	BP_DESC_TCP_RECV = 68,   /**< buf/off/len: in-order bytes; sock: conn */
+	BP_DESC_TCP_CLOSED = 69, /**< sock: conn, finished in order; the id is dead */
+	BP_DESC_TCP_RESET = 70,  /**< sock: conn (0 when a CONNECT got none); status: errno value
+	                              (ECONNRESET, ECONNREFUSED, ETIMEDOUT, ECONNABORTED,
+	                              EACCES policy, EDQUOT quota, ENOBUFS, EADDRNOTAVAIL); user:
+	                              the CONNECT cookie for an active open; the id is dead */
+	BP_DESC_TCP_EOF = 71,    /**< sock: conn; the peer finished sending (no more RECV) */
 
 	/* COMP ring, gateway -> app */
 	BP_DESC_TX_DONE =
 	        96, /**< buf: TX buffer back; status: 0 sent, else why dropped; user echoed */
-	BP_DESC_TCP_SENT = 97, /**< reserved for TCP: bytes acknowledged */
+	BP_DESC_TCP_SENT = 97, /**< buf: TX buffer back; sock: conn; len: bytes acknowledged (all
+	                            of the SEND, or 0 when status is set: enum bp_desc_err, e.g.
+	                            CONN_GONE when the connection died first); user: SEND cookie */
 };
 
 /** Descriptor flags. None is defined in ABI 1.0: every bit must be zero. */
@@ -447,7 +473,7 @@ BP_STATIC_ASSERT(sizeof(struct bp_ctl_error) == 152, "bp ABI: bp_ctl_error");
 enum bp_proto {
 	BP_PROTO_UDP = 1, /**< a UDP port on one of the tenant's addresses */
 	BP_PROTO_RAW = 2, /**< whole frames to one of the tenant's addresses (policy raw: true) */
-	BP_PROTO_TCP = 3, /**< reserved: TCP listen (issue 6) */
+	BP_PROTO_TCP = 3, /**< listen on a TCP port of one of the tenant's addresses (ABI 1.1) */
 };
 
 /**
@@ -460,7 +486,7 @@ struct bp_ctl_bind {
 	struct bp_ctl_hdr hdr;
 	uint32_t queue;   /**< queue that receives, < nqueues */
 	uint16_t proto;   /**< enum bp_proto */
-	uint16_t port_be; /**< UDP: the port (not 0); RAW: 0 */
+	uint16_t port_be; /**< UDP, TCP: the port (not 0); RAW: 0 */
 	uint32_t addr_be; /**< one of the tenant's addresses (unicast, not 0) */
 	uint32_t flags;   /**< zero */
 };

@@ -38,7 +38,7 @@ extern "C" {
 
 /** libbypass version: major.minor.patch. */
 #define BP_LIB_VERSION_MAJOR 0 /**< incompatible API changes */
-#define BP_LIB_VERSION_MINOR 1 /**< additions */
+#define BP_LIB_VERSION_MINOR 2 /**< additions */
 #define BP_LIB_VERSION_PATCH 0 /**< fixes */
 
 /** Default path of the gateway's control socket. */
@@ -319,6 +319,113 @@ const char *bp_refusal_str(uint32_t reason);
  * @param st filled
  */
 void bp_queue_stats(const struct bp_queue *q, struct bp_queue_stats *st);
+
+/* ---- TCP streams (ABI 1.1) ---- */
+
+/**
+ * @defgroup bp_tcp TCP streams
+ *
+ * The gateway runs TCP; the app sees a batched, zero-copy event API on the same queue (IX's
+ * commands and events). A connection is a `uint32_t` id, never 0, valid on the queue that got
+ * it until its BP_TCP_CLOSED or BP_TCP_RESET event.
+ *
+ *  - bp_tcp_listen(): a listening socket (a port in the tenant's `tcp:` ranges); each peer that
+ *    connects arrives as BP_TCP_ACCEPTED with a new conn. Stop with bp_unbind() (connections
+ *    already accepted carry on).
+ *  - bp_tcp_connect(): BP_TCP_CONNECTED or BP_TCP_RESET follows, carrying your cookie.
+ *  - BP_TCP_RECV: `data`/`len` point into the read-only RX area; hand them back with
+ *    bp_tcp_done() (the connection's receive window reopens by that much).
+ *  - bp_tcp_send(): bytes in a TX buffer (bp_buf_alloc()); the gateway keeps reading them from
+ *    there for every (re)transmission, never copied by you. The buffer returns to the free
+ *    pool when BP_TCP_SENT reports them acknowledged (`len`, err 0) or refused (err -EAGAIN:
+ *    the connection's send queue was full, send them again after a SENT; -EPIPE after
+ *    shutdown). Keep at most 48 sends (and 512 KiB) in flight per connection and -EAGAIN never
+ *    happens; -EAGAIN also means the TX ring was full when a call returns it.
+ *  - bp_tcp_shutdown() / bp_tcp_close(): FIN after the queued data (RECV, EOF and CLOSED still
+ *    follow); bp_tcp_abort(): RST now (RESET follows, pending sends come back with an error).
+ *
+ * bp_tcp_poll() and bp_recv_burst() may be used on one queue together: each sets aside what is
+ * the other's. bp_wait() wakes for either, and for SENT events while sends are in flight.
+ * @{
+ */
+
+/** Event types (struct bp_tcp_ev.type). */
+enum bp_tcp_ev_type {
+	BP_TCP_ACCEPTED = 1,  /**< conn: new; listener: the socket; addr/port: the peer */
+	BP_TCP_CONNECTED = 2, /**< conn: new; cookie: bp_tcp_connect()'s; addr/port: the peer */
+	BP_TCP_RECV = 3,   /**< data/len: the next in-order bytes; hand back with bp_tcp_done() */
+	BP_TCP_EOF = 4,    /**< the peer finished sending: no more RECV */
+	BP_TCP_SENT = 5,   /**< cookie: bp_tcp_send()'s; len: bytes acknowledged; err: 0 or why */
+	BP_TCP_CLOSED = 6, /**< finished in order; conn is dead */
+	BP_TCP_RESET = 7,  /**< err: -ECONNRESET, -ECONNREFUSED, -ETIMEDOUT, -ECONNABORTED,
+	                        -EACCES (egress policy), -EDQUOT (connection quota), -ENOBUFS,
+	                        -EADDRNOTAVAIL, -ENETUNREACH; cookie: the connect's; conn is dead
+	                        (0 when a connect never got one) */
+};
+
+/** One TCP event. */
+struct bp_tcp_ev {
+	uint16_t type;     /**< enum bp_tcp_ev_type */
+	uint16_t reason;   /**< SENT refused: the gateway's descriptor error (bp_refusal_str) */
+	int32_t err;       /**< 0 or a negative error (SENT, RESET) */
+	uint32_t conn;     /**< connection id */
+	uint32_t listener; /**< ACCEPTED: the listening socket */
+	uint32_t addr;     /**< ACCEPTED, CONNECTED, RESET of a connect: peer IPv4, network order */
+	uint16_t port;     /**< peer port, network order */
+	uint16_t pad;
+	const void *data; /**< RECV: read-only bytes, valid until bp_tcp_done() */
+	uint32_t len;     /**< RECV: bytes at data; SENT: bytes acknowledged */
+	uint32_t pad2;
+	uint64_t cookie; /**< CONNECTED, RESET (connect), SENT: the caller's value */
+};
+
+/** Listen on addr:port (one of the tenant's addresses, a port of its `tcp:` ranges). Returns the
+ * socket id (>= 0; close it with bp_unbind()) or -BP_EPORT, -BP_EADDRNOTAVAIL, -BP_EADDRINUSE. */
+int bp_tcp_listen(struct bp_queue *q, uint32_t addr, uint16_t port);
+/** Open a connection to addr:port from local (a tenant address; 0: its first). 0: CONNECTED or
+ * RESET follows with cookie; -EINVAL, -EAGAIN (TX ring full). */
+int bp_tcp_connect(struct bp_queue *q, uint32_t local, uint32_t addr, uint16_t port,
+                   uint64_t cookie);
+/** Send len bytes at data, inside one TX buffer from bp_buf_alloc() (it is posted: do not write
+ * it until its SENT). 0, -EINVAL, -BP_EBADSOCK, -EAGAIN (TX ring full: the buffer stays yours). */
+int bp_tcp_send(struct bp_queue *q, uint32_t conn, const void *data, uint32_t len, uint64_t cookie);
+/** FIN after what is queued. 0 or -EAGAIN. */
+int bp_tcp_shutdown(struct bp_queue *q, uint32_t conn);
+/** Same as bp_tcp_shutdown(): the app will send no more (events still follow until CLOSED). */
+int bp_tcp_close(struct bp_queue *q, uint32_t conn);
+/** RST now. 0 or -EAGAIN. */
+int bp_tcp_abort(struct bp_queue *q, uint32_t conn);
+/** Take up to n events (never waits). Returns how many, or a negative error (-BP_ESHUTDOWN). */
+int bp_tcp_poll(struct bp_queue *q, struct bp_tcp_ev *ev, unsigned n);
+/** Hand back the RX buffers of RECV events ev[0..n-1] (others are skipped). Returns how many. */
+int bp_tcp_done(struct bp_queue *q, const struct bp_tcp_ev *ev, unsigned n);
+/** "ACCEPTED", "RECV", ... */
+const char *bp_tcp_ev_str(uint16_t type);
+
+/**
+ * Blocking convenience layer over one queue, for simple apps (one thread per queue): sockets-like
+ * calls built on the events. It copies (read into your buffer, write from it); the event API
+ * above does not. Every call waits at most timeout_ms (-1: forever) and returns -ETIMEDOUT.
+ */
+struct bp_stream;
+/** NULL + errno (ENOMEM). The queue's TCP events belong to it from now on. */
+struct bp_stream *bp_stream_new(struct bp_queue *q);
+/** Aborts the connections it still has open. Accepts NULL. */
+void bp_stream_free(struct bp_stream *s);
+/** The next connection on listener: conn id (> 0), peer in *addr and *port (either may be NULL). */
+long bp_stream_accept(struct bp_stream *s, int listener, uint32_t *addr, uint16_t *port,
+                      int timeout_ms);
+/** Connect (local address 0: the tenant's first): conn id (> 0) or -ECONNREFUSED, ... */
+long bp_stream_connect(struct bp_stream *s, uint32_t addr, uint16_t port, int timeout_ms);
+/** Up to len bytes: > 0 read, 0 at EOF, or a negative error (-ECONNRESET, ...). */
+long bp_stream_read(struct bp_stream *s, uint32_t conn, void *buf, size_t len, int timeout_ms);
+/** All len bytes queued and acknowledged: len, or a negative error. */
+long bp_stream_write(struct bp_stream *s, uint32_t conn, const void *buf, size_t len,
+                     int timeout_ms);
+/** FIN, then wait for the end (unread data is dropped). 0 or a negative error. The id is dead. */
+int bp_stream_close(struct bp_stream *s, uint32_t conn, int timeout_ms);
+
+/** @} */
 
 #ifdef __cplusplus
 }

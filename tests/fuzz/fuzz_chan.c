@@ -128,7 +128,17 @@ fuzz_desc(const uint8_t *p, size_t n)
 		n -= sizeof(d);
 		e = bp_desc_check(&d, &l, BP_RING_TX);
 		CHECK((unsigned)e < BP_DESC_ERR__MAX);
-		if (e == BP_DESC_ERR_OK) {
+		if (e == BP_DESC_ERR_OK && d.type >= BP_DESC_TCP_CONNECT &&
+		    d.type <= BP_DESC_TCP_ABORT) {
+			/* TCP (ABI 1.1): SEND is a non-empty view on a connection, the rest carry
+			 * no buffer */
+			CHECK(d.type == BP_DESC_TCP_CONNECT || d.sock != 0);
+			if (d.type == BP_DESC_TCP_SEND)
+				CHECK(d.buf < l.nbufs && d.len &&
+				      (uint32_t)d.off + d.len <= l.buf_size);
+			else
+				CHECK(d.buf == BP_BUF_NONE && !d.off && !d.len);
+		} else if (e == BP_DESC_ERR_OK) {
 			CHECK(d.buf < l.nbufs);
 			CHECK((uint32_t)d.off + d.len <= l.buf_size);
 			CHECK(d.sock < BP_MAX_SOCKS);
@@ -254,8 +264,9 @@ fuzz_chan(const uint8_t *p, size_t n)
 			for (i = 0; i < k; i++) {
 				CHECK(bp_desc_check(&d[i], &chan.tx_lim, BP_RING_TX) ==
 				      BP_DESC_ERR_OK);
-				CHECK(bp_chan_tx_data(&chan, &d[i]) + d[i].len <=
-				      chan.tx_area + chan.lay.tx_area_size);
+				CHECK(d[i].buf == BP_BUF_NONE ||
+				      bp_chan_tx_data(&chan, &d[i]) + d[i].len <=
+				              chan.tx_area + chan.lay.tx_area_size);
 				d[i].status = op >> 4;
 			}
 			bp_chan_tx_complete(&chan, d, k);

@@ -28,6 +28,10 @@
  *	"SENT done=D refused=R", then receive for -l seconds or until -n datagrams arrived, answer
  *	each with "ack", and print "RECV n=N ports=P,P,..." (the distinct source ports, sorted).
  *	When the gateway detaches it: "SHUTDOWN" and exit 3.
+ *   hostile_app [options] tcp-guess TENANT ADDR PORT
+ *	Bind UDP, then for -d seconds name TCP connection ids this queue never had (SEND with a
+ *	buffer, SHUTDOWN, CLOSE, ABORT; CONNECT to the gateway's own address) and print
+ *	"GUESSED posted=P sends=S back=B refused=R", then stay attached (-H seconds or SIGTERM).
  *   hostile_app [options] raw TENANT ADDR
  *	A raw-frame client (tenant with raw: true): bind raw on ADDR, send the frames of -f FILE
  *	(one hex frame per line) one at a time, print "TX i sent|refused REASON|timeout", then
@@ -179,7 +183,8 @@ reap(struct ctx *c)
 
 	while (guard-- > 0 && (n = bp_ring_dequeue_burst(&c->q->comp, d, MAX_BURST)) > 0)
 		for (i = 0; i < n; i++) {
-			if (d[i].type != BP_DESC_TX_DONE)
+			/* a TCP_SEND's buffer comes back as TCP_SENT (ABI 1.1) */
+			if (d[i].type != BP_DESC_TX_DONE && d[i].type != BP_DESC_TCP_SENT)
 				c->comp_bad++;
 			else
 				c->comp[d[i].status < BP_DESC_ERR__MAX ? d[i].status
@@ -189,7 +194,8 @@ reap(struct ctx *c)
 
 typedef unsigned (*attack_fn)(struct ctx *c);
 
-/* Unknown, reserved (TCP) and other rings' types on TX; a TX type on DONE. */
+/* Unknown types, TCP commands with a UDP send's fields, other rings' types on TX; a TX type on
+ * DONE. */
 static unsigned
 k_type(struct ctx *c)
 {
@@ -646,6 +652,99 @@ do_hoard(struct bp_queue *q, double hold_s)
 	return 0;
 }
 
+/* ---- tcp-guess -------------------------------------------------------------------------- */
+
+/*
+ * Name TCP connections this queue does not have: every slot of the first generations (what
+ * another app's ids look like), with SEND (a real buffer), SHUTDOWN, CLOSE and ABORT, plus
+ * CONNECTs to addresses it may not reach. Raw descriptors on the ring, for -d seconds. Every SEND
+ * must come back refused; nothing may reach another app's connections.
+ */
+static int
+do_tcp_guess(struct bp_queue *q, double secs, double hold_s)
+{
+	static const uint16_t cmds[] = {BP_DESC_TCP_SHUTDOWN, BP_DESC_TCP_CLOSE, BP_DESC_TCP_ABORT};
+	double end = now_s() + secs;
+	uint64_t posted = 0, sends = 0, back = 0, refused = 0;
+	uint32_t id = 0;
+
+	while (!stop_attack && now_s() < end) {
+		struct bp_desc d[16], c[32];
+		unsigned n = 0, i, k;
+		/* straight from the free stack: bp_buf_alloc would reap (and count) completions */
+		uint8_t *b = q->tx_nfree ? q->tx_base + ((size_t)q->tx_free[--q->tx_nfree]
+		                                         << q->tx_shift)
+		                         : NULL;
+
+		for (i = 0; i < 15; i++, id++) {
+			uint32_t conn = (1 + (id >> 12) % 4) << 16 | (id & 0xfff);
+
+			d[n++] = (struct bp_desc){
+			        .buf = BP_BUF_NONE, .type = cmds[id % 3], .sock = conn};
+		}
+		if (b) {
+			memset(b, 'h', 64);
+			q->tx_state[(b - q->tx_base) >> q->tx_shift] = BUF_POSTED;
+			d[n++] =
+			        (struct bp_desc){.buf = (uint32_t)((b - q->tx_base) >> q->tx_shift),
+			                         .len = 64,
+			                         .type = BP_DESC_TCP_SEND,
+			                         .sock = (1 + (id >> 12) % 4) << 16 | (id & 0xfff),
+			                         .user = id};
+			sends++;
+		} else if (id % 64 == 0) {
+			d[n++] = (struct bp_desc){.buf = BP_BUF_NONE,
+			                          .type = BP_DESC_TCP_CONNECT,
+			                          .addr_be =
+			                                  htonl(0xc6120001), /* the gateway's own */
+			                          .port_be = htons(80)};
+		}
+		posted += bp_ring_enqueue_burst(&q->tx, d, n);
+		if (bp_ring_wakeup_needed(&q->tx)) {
+			static const char one = 1;
+
+			(void)send(q->db, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		}
+		while ((k = bp_ring_dequeue_burst(&q->comp, c, 32)) > 0)
+			for (i = 0; i < k; i++) {
+				if (c[i].type != BP_DESC_TCP_SENT || c[i].buf >= q->tx_bufs)
+					continue;
+				back++;
+				refused += c[i].status != 0;
+				q->tx_state[c[i].buf] = BUF_GW;
+				q->tx_free[q->tx_nfree++] = c[i].buf;
+			}
+		/* the RESETs of the refused connects carry no buffer: drop them (bp_tcp_poll would
+		 * also reap the COMP ring, which this loop counts itself) */
+		while (bp_ring_dequeue_burst(&q->rx, c, 32) > 0)
+			;
+		usleep(200);
+	}
+	/* the last completions: every SEND comes back, bounded wait */
+	end = now_s() + 3;
+	while (back < sends && now_s() < end) {
+		struct bp_desc c[32];
+		unsigned k, i;
+
+		k = bp_ring_dequeue_burst(&q->comp, c, 32);
+		for (i = 0; i < k; i++)
+			if (c[i].type == BP_DESC_TCP_SENT) {
+				back++;
+				refused += c[i].status != 0;
+			}
+		if (!k)
+			usleep(1000);
+	}
+	printf("GUESSED posted=%llu sends=%llu back=%llu refused=%llu\n",
+	       (unsigned long long)posted, (unsigned long long)sends, (unsigned long long)back,
+	       (unsigned long long)refused);
+	fflush(stdout);
+	end = now_s() + hold_s; /* stay attached: the test reads this channel's counters */
+	while (!stop_hold && now_s() < end)
+		usleep(20000);
+	return 0;
+}
+
 /* ---- send ------------------------------------------------------------------------------- */
 
 static int
@@ -1021,7 +1120,8 @@ main(int argc, char **argv)
 			return usage();
 	}
 	if (strcmp(mode, "attack") && strcmp(mode, "write-rx") && strcmp(mode, "hoard") &&
-	    strcmp(mode, "raw") && strcmp(mode, "send") && strcmp(mode, "talk"))
+	    strcmp(mode, "raw") && strcmp(mode, "send") && strcmp(mode, "talk") &&
+	    strcmp(mode, "tcp-guess"))
 		return usage();
 	if (!strcmp(mode, "attack") && parse_kinds(kinds_arg, on))
 		return 2;
@@ -1075,6 +1175,8 @@ main(int argc, char **argv)
 		ret = do_send(q, sock, target, count, crash);
 	else if (!strcmp(mode, "talk"))
 		ret = do_talk(q, sock, target, count, listen_s, want);
+	else if (!strcmp(mode, "tcp-guess"))
+		ret = do_tcp_guess(q, duration, hold_s);
 	else
 		ret = do_raw(q, sock, file, listen_s, want);
 	bp_detach(h);

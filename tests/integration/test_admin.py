@@ -197,6 +197,7 @@ def test_routes_with_curl_and_bypassctl(admin_gw):
     assert t["meter_drops"] == {"ingress": 0, "egress": 0, "connections": 0}, t
     assert t["meter_limits"]["ingress"]["burst"] == 64, t
     assert body["workers"][0]["worker"] == 0 and "sessions" in body["conntrack"], body
+    assert body["tcp"]["conns_in_use"] == 0 and "tcp_accepted" in body["tcp"], body
     st, text, head = curl(gw, "/metrics")
     assert st == 200 and "text/plain; version=0.0.4" in head and "bypassd_rx_packets_total" in text
     st, body, _ = curl(gw, "/v1/channels")
@@ -449,6 +450,8 @@ def test_metrics_parse_as_prometheus(admin_gw, topo):
     rules = fams["bypassd_rule_packets"].samples
     assert any(s.labels["tenant"] == "app" and s.labels["rule"] == "default" for s in rules)
     assert "bypassd_tenant_meter_drops" in fams
+    assert fams["bypassd_tcp_conns_in_use"].type == "gauge"
+    assert fams["bypassd_tcp_segs_in"].type == "counter"  # the TCP engines, summed
     for line in text.splitlines():
         if line.startswith("# TYPE") and line.endswith(" counter"):
             assert line.split()[2].endswith("_total"), line

@@ -1,0 +1,188 @@
+/* stream.c - TCP glue, control side: engines per worker, queues' TCP state, messages, stats. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+
+#include "chan_priv.h"
+
+extern const struct stk_tcp_ops gw_tcp_ops; /* stream_fp.c */
+
+int
+gw_tcp_init(struct gw *gw)
+{
+	struct stk_tcp_cfg cfg;
+	char name[RTE_RING_NAMESIZE];
+	unsigned i;
+
+	gw->tcpq = rte_zmalloc("gw_tcp_quota", sizeof(*gw->tcpq), RTE_CACHE_LINE_SIZE);
+	if (!gw->tcpq)
+		return -ENOMEM;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_conns = 16384;
+	cfg.max_listeners = 1024;
+	cfg.max_tenants = POL_TENANT_ID_MAX + 1;
+	/* the window a connection advertises: what the gateway may hold for it unread */
+	cfg.rcv_buf = 128 * 1024;
+	cfg.tx_cksum_offload = false; /* the engine sums header and payload (af_packet, memif) */
+	for (i = 0; i < gw->n_workers; i++) {
+		struct gw_worker *w = &gw->workers[i];
+		struct stk_tcp_ops ops = gw_tcp_ops;
+
+		snprintf(name, sizeof(name), "gw_tcp_ctl_%u", i);
+		w->tcp_ctl = rte_ring_create(name, 1024, (int)rte_lcore_to_socket_id(w->lcore_id),
+		                             RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!w->tcp_ctl)
+			return -rte_errno;
+		ops.ctx = w;
+		w->tcp = stk_tcp_create(&cfg, &ops, &w->stk, gw_now_ns(gw));
+		if (!w->tcp) {
+			GW_LOG(ERR, "worker %u: TCP engine: %s", i, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+void
+gw_tcp_fini(struct gw *gw)
+{
+	unsigned i;
+
+	for (i = 0; gw->workers && i < gw->n_workers; i++) {
+		struct gw_worker *w = &gw->workers[i];
+
+		w->tcp_dying = true; /* events of the teardown touch no queue */
+		stk_tcp_destroy(w->tcp);
+		w->tcp = NULL;
+		gw_tcp_flush(w); /* nothing: destroy sends nothing */
+		rte_ring_free(w->tcp_ctl);
+		w->tcp_ctl = NULL;
+	}
+	rte_free(gw->tcpq);
+	gw->tcpq = NULL;
+}
+
+int
+gw_tcp_chan_alloc(struct gw_chan *ch, unsigned nslots)
+{
+	struct gw_tcp_chan *tc;
+	unsigned i;
+
+	if ((uint64_t)(uintptr_t)ch >> 48 || ((uintptr_t)ch & 0x3f))
+		return -EINVAL; /* the engine's user value packs the pointer in 48 bits */
+	tc = rte_zmalloc("gw_tcp_chan", sizeof(*tc), RTE_CACHE_LINE_SIZE);
+	if (!tc)
+		return -ENOMEM;
+	tc->rxrec = rte_zmalloc("gw_tcp_rx", sizeof(*tc->rxrec) * ch->c.geom.rx_bufs, 0);
+	tc->txrec = rte_zmalloc("gw_tcp_tx", sizeof(*tc->txrec) * ch->c.geom.tx_bufs, 0);
+	tc->txnext = rte_zmalloc("gw_tcp_txn", sizeof(*tc->txnext) * ch->c.geom.tx_bufs, 0);
+	tc->nslots = nslots == 0 ? 1 : nslots > GW_TCP_CHAN_CONNS ? GW_TCP_CHAN_CONNS : nslots;
+	tc->slot = rte_zmalloc("gw_tcp_slot", sizeof(*tc->slot) * tc->nslots, RTE_CACHE_LINE_SIZE);
+	tc->free = rte_zmalloc("gw_tcp_free", sizeof(*tc->free) * tc->nslots, 0);
+	if (!tc->rxrec || !tc->txrec || !tc->txnext || !tc->slot || !tc->free) {
+		rte_free(tc->rxrec);
+		rte_free(tc->txrec);
+		rte_free(tc->txnext);
+		rte_free(tc->slot);
+		rte_free(tc->free);
+		rte_free(tc);
+		return -ENOMEM;
+	}
+	for (i = 0; i < tc->nslots; i++)
+		tc->free[i] = (uint16_t)(tc->nslots - 1 - i);
+	tc->nfree = tc->nslots;
+	ch->tcp = tc;
+	return 0;
+}
+
+void
+gw_tcp_chan_free(struct gw_chan *ch)
+{
+	struct gw_tcp_chan *tc = ch->tcp;
+
+	if (!tc)
+		return;
+	/* events still waiting hold mbufs (the worker never got to DETACH: shutdown) */
+	while (tc->pn) {
+		rte_pktmbuf_free(tc->pend[tc->ph].m);
+		tc->ph = (tc->ph + 1) % GW_TCP_PENDING;
+		tc->pn--;
+	}
+	rte_free(tc->rxrec);
+	rte_free(tc->txrec);
+	rte_free(tc->txnext);
+	rte_free(tc->slot);
+	rte_free(tc->free);
+	rte_free(tc);
+	ch->tcp = NULL;
+}
+
+void
+gw_tcp_unlisten(struct gw *gw, struct gw_chan *ch, uint32_t sock)
+{
+	struct gw_worker *w = &gw->workers[ch->worker];
+
+	if (!w->tcp_ctl || !atomic_load_explicit(&ch->tcp_busy, memory_order_acquire))
+		return;
+	/* if the ring is full the listener stays in the engine, but refuses every accept: its
+	 * socket is no longer valid (stream_fp.c listen_sock_ok); DETACH removes it */
+	if (rte_ring_sp_enqueue(w->tcp_ctl, GW_TCP_MSG(ch, GW_TCP_OP_UNLISTEN, sock)))
+		GW_LOG(WARNING, "worker %u: TCP message ring full: listener %u stays until detach",
+		       ch->worker, sock);
+}
+
+bool
+gw_tcp_detach(struct gw *gw, struct gw_chan *ch)
+{
+	struct gw_worker *w = &gw->workers[ch->worker];
+
+	if (!atomic_load_explicit(&ch->tcp_busy, memory_order_acquire))
+		return false;
+	if (!ch->tcp_detach_sent && w->tcp_ctl &&
+	    rte_ring_sp_enqueue(w->tcp_ctl, GW_TCP_MSG(ch, GW_TCP_OP_DETACH, 0)) == 0)
+		ch->tcp_detach_sent = true;
+	return true;
+}
+
+void
+gw_tcp_set_quota(struct gw *gw, uint16_t tenant_id, uint32_t max)
+{
+	if (gw->tcpq && tenant_id <= POL_TENANT_ID_MAX)
+		atomic_store_explicit(&gw->tcpq->max[tenant_id], max, memory_order_relaxed);
+}
+
+uint64_t
+gw_tcp_counter(const struct gw *gw, unsigned i)
+{
+	uint64_t sum = 0;
+	unsigned k;
+
+	for (k = 0; k < gw->n_workers; k++)
+		if (gw->workers[k].tcp)
+			sum += stk_tcp_counters(gw->workers[k].tcp)[i];
+	return sum;
+}
+
+void
+gw_tcp_log_stats(const struct gw *gw, uint32_t level)
+{
+	char line[4096];
+	size_t o = 0;
+	unsigned i, k, conns = 0;
+
+	if (!gw->workers || !gw->workers[0].tcp)
+		return;
+	for (k = 0; k < gw->n_workers; k++)
+		conns += stk_tcp_conns_in_use(gw->workers[k].tcp);
+	o += (size_t)snprintf(line + o, sizeof(line) - o, "tcp_conns_in_use=%u", conns);
+	for (i = 0; i < STK_TCP_CNT__MAX && o < sizeof(line); i++)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " %s=%" PRIu64,
+		                      stk_tcp_counter_names[i], gw_tcp_counter(gw, i));
+	rte_log(level, gw_logtype, "GATEWAY: counters tcp: %s\n", line);
+}

@@ -438,6 +438,16 @@ def test_10000_concurrent_connections(topo, tcp_gw, procs):
     c = tcp_counters(gw)
     assert c["tcp_accepted"] >= 10000, c
     assert app.alive(), app.describe()
+    # the peer closed all of them: no connection state is left behind in the gateway (the
+    # gateway closes second, so it has no TIME-WAIT; bounded wait for the last FIN/ACKs)
+    deadline = time.monotonic() + 30
+    while True:
+        c = tcp_counters(gw)
+        if c["tcp_conns_in_use"] == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert c["tcp_conns_in_use"] == 0, c
+    assert c["tcp_closed"] + c["tcp_reset"] >= 10000, c
 
 
 def test_scapy_edge_cases(topo, tcp_gw, procs, tmp_path):

@@ -198,6 +198,8 @@ struct gw {
 	struct rte_ether_addr mac;
 	bool tx_ipck_offload;
 	bool rx_ipck_offload;
+	bool tx_tcpck_offload; /* the port fills TCP checksums (gateway.tcp.checksum_offload) */
+	unsigned tcp_backlog;  /* gateway.tcp.syn_backlog: set before the workers start */
 	bool have_port;
 	bool port_started;
 	unsigned n_workers;

@@ -92,6 +92,7 @@ int
 gw_port_init(struct gw *gw)
 {
 	const struct pol_cfg_port *pc = &gw->cfg->gw.port;
+	enum pol_tcp_csum tcp_csum = gw->cfg->gw.tcp.checksum_offload;
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
 	struct rte_eth_rxconf rxq;
@@ -166,6 +167,17 @@ gw_port_init(struct gw *gw)
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 		gw->tx_ipck_offload = true;
+	}
+	/* gateway.tcp.checksum_offload: auto uses what the port reports (net_af_packet: nothing) */
+	if (tcp_csum != POL_TCP_CSUM_OFF && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)) {
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+		gw->tx_tcpck_offload = true;
+	} else if (tcp_csum == POL_TCP_CSUM_ON) {
+		GW_LOG(ERR,
+		       "port %u (%s) does not report TCP TX checksum offload: "
+		       "gateway.tcp.checksum_offload: on cannot be met (use auto or off)",
+		       gw->port_id, info.driver_name);
+		return -ENOTSUP;
 	}
 	/*
 	 * Zero-copy TX chains an mbuf that points into the app's TX area behind the headers. That
@@ -257,9 +269,11 @@ gw_port_init(struct gw *gw)
 		GW_LOG(INFO, "port %u: app UDP payloads of %u bytes and more go out zero-copy",
 		       gw->port_id, gw->txz_min);
 	GW_LOG(INFO,
-	       "port %u (%s): %u RX/TX queues, %u/%u descriptors, IPv4 checksum offload rx %s tx %s",
+	       "port %u (%s): %u RX/TX queues, %u/%u descriptors, IPv4 checksum offload rx %s tx %s, "
+	       "TCP checksum offload tx %s",
 	       gw->port_id, info.driver_name, nrx, nb_rxd, nb_txd,
-	       gw->rx_ipck_offload ? "on" : "off", gw->tx_ipck_offload ? "on" : "off");
+	       gw->rx_ipck_offload ? "on" : "off", gw->tx_ipck_offload ? "on" : "off",
+	       gw->tx_tcpck_offload ? "on" : "off");
 	return 0;
 }
 

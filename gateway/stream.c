@@ -13,6 +13,68 @@
 
 extern const struct stk_tcp_ops gw_tcp_ops; /* stream_fp.c */
 
+#define MS_NS 1000000ull
+#define S_NS  1000000000ull
+
+/* gateway.tcp (every value already checked and defaulted by the loader) -> the engine's config */
+static void
+tcp_engine_cfg(const struct gw *gw, struct stk_tcp_cfg *cfg)
+{
+	const struct pol_cfg_tcp *tc = &gw->cfg->gw.tcp;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_conns = tc->max_connections;
+	cfg->max_listeners = tc->max_listeners;
+	cfg->max_tenants = POL_TENANT_ID_MAX + 1;
+	/* the window a connection advertises: what the gateway may hold for it unread */
+	cfg->rcv_buf = tc->receive_buffer;
+	cfg->snd_buf = tc->send_buffer;
+	cfg->ooo_max_worker = tc->ooo_max;
+	cfg->mss = (uint16_t)tc->mss;
+	cfg->no_timestamps = !tc->timestamps;
+	cfg->no_sack = !tc->sack;
+	cfg->no_cookies = !tc->syn_cookies;
+	/* off: the engine sums header and payload (af_packet, memif report no TCP offload) */
+	cfg->tx_cksum_offload = gw->tx_tcpck_offload;
+	cfg->delack_ns = tc->delayed_ack_ms * MS_NS;
+	cfg->rto_init_ns = tc->initial_rto_ms * MS_NS;
+	cfg->rto_min_ns = tc->min_rto_ms * MS_NS;
+	cfg->rto_max_ns = tc->max_rto_ms * MS_NS;
+	cfg->max_retries = tc->max_retries;
+	cfg->syn_retries = tc->syn_retries;
+	cfg->time_wait_ns = tc->time_wait_s * S_NS;
+	cfg->max_time_wait = tc->max_time_wait;
+	cfg->fin_wait2_ns = tc->fin_wait2_s * S_NS;
+	cfg->keepalive = tc->keepalive;
+	cfg->keep_idle_ns = tc->keepalive_idle_s * S_NS;
+	cfg->keep_intvl_ns = tc->keepalive_interval_s * S_NS;
+	cfg->keep_cnt = tc->keepalive_probes;
+}
+
+/* the effective settings, once at start */
+static void
+tcp_log_cfg(const struct gw *gw, const struct stk_tcp_cfg *c)
+{
+	const struct pol_cfg_tcp *tc = &gw->cfg->gw.tcp;
+	static const char *const csum[] = {"auto", "on", "off"};
+
+	GW_LOG(INFO,
+	       "TCP engine, per worker: max_connections %u, max_listeners %u, max_time_wait %u, "
+	       "ooo_max %u; per connection: receive_buffer %u, send_buffer %u, mss %u, "
+	       "syn_backlog %u, timestamps %s, sack %s, syn_cookies %s",
+	       c->max_conns, c->max_listeners, c->max_time_wait, c->ooo_max_worker, c->rcv_buf,
+	       c->snd_buf, c->mss, gw->tcp_backlog, c->no_timestamps ? "off" : "on",
+	       c->no_sack ? "off" : "on", c->no_cookies ? "off" : "on");
+	GW_LOG(INFO,
+	       "TCP timers: rto initial %u ms, min %u ms, max %u ms, max_retries %u, syn_retries %u, "
+	       "delayed_ack %u ms, time_wait %u s, fin_wait2 %u s; keepalive %s (idle %u s, "
+	       "interval %u s, probes %u); checksum offload %s (%s)",
+	       tc->initial_rto_ms, tc->min_rto_ms, tc->max_rto_ms, c->max_retries, c->syn_retries,
+	       tc->delayed_ack_ms, tc->time_wait_s, tc->fin_wait2_s, c->keepalive ? "on" : "off",
+	       tc->keepalive_idle_s, tc->keepalive_interval_s, c->keep_cnt,
+	       c->tx_cksum_offload ? "on" : "off", csum[tc->checksum_offload]);
+}
+
 int
 gw_tcp_init(struct gw *gw)
 {
@@ -23,13 +85,9 @@ gw_tcp_init(struct gw *gw)
 	gw->tcpq = rte_zmalloc("gw_tcp_quota", sizeof(*gw->tcpq), RTE_CACHE_LINE_SIZE);
 	if (!gw->tcpq)
 		return -ENOMEM;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.max_conns = 16384;
-	cfg.max_listeners = 1024;
-	cfg.max_tenants = POL_TENANT_ID_MAX + 1;
-	/* the window a connection advertises: what the gateway may hold for it unread */
-	cfg.rcv_buf = 128 * 1024;
-	cfg.tx_cksum_offload = false; /* the engine sums header and payload (af_packet, memif) */
+	tcp_engine_cfg(gw, &cfg);
+	gw->tcp_backlog = gw->cfg->gw.tcp.syn_backlog;
+	tcp_log_cfg(gw, &cfg);
 	for (i = 0; i < gw->n_workers; i++) {
 		struct gw_worker *w = &gw->workers[i];
 		struct stk_tcp_ops ops = gw_tcp_ops;

@@ -531,7 +531,7 @@ listen_lazy(struct gw_worker *w, const struct stk_pkt_info *info)
 		stk_tcp_unlisten(w->tcp, tc->lis[e->sock]); /* a reused socket id */
 		tc->lis[e->sock] = NULL;
 	}
-	l = stk_tcp_listen(w->tcp, e->addr, e->port, e->ch->app->tenant_id, 1024,
+	l = stk_tcp_listen(w->tcp, e->addr, e->port, e->ch->app->tenant_id, w->gw->tcp_backlog,
 	                   TU(e->ch, e->sock));
 	if (!l)
 		return false;

@@ -19,10 +19,15 @@ gw_mbuf_from_stk(struct rte_mbuf *m, const struct stk_buf *b)
 	m->data_len = (uint16_t)b->len;
 	m->pkt_len = b->len;
 	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT; /* how its buffer is freed */
-	if (b->flags & STK_BUF_TX_IPCK) {
+	if (b->flags & (STK_BUF_TX_IPCK | STK_BUF_TX_TCPCK)) {
 		m->l2_len = 14;
 		m->l3_len = 20;
-		m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+		if (b->flags & STK_BUF_TX_IPCK)
+			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+		/* the engine left the pseudo-header sum in the TCP checksum field */
+		if (b->flags & STK_BUF_TX_TCPCK)
+			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
 	}
 }
 

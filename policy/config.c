@@ -1,5 +1,6 @@
 /* config.c - the config file: the static gateway section, the policy section or file, loading. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@ static const char *const top_keys[] = {"gateway", "policy", NULL};
 static const char *const gw_keys[] = {
         "port",  "eal_args",  "workers",        "addresses",     "next_hop", "control_socket",
         "admin", "log_level", "stats_interval", "idle_sleep_us", "arp",      "icmp",
-        NULL};
+        "tcp",   NULL};
 static const char *const port_keys[] = {"device",  "mac",           "rx_ring", "tx_ring",
                                         "mempool", "mempool_cache", "mtu",     "tx_zero_copy_min",
                                         NULL};
@@ -38,6 +39,31 @@ static const char *const arp_keys[] = {"cache_size", "timeout", "pending", "pend
                                        NULL};
 static const char *const icmp_keys[] = {"echo_rate", "echo_burst", "unreach_rate", "unreach_burst",
                                         NULL};
+static const char *const tcp_keys[] = {"max_connections",
+                                       "max_listeners",
+                                       "receive_buffer",
+                                       "send_buffer",
+                                       "mss",
+                                       "syn_backlog",
+                                       "max_time_wait",
+                                       "time_wait",
+                                       "fin_wait2",
+                                       "initial_rto_ms",
+                                       "min_rto_ms",
+                                       "max_rto_ms",
+                                       "max_retries",
+                                       "syn_retries",
+                                       "delayed_ack_ms",
+                                       "ooo_max",
+                                       "timestamps",
+                                       "sack",
+                                       "syn_cookies",
+                                       "keepalive",
+                                       "checksum_offload",
+                                       NULL};
+static const char *const tcp_keepalive_keys[] = {"enabled", "idle", "interval", "probes", NULL};
+/* enum pol_tcp_csum, in order */
+static const char *const tcp_csum_names[] = {"auto", "on", "off", NULL};
 /* RTE_LOG_EMERG (1) .. RTE_LOG_DEBUG (8), in order */
 static const char *const log_levels[] = {"emergency", "alert", "critical", "error", "warning",
                                          "notice",    "info",  "debug",    NULL};
@@ -158,6 +184,30 @@ gw_defaults(struct pol_cfg_gateway *gw)
 	gw->icmp.echo_burst = 100;
 	gw->icmp.unreach_rate = 100;
 	gw->icmp.unreach_burst = 10;
+	gw->tcp.max_connections = 16384;
+	gw->tcp.max_listeners = 1024;
+	gw->tcp.receive_buffer = 128 * 1024;
+	gw->tcp.send_buffer = 1024 * 1024;
+	gw->tcp.mss = 0; /* port.mtu - 40, once the port is read */
+	gw->tcp.syn_backlog = 1024;
+	gw->tcp.max_time_wait = 0; /* max_connections / 2, once that is read */
+	gw->tcp.time_wait_s = 60;
+	gw->tcp.fin_wait2_s = 60;
+	gw->tcp.initial_rto_ms = 1000;
+	gw->tcp.min_rto_ms = 200;
+	gw->tcp.max_rto_ms = 60000;
+	gw->tcp.max_retries = 15;
+	gw->tcp.syn_retries = 5;
+	gw->tcp.delayed_ack_ms = 40;
+	gw->tcp.ooo_max = 4096;
+	gw->tcp.keepalive = false;
+	gw->tcp.keepalive_idle_s = 7200;
+	gw->tcp.keepalive_interval_s = 75;
+	gw->tcp.keepalive_probes = 9;
+	gw->tcp.checksum_offload = POL_TCP_CSUM_AUTO;
+	gw->tcp.timestamps = true;
+	gw->tcp.sack = true;
+	gw->tcp.syn_cookies = true;
 }
 
 static void
@@ -607,6 +657,102 @@ load_icmp(struct pol_y *y, yaml_node_t *n, struct pol_cfg_gateway *gw)
 	pol_y_k_uns(y, n, "unreach_burst", 1, 100000, 0, &gw->icmp.unreach_burst);
 }
 
+/* key of mapping n failed a check across keys: the error at its value, path gateway.tcp.KEY */
+static void __attribute__((format(printf, 4, 5)))
+tcp_err(struct pol_y *y, yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+	size_t at = pol_y_push_key(y, key);
+	yaml_node_t *v = pol_y_get(y, n, key);
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pol_y_err(y, v ? v : n, "%s", msg);
+	pol_y_pop(y, at);
+}
+
+static void
+load_tcp(struct pol_y *y, yaml_node_t *n, struct pol_cfg_gateway *gw)
+{
+	struct pol_cfg_tcp *tc = &gw->tcp;
+	unsigned before = pol_y_nerr(y);
+	yaml_node_t *ka;
+	int csum = (int)tc->checksum_offload;
+
+	pol_y_k_uns(y, n, "max_connections", 16, 1u << 20, POL_Y_SI, &tc->max_connections);
+	pol_y_k_uns(y, n, "max_listeners", 1, 65536, 0, &tc->max_listeners);
+	pol_y_k_u32(y, n, "receive_buffer", 4096, 64u << 20, POL_Y_SI, &tc->receive_buffer);
+	pol_y_k_u32(y, n, "send_buffer", 4096, 64u << 20, POL_Y_SI, &tc->send_buffer);
+	pol_y_k_uns(y, n, "mss", 64, 8960, 0, &tc->mss);
+	pol_y_k_uns(y, n, "syn_backlog", 1, 65535, 0, &tc->syn_backlog);
+	pol_y_k_uns(y, n, "max_time_wait", 1, 1u << 20, POL_Y_SI, &tc->max_time_wait);
+	pol_y_k_uns(y, n, "time_wait", 1, 600, 0, &tc->time_wait_s);
+	pol_y_k_uns(y, n, "fin_wait2", 1, 3600, 0, &tc->fin_wait2_s);
+	pol_y_k_uns(y, n, "initial_rto_ms", 1, 60000, 0, &tc->initial_rto_ms);
+	pol_y_k_uns(y, n, "min_rto_ms", 1, 60000, 0, &tc->min_rto_ms);
+	pol_y_k_uns(y, n, "max_rto_ms", 1, 600000, 0, &tc->max_rto_ms);
+	pol_y_k_uns(y, n, "max_retries", 1, 255, 0, &tc->max_retries);
+	pol_y_k_uns(y, n, "syn_retries", 1, 255, 0, &tc->syn_retries);
+	pol_y_k_uns(y, n, "delayed_ack_ms", 1, 500, 0, &tc->delayed_ack_ms);
+	pol_y_k_uns(y, n, "ooo_max", 1, 1u << 20, POL_Y_SI, &tc->ooo_max);
+	pol_y_k_bool(y, n, "timestamps", &tc->timestamps);
+	pol_y_k_bool(y, n, "sack", &tc->sack);
+	pol_y_k_bool(y, n, "syn_cookies", &tc->syn_cookies);
+	if (!pol_y_k_enum(y, n, "checksum_offload", tcp_csum_names, &csum))
+		tc->checksum_offload = (enum pol_tcp_csum)csum;
+	ka = pol_y_get(y, n, "keepalive");
+	if (ka) {
+		size_t at = pol_y_push_key(y, "keepalive");
+
+		if (pol_y_map(y, ka, tcp_keepalive_keys)) {
+			pol_y_k_bool(y, ka, "enabled", &tc->keepalive);
+			pol_y_k_uns(y, ka, "idle", 1, 32767, 0, &tc->keepalive_idle_s);
+			pol_y_k_uns(y, ka, "interval", 1, 32767, 0, &tc->keepalive_interval_s);
+			pol_y_k_uns(y, ka, "probes", 1, 127, 0, &tc->keepalive_probes);
+		}
+		pol_y_pop(y, at);
+	}
+	if (pol_y_nerr(y) != before)
+		return;
+	/* checks across keys, when every key parsed */
+	if (tc->min_rto_ms > tc->max_rto_ms)
+		tcp_err(y, n, "min_rto_ms", "min_rto_ms %u is above max_rto_ms %u", tc->min_rto_ms,
+		        tc->max_rto_ms);
+	else if (tc->initial_rto_ms < tc->min_rto_ms || tc->initial_rto_ms > tc->max_rto_ms)
+		tcp_err(y, n, "initial_rto_ms",
+		        "initial_rto_ms %u is outside min_rto_ms..max_rto_ms (%u..%u)",
+		        tc->initial_rto_ms, tc->min_rto_ms, tc->max_rto_ms);
+	if (tc->max_time_wait > tc->max_connections)
+		tcp_err(y, n, "max_time_wait", "max_time_wait %u is above max_connections %u",
+		        tc->max_time_wait, tc->max_connections);
+}
+
+/* Defaults that depend on other keys, and checks against other sections: after the port. */
+static void
+check_tcp(struct pol_y *y, yaml_node_t *gw_node, struct pol_cfg_gateway *gw)
+{
+	struct pol_cfg_tcp *tc = &gw->tcp;
+	yaml_node_t *n = pol_y_get(y, gw_node, "tcp");
+	unsigned mtu_mss = gw->port.mtu > 104 ? gw->port.mtu - 40u : 64u;
+	size_t at;
+
+	if (!tc->max_time_wait)
+		tc->max_time_wait = tc->max_connections / 2;
+	if (!tc->mss) {
+		tc->mss = mtu_mss;
+		return;
+	}
+	if (tc->mss <= mtu_mss)
+		return;
+	at = pol_y_push_key(y, "tcp");
+	tcp_err(y, n, "mss",
+	        "mss %u does not fit the port's MTU: expected at most %u (port.mtu - 40)", tc->mss,
+	        mtu_mss);
+	pol_y_pop(y, at);
+}
+
 /*
  * Every worker's RX ring is filled from the pool at start, TX rings hold mbufs until the NIC is
  * done, and each lcore's cache can hold more: a smaller pool starves RX at the first burst.
@@ -681,6 +827,8 @@ load_gateway(struct pol_y *y, yaml_node_t *n, struct pol_cfg_gateway *gw)
 	pol_y_k_uns(y, n, "idle_sleep_us", 0, 10000, 0, &gw->idle_sleep_us);
 	load_sub(y, n, "arp", arp_keys, load_arp, gw);
 	load_sub(y, n, "icmp", icmp_keys, load_icmp, gw);
+	load_sub(y, n, "tcp", tcp_keys, load_tcp, gw);
+	check_tcp(y, n, gw);
 	return addrs_ok && gw->n_addrs > 0;
 }
 
@@ -885,6 +1033,25 @@ admin_equal(const struct pol_cfg_admin *a, const struct pol_cfg_admin *b)
 	return true;
 }
 
+static bool
+tcp_equal(const struct pol_cfg_tcp *a, const struct pol_cfg_tcp *b)
+{
+	return a->max_connections == b->max_connections && a->max_listeners == b->max_listeners &&
+	       a->receive_buffer == b->receive_buffer && a->send_buffer == b->send_buffer &&
+	       a->mss == b->mss && a->syn_backlog == b->syn_backlog &&
+	       a->max_time_wait == b->max_time_wait && a->time_wait_s == b->time_wait_s &&
+	       a->fin_wait2_s == b->fin_wait2_s && a->initial_rto_ms == b->initial_rto_ms &&
+	       a->min_rto_ms == b->min_rto_ms && a->max_rto_ms == b->max_rto_ms &&
+	       a->max_retries == b->max_retries && a->syn_retries == b->syn_retries &&
+	       a->delayed_ack_ms == b->delayed_ack_ms && a->ooo_max == b->ooo_max &&
+	       a->keepalive_idle_s == b->keepalive_idle_s &&
+	       a->keepalive_interval_s == b->keepalive_interval_s &&
+	       a->keepalive_probes == b->keepalive_probes &&
+	       a->checksum_offload == b->checksum_offload && a->keepalive == b->keepalive &&
+	       a->timestamps == b->timestamps && a->sack == b->sack &&
+	       a->syn_cookies == b->syn_cookies;
+}
+
 bool
 pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gateway *b)
 {
@@ -904,7 +1071,7 @@ pol_cfg_gateway_equal(const struct pol_cfg_gateway *a, const struct pol_cfg_gate
 	    a->admin_port != b->admin_port || !admin_equal(&a->admin, &b->admin) ||
 	    a->log_level != b->log_level || a->stats_interval_s != b->stats_interval_s ||
 	    a->idle_sleep_us != b->idle_sleep_us || memcmp(&a->arp, &b->arp, sizeof(a->arp)) ||
-	    memcmp(&a->icmp, &b->icmp, sizeof(a->icmp)))
+	    memcmp(&a->icmp, &b->icmp, sizeof(a->icmp)) || !tcp_equal(&a->tcp, &b->tcp))
 		return false;
 	for (i = 0; i < a->n_eal_args; i++)
 		if (!streq(a->eal_args[i], b->eal_args[i]))

@@ -81,6 +81,39 @@ struct pol_cfg_admin {
 	char *audit_log;            /* audit lines are appended here too (NULL: the log only) */
 };
 
+enum pol_tcp_csum { POL_TCP_CSUM_AUTO, POL_TCP_CSUM_ON, POL_TCP_CSUM_OFF };
+
+/*
+ * gateway.tcp: the per-worker TCP engine (stack/tcp.h struct stk_tcp_cfg), static. Every field
+ * holds its effective value after a load (defaults filled in, mss and max_time_wait resolved).
+ */
+struct pol_cfg_tcp {
+	unsigned max_connections; /* connection blocks per worker, 16..1048576 (16384) */
+	unsigned max_listeners;   /* listening sockets per worker, 1..65536 (1024) */
+	uint32_t receive_buffer;  /* advertised window bound per connection, bytes (128 KiB) */
+	uint32_t send_buffer;     /* bytes queued per connection, bytes (1 MiB) */
+	unsigned mss;             /* MSS advertised and sent, 64..8960 (port.mtu - 40) */
+	unsigned syn_backlog;    /* SYN-RECEIVED per listener before SYN cookies, 1..65535 (1024) */
+	unsigned max_time_wait;  /* TIME-WAIT blocks per worker, 1..max_connections (half) */
+	unsigned time_wait_s;    /* TIME-WAIT (2*MSL), 1..600 (60) */
+	unsigned fin_wait2_s;    /* FIN-WAIT-2 idle limit, 1..3600 (60) */
+	unsigned initial_rto_ms; /* 1..60000 (1000) */
+	unsigned min_rto_ms;     /* 1..60000 (200) */
+	unsigned max_rto_ms;     /* 1..600000 (60000) */
+	unsigned max_retries;    /* data retransmissions before the connection fails, 1..255 (15) */
+	unsigned syn_retries;    /* SYN / SYN-ACK retransmissions, 1..255 (5) */
+	unsigned delayed_ack_ms; /* 1..500 (40) */
+	unsigned ooo_max;        /* out-of-order segments held per worker, 1..1048576 (4096) */
+	unsigned keepalive_idle_s;          /* 1..32767 (7200) */
+	unsigned keepalive_interval_s;      /* 1..32767 (75) */
+	unsigned keepalive_probes;          /* 1..127 (9) */
+	enum pol_tcp_csum checksum_offload; /* (auto) */
+	bool keepalive;   /* keepalive on every connection (false, as Linux without SO_KEEPALIVE) */
+	bool timestamps;  /* offer RFC 7323 timestamps (true) */
+	bool sack;        /* offer SACK-permitted (true) */
+	bool syn_cookies; /* SYN cookies when the backlog is full (true); false: drop the SYN */
+};
+
 struct pol_cfg_gateway {
 	struct pol_cfg_port port;
 	char **eal_args; /* extra EAL arguments, in order */
@@ -111,6 +144,7 @@ struct pol_cfg_gateway {
 		unsigned unreach_rate;  /* port-unreachable per second (default 100) */
 		unsigned unreach_burst; /* default 10 */
 	} icmp;
+	struct pol_cfg_tcp tcp;
 };
 
 /* The policy section: see policy/policy_model.h for tenants. */

@@ -324,6 +324,10 @@ test_full_example(void)
 		CHECK(g->has_next_hop && g->next_hop == 0xc00002fe);
 		CHECK(!strcmp(g->admin_addr, "127.0.0.1") && g->admin_port == 8443);
 		CHECK(g->log_level == 7 && !strcmp(pol_cfg_log_level_name(g->log_level), "info"));
+		CHECK(g->tcp.max_connections == 16384 && g->tcp.mss == 1460 &&
+		      g->tcp.max_time_wait == 8192 && !g->tcp.keepalive &&
+		      g->tcp.keepalive_idle_s == 7200 &&
+		      g->tcp.checksum_offload == POL_TCP_CSUM_AUTO);
 		CHECK(p->op.n_rules == 2 && p->op.n_sigs == 1);
 		CHECK(p->op.rules[0].proto == POL_PROTO_ANY && p->op.rules[0].log &&
 		      p->op.rules[0].src.n_cidrs == 2 && p->op.rules[0].src.n_except == 1);
@@ -387,12 +391,79 @@ test_defaults(void)
 		      g->arp.pending == 64 && g->arp.pending_timeout_ms == 3000);
 		CHECK(g->icmp.echo_rate == 1000 && g->icmp.echo_burst == 100 &&
 		      g->icmp.unreach_rate == 100 && g->icmp.unreach_burst == 10);
+		CHECK(g->tcp.max_connections == 16384 && g->tcp.max_listeners == 1024 &&
+		      g->tcp.receive_buffer == 131072 && g->tcp.send_buffer == 1048576);
+		CHECK(g->tcp.mss == 1460 && g->tcp.syn_backlog == 1024 &&
+		      g->tcp.max_time_wait == 8192 && g->tcp.time_wait_s == 60 &&
+		      g->tcp.fin_wait2_s == 60);
+		CHECK(g->tcp.initial_rto_ms == 1000 && g->tcp.min_rto_ms == 200 &&
+		      g->tcp.max_rto_ms == 60000 && g->tcp.max_retries == 15 &&
+		      g->tcp.syn_retries == 5 && g->tcp.delayed_ack_ms == 40 &&
+		      g->tcp.ooo_max == 4096);
+		CHECK(!g->tcp.keepalive && g->tcp.keepalive_idle_s == 7200 &&
+		      g->tcp.keepalive_interval_s == 75 && g->tcp.keepalive_probes == 9);
+		CHECK(g->tcp.checksum_offload == POL_TCP_CSUM_AUTO && g->tcp.timestamps &&
+		      g->tcp.sack && g->tcp.syn_cookies);
 		CHECK(c->policy && c->policy->n_tenants == 0 && c->policy->op.n_rules == 0);
 		CHECK(!c->policy_file && !strcmp(c->file, "t.yaml"));
 	}
 	report("defaults match config.h", ok);
 	pol_cfg_free(c);
 	pol_cfg_errs_clear(&errs);
+}
+
+/* gateway.tcp: every key lands in its field; defaults that follow other keys */
+static void
+test_tcp_section(void)
+{
+	struct pol_cfg_errs errs = {0};
+	char *path = path_join(configs_dir, "good/tcp.yaml", NULL);
+	struct pol_cfg *c = pol_cfg_load_file(path, &errs);
+	struct pol_cfg *d = load_str("gateway: {port: {device: net_null0, mtu: 1400}, "
+	                             "addresses: [10.0.0.1/8], tcp: {max_connections: 1000, "
+	                             "keepalive: {enabled: true}}}",
+	                             &errs);
+	bool ok = true;
+
+	pol_cfg_errs_print(&errs, stderr);
+	CHECK(c && d && !errs.n);
+	if (c) {
+		const struct pol_cfg_tcp *t = &c->gw.tcp;
+
+		CHECK(t->max_connections == 100000 && t->max_listeners == 64 &&
+		      t->receive_buffer == 1000000 && t->send_buffer == 4194304);
+		CHECK(t->mss == 8960 && t->syn_backlog == 256 && t->max_time_wait == 1000 &&
+		      t->time_wait_s == 30 && t->fin_wait2_s == 15);
+		CHECK(t->initial_rto_ms == 500 && t->min_rto_ms == 50 && t->max_rto_ms == 120000 &&
+		      t->max_retries == 8 && t->syn_retries == 3 && t->delayed_ack_ms == 10 &&
+		      t->ooo_max == 16384);
+		CHECK(!t->timestamps && !t->sack && !t->syn_cookies);
+		CHECK(t->keepalive && t->keepalive_idle_s == 60 && t->keepalive_interval_s == 10 &&
+		      t->keepalive_probes == 3);
+		CHECK(t->checksum_offload == POL_TCP_CSUM_OFF);
+	}
+	if (d) {
+		/* mss follows the MTU, max_time_wait half the connections; keepalive timers Linux's
+		 */
+		CHECK(d->gw.tcp.mss == 1360 && d->gw.tcp.max_time_wait == 500);
+		CHECK(d->gw.tcp.keepalive && d->gw.tcp.keepalive_idle_s == 7200 &&
+		      d->gw.tcp.keepalive_interval_s == 75 && d->gw.tcp.keepalive_probes == 9);
+	}
+	if (c) {
+		struct pol_cfg *e = pol_cfg_load_file(path, &errs);
+
+		CHECK(e && pol_cfg_gateway_equal(&c->gw, &e->gw));
+		if (e) {
+			e->gw.tcp.keepalive_probes++; /* a tcp change needs a restart */
+			CHECK(!pol_cfg_gateway_equal(&c->gw, &e->gw));
+		}
+		pol_cfg_free(e);
+	}
+	report("gateway.tcp: every key, dependent defaults, a change is a gateway change", ok);
+	pol_cfg_free(c);
+	pol_cfg_free(d);
+	pol_cfg_errs_clear(&errs);
+	free(path);
 }
 
 static void
@@ -504,7 +575,7 @@ test_messages(void)
 	               GW "  \"a\\tb\": 1\n", false, 1,
 	               "t.yaml:4:3: gateway.a?b: unknown key 'a?b' (expected one of: port, "
 	               "eal_args, workers, addresses, next_hop, control_socket, admin, log_level, "
-	               "stats_interval, idle_sleep_us, arp, icmp)"));
+	               "stats_interval, idle_sleep_us, arp, icmp, tcp)"));
 }
 
 static void
@@ -911,6 +982,7 @@ main(int argc, char **argv)
 	test_good_fixtures();
 	test_bad_fixtures();
 	test_demo_example();
+	test_tcp_section();
 	test_full_example();
 	test_defaults();
 	test_tenant_defaults();

@@ -135,6 +135,8 @@ struct stk_tcp_cfg {
 	uint64_t keep_idle_ns;   /* keepalive idle time [2 h] */
 	uint64_t keep_intvl_ns;  /* between probes [75 s] */
 	uint32_t keep_cnt;       /* unanswered probes before reset [9] */
+	bool keepalive;          /* keepalive on every new connection, as if stk_tcp_set_keepalive
+	                            were called on it (SO_KEEPALIVE for all) [off] */
 	uint32_t challenge_rate; /* challenge ACKs per second per engine [1000]; each second's
 	                            budget is random in [rate/2, rate] (CVE-2016-5696) */
 	uint64_t secret[4];      /* ISN and cookie keys; all zero = from getrandom(2) (tests and

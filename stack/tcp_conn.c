@@ -255,6 +255,10 @@ tcp_conn_new(struct stk_tcp *t, uint32_t lip, uint16_t lport, uint32_t rip, uint
 	c->snd_end = c->sq_seq = c->iss + 1;
 	c->ts_off = tcp_ts_offset(t, lip, lport, rip, rport);
 	c->last_rcv = t->now;
+	if (t->cfg.keepalive) {
+		c->flags |= CF_KEEPALIVE;
+		c->t_keep = c->last_rcv + t->cfg.keep_idle_ns;
+	}
 	h = tcp_tuple_hash(lip, lport, rip, rport) & t->hmask;
 	c->hnext = t->htab[h];
 	t->htab[h] = c->idx;

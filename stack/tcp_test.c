@@ -1476,6 +1476,64 @@ test_keepalive(void)
 	group_end();
 }
 
+/* cfg.keepalive: every connection probes without stk_tcp_set_keepalive, the passive one from
+ * its handshake's ACK on, the active one although no segment follows the SYN-ACK */
+static void
+test_keepalive_cfg(void)
+{
+	struct stk_tcp_cfg cfg = cfg_default();
+	struct peer a = {
+	        .ip = PEER_IP, .port = 8080, .dport = 33000, .seq = 0x90000000u, .win = 8192};
+	struct stk_tcp_conn *c = NULL;
+	struct env e;
+	struct peer p;
+	struct pseg s;
+	uint8_t f[200];
+	uint32_t n;
+
+	group_begin("keepalive_cfg");
+	cfg.keepalive = true;
+	cfg.keep_idle_ns = 2 * S;
+	cfg.keep_intvl_ns = 1 * S;
+	cfg.keep_cnt = 2;
+	env_init(&e, MAC_A, IP_A, &cfg);
+	listen80(&e);
+	handshake_passive(&e, &p, false);
+	env_advance(&e, 1900 * MS);
+	CHECK_EQ(pending(&e), 0);
+	env_advance(&e, 200 * MS);
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.seq, p.ack - 1);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_KEEPALIVE_OUT], 1);
+	psend(&e, &p, STK_TCP_ACK, NULL, 0);
+
+	/* active open: SYN, SYN-ACK 100 ms later, our ACK; then silence */
+	CHECK_EQ(stk_tcp_connect(e.t, IP_A, 33000, PEER_IP, 8080, 0, 5, &c), 0);
+	CHECK(next_seg(&e, &s));
+	CHECK_EQ(s.flags, STK_TCP_SYN);
+	a.ack = s.seq + 1;
+	n = mk_seg(f, &e, &a, a.seq, a.ack, STK_TCP_SYN | STK_TCP_ACK, NULL, 0, NULL, 0);
+	a.seq++;
+	env_advance(&e, 100 * MS);
+	deliver_frame(&e, f, n);
+	CHECK_EQ(stk_tcp_state(c), STK_TCP_ESTABLISHED);
+	while (next_seg(&e, &s))
+		;
+	for (int i = 0; i < 25; i++)
+		env_advance(&e, 100 * MS);
+	/* by now both connections probed again: the passive one answered, the active one not */
+	CHECK(cnt(&e)[STK_TCP_CNT_KEEPALIVE_OUT] >= 3);
+	for (int i = 0; i < 5; i++)
+		env_advance(&e, 1 * S);
+	/* two unanswered probes each: both reset */
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RESET], 2);
+	CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
+	while (next_seg(&e, &s))
+		;
+	check_clean(&e);
+	group_end();
+}
+
 /* an app that refuses the connection: RST, nothing leaks; PAWS */
 static void
 test_refuse_paws(void)
@@ -2370,6 +2428,7 @@ main(void)
 	test_time_wait();
 	test_cookies_quota();
 	test_keepalive();
+	test_keepalive_cfg();
 	test_refuse_paws();
 	test_give_up();
 	test_sack_recovery();

@@ -154,6 +154,12 @@ rtx_fire(struct stk_tcp *t, struct stk_tcp_conn *c)
 static bool
 keep_fire(struct stk_tcp *t, struct stk_tcp_conn *c)
 {
+	if (c->state == STK_TCP_SYN_SENT || c->state == STK_TCP_SYN_RECEIVED) {
+		/* not open yet (the handshake has its own retries): look again an idle time later,
+		 * since an active open that completes on a SYN-ACK may see no other segment */
+		c->t_keep = t->now + t->cfg.keep_idle_ns;
+		return true;
+	}
 	if (c->state != STK_TCP_ESTABLISHED && c->state != STK_TCP_CLOSE_WAIT) {
 		c->t_keep = 0;
 		return true;

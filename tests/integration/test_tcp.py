@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, GW_IP, PEER_IP, PY, deep_merge, delta, parse_kv, run
+from conftest import BUILD, GW_IP, PEER_IP, PREFIX_LEN, PY, deep_merge, delta, parse_kv, run
 
 T_IP = "198.18.0.10"
 TCP_ECHO = BUILD / "client" / "tcp_echo"
@@ -267,6 +267,85 @@ except ConnectionRefusedError:
     assert client.wait(25) == 0, client.describe()
     assert client.out().split() == ["echoed", "reset", "refused"], client.describe()
     assert gw.alive()
+
+
+KEEPALIVE = {"enabled": True, "idle": 1, "interval": 1, "probes": 2}
+
+
+def test_keepalive_probes_then_reset(topo, tcp_gw, procs):
+    """gateway.tcp.keepalive (issue 6): an idle connection is probed about once a second while
+    Linux in the peer answers; once the peer goes silent (its address removed: its kernel drops
+    the probes, its socket stays) the connection is reset after the 2 unanswered probes."""
+    gw = tcp_gw(gateway={"tcp": {"keepalive": KEEPALIVE}})
+    assert gw.wait_log(r"keepalive on \(idle 1 s, interval 1 s, probes 2\)"), gw.tail()
+    app = start_app(procs, gw, TCP_ECHO, 7)
+    client = procs([PY, "-c", f"""
+import socket
+s = socket.create_connection(('{T_IP}', 7), timeout=5)
+s.sendall(b'hello'); assert s.recv(10) == b'hello'
+print('echoed', flush=True)
+s.settimeout(30)
+try:
+    print('eof' if not s.recv(10) else 'data', flush=True)
+except OSError as e:
+    print('error', e, flush=True)
+"""], ns=topo.peer_ns, name="idle-client")
+    client.wait_line("echoed", timeout=10)
+    before = tcp_counters(gw)
+    time.sleep(3.5)  # idle 1 s, then a probe about every second, each answered
+    d = delta(tcp_counters(gw), before)
+    assert d["tcp_keepalives"] >= 2, (d, gw.tail())
+    assert d["tcp_reset"] == 0, (d, client.describe(), app.describe())
+
+    # silence: the probes now reach a namespace that no longer owns their destination
+    run(["ip", "addr", "del", f"{PEER_IP}/{PREFIX_LEN}", "dev", topo.peer_if], ns=topo.peer_ns)
+    t0 = time.monotonic()
+    while True:
+        d2 = delta(tcp_counters(gw), before)
+        if d2["tcp_reset"] >= 1 or time.monotonic() - t0 > 10:
+            break
+        time.sleep(0.25)
+    secs = time.monotonic() - t0
+    print(f"keepalive: {d['tcp_keepalives']} answered probes in 3.5 s; reset {secs:.1f} s after "
+          f"the peer went silent, {d2['tcp_keepalives'] - d['tcp_keepalives']} probes later")
+    # at most idle + probes x interval (+ one interval of slack and the poll) after the silence
+    assert d2["tcp_reset"] == 1, (d2, gw.tail())
+    assert secs < 6, secs
+    assert d2["tcp_keepalives"] - d["tcp_keepalives"] >= 2, (d, d2)
+    assert d2["tcp_rst_in"] == d["tcp_rst_in"] == 0, d2  # our timeout, not the peer's RST
+    assert gw.alive()
+
+
+def test_keepalive_off_by_default(topo, tcp_gw, procs):
+    """Without gateway.tcp.keepalive an idle connection sends nothing (Linux's default too)."""
+    gw = tcp_gw(gateway={"tcp": {"keepalive": {"idle": 1, "interval": 1}}})
+    assert gw.wait_log(r"keepalive off \(idle 1 s"), gw.tail()
+    start_app(procs, gw, TCP_ECHO, 7)
+    client = procs([PY, "-c", f"""
+import socket, time
+s = socket.create_connection(('{T_IP}', 7), timeout=5)
+s.sendall(b'hello'); assert s.recv(10) == b'hello'
+print('echoed', flush=True)
+time.sleep(30)
+"""], ns=topo.peer_ns, name="idle-client")
+    client.wait_line("echoed", timeout=10)
+    before = tcp_counters(gw)
+    time.sleep(2.5)
+    d = delta(tcp_counters(gw), before)
+    assert d["tcp_keepalives"] == 0 and d["tcp_reset"] == 0, d
+
+
+def test_checksum_offload_on_needs_the_port(gateway_factory):
+    """checksum_offload: on with a port that reports no TCP TX checksum offload (net_af_packet)
+    refuses to start, saying why; auto (the default) runs with the engine's own checksums."""
+    gw = gateway_factory({"gateway": {"tcp": {"checksum_offload": "on"}}}, wait_ready=False)
+    rc = gw.wait(20)
+    assert rc is not None and rc != 0, gw.tail()
+    assert re.search(r"does not report TCP TX checksum offload: gateway\.tcp\.checksum_offload",
+                     gw.log()), gw.tail()
+    ok = gateway_factory(name="auto")
+    assert ok.wait_log(r"TCP checksum offload tx off"), ok.tail()
+    assert ok.wait_log(r"checksum offload off \(auto\)"), ok.tail()
 
 
 def test_active_open_fetch(topo, tcp_gw, procs):

@@ -14,6 +14,14 @@
  */
 int gw_logtype; /* main.c registers it in the daemon */
 
+/* no TCP engine here: every TCP segment is scanned per packet */
+bool
+gw_tcp_terminates(const struct gw_worker *w, const struct stk_pkt_info *info)
+{
+	(void)w, (void)info;
+	return false;
+}
+
 int
 gw_flow_init(struct gw *gw)
 {
@@ -447,7 +455,7 @@ test_removed_tenant_sessions(void)
 		/* the app answers both: replied, never evicted */
 		for (i = 0; i < 2; i++)
 			CHECK(gw_policy_egress(&r.w, g1, 17, b_ip, PEER, 7000, sp[i], NULL, 0, NULL,
-			                       0, 60) == 0);
+			                       0, 60, false) == 0);
 	}
 	CHECK(pol_ct_tenant_count(r.w.ct, pol_gen_tenant_by_addr(g1, b_ip)) == 2);
 	/* b removed, and its id given to c before the sweep came by (g2 published only

@@ -421,3 +421,37 @@ def test_l7_stream_tcp_egress_split_pattern(topo, l7_gw, procs):
     assert d["policy_tx_l7_deny"] == 1 and d["policy_l7_deny"] == 0, d
     assert sig1["s/secret"] - sig0.get("s/secret", 0) == 1, sig1
     assert rule1["s/out-secret/egress"] - rule0.get("s/out-secret/egress", 0) == 1, rule1
+
+
+def test_l7_stream_tcp_keeps_generation_across_reload(topo, l7_gw, procs):
+    """A connection keeps the signatures of the generation it opened under: a reload that changes
+    the `jndi` pattern (same name) mid-connection does not stop the old pattern from resetting
+    it, while new connections get the new one. The old generation is freed once its last flow
+    closes and the log lets it go (at the next reload), and the hit counted there after the
+    reload is carried to the signature's total then."""
+    gw = l7_gw(TENANTS + [S])
+    start_tcp_echo(procs, gw)
+    since = gw.mark()
+    _, sig0, _ = dump(gw)
+    old = procs([PY, "-c", PEER_TCP, S_IP, 7, 1.5, b"one ".hex(), b"two ${jn".hex(),
+                 b"di:x}".hex()], ns=topo.peer_ns, name="old-conn")
+    time.sleep(0.7)  # connected, first chunk echoed; the split pattern comes after the reload
+    new = copy.deepcopy(TENANTS + [S])
+    new[-1]["signatures"][0]["pattern"] = "wick(ed|er)"
+    reload(gw, new)
+    assert old.wait(30) == 0, old.describe()
+    r = json.loads(old.out().strip().splitlines()[-1])
+    assert (bytes.fromhex(r["got"]), r["end"]) == (b"one two ${jn", "reset"), (r, gw.tail())
+    got, end = tcp_send(topo, S_IP, 7, [b"${jn", b"di:x}"])
+    assert (got, end) == (b"${jndi:x}", "eof"), (got, end)
+    got, end = tcp_send(topo, S_IP, 7, [b"so wick", b"ed"])
+    assert (got, end) == (b"so wick", "reset"), (got, end)
+    # the log keeps the previous generation for rule names until the next reload: the old
+    # connection's hit reaches the total when that lets it go (pol_l7_gen_put)
+    reload(gw, new)
+    time.sleep(0.5)
+    t1, sig1, rule1 = dump(gw)
+    assert sig1["s/jndi"] - sig0.get("s/jndi", 0) == 2, sig1
+    sc = stream_counters(gw, since)
+    assert sc["l7_stream_flows_in_use"] == 0 and sc["l7_stream_slots_in_use"] == 0, sc
+    assert sc["l7_stream_denied"] == 2, sc

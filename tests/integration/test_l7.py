@@ -455,3 +455,27 @@ def test_l7_stream_tcp_keeps_generation_across_reload(topo, l7_gw, procs):
     sc = stream_counters(gw, since)
     assert sc["l7_stream_flows_in_use"] == 0 and sc["l7_stream_slots_in_use"] == 0, sc
     assert sc["l7_stream_denied"] == 2, sc
+
+
+def test_l7_stream_tcp_two_workers(topo, procs, gateway_factory, public_tmp):
+    """Two workers: segments arriving on either RX queue are steered to the worker serving the
+    app's queue, whose engine, streams context and scratch scan the connection; split patterns
+    reset, benign streams pass, both directions."""
+    sock = public_tmp / "control.sock"
+    gw = gateway_factory({"gateway": {"control_socket": str(sock), "workers": 2,
+                                      "port": {"device": f"net_af_packet0,iface={topo.gw_if},"
+                                                         "qpairs=2"}},
+                          "policy": {"tenants": copy.deepcopy(TENANTS + [S])}})
+    gw.sock = str(sock)
+    start_tcp_echo(procs, gw)
+    t0, _, _ = dump(gw)
+    for i in range(4):  # source ports spread over both RX queues
+        got, end = tcp_send(topo, S_IP, 7, [b"a${jn", b"di:"], pause=0.15)
+        assert (got, end) == (b"a${jn", "reset"), (i, got, end)
+        got, end = tcp_send(topo, S_IP, 7, [b"b sec", b"ret"], pause=0.15)
+        assert (got, end) == (b"b sec", "reset"), (i, got, end)
+        got, end = tcp_send(topo, S_IP, 7, [b"plain ", b"text"], pause=0.15)
+        assert (got, end) == (b"plain text", "eof"), (i, got, end)
+    t1, _, _ = dump(gw)
+    d = delta(t1, t0)
+    assert d["policy_l7_deny"] == 4 and d["policy_tx_l7_deny"] == 4, d

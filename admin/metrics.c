@@ -10,6 +10,12 @@
 
 static const char *const meter_names[POL_METER_NLIMITS] = {"ingress", "egress", "connections"};
 
+static const char *const l7_stream_help[POL_L7_SCNT__MAX] = {
+#define _(e, n, h) [POL_L7_SCNT_##e] = h,
+        foreach_pol_l7_stream_counter(_)
+#undef _
+};
+
 struct snap_rule {
 	struct pol_rule_info ri;
 	char tenant[POL_TENANT_NAME_MAX + 1], name[POL_NAME_MAX + 1];
@@ -33,6 +39,8 @@ struct snap {
 	unsigned sessions;
 	uint64_t tcp[STK_TCP_CNT__MAX]; /* the TCP engines, summed over workers */
 	unsigned tcp_conns;
+	uint64_t l7s[POL_L7_SCNT__MAX]; /* L7 stream mode on TCP, summed over workers */
+	uint32_t l7s_flows, l7s_slots;
 	struct snap_rule *rules;
 	unsigned n_rules;
 	struct snap_tenant *tenants;
@@ -146,6 +154,7 @@ snap_take(struct gw *gw)
 	for (i = 0; gw->workers && i < gw->n_workers; i++)
 		if (gw->workers[i].tcp)
 			s->tcp_conns += stk_tcp_conns_in_use(gw->workers[i].tcp);
+	gw_tcp_l7_counters(gw, s->l7s, &s->l7s_flows, &s->l7s_slots);
 	g = atomic_load_explicit(&gw->gen, memory_order_acquire);
 	if (g) {
 		s->generation = pol_gen_number(g);
@@ -294,6 +303,13 @@ adm_stats_json(struct gw *gw)
 		json_object_set_new(a, stk_tcp_counter_names[j],
 		                    json_integer((json_int_t)s->tcp[j]));
 	json_object_set_new(o, "tcp", a);
+	a = json_object();
+	json_object_set_new(a, "flows_in_use", json_integer(s->l7s_flows));
+	json_object_set_new(a, "slots_in_use", json_integer(s->l7s_slots));
+	for (j = 0; j < POL_L7_SCNT__MAX; j++)
+		json_object_set_new(a, pol_l7_stream_counter_names[j],
+		                    json_integer((json_int_t)s->l7s[j]));
+	json_object_set_new(o, "l7_streams", a);
 	a = json_array();
 	for (i = 0; i < s->chans.n; i++)
 		json_array_append_new(a, adm_chan_json(&s->chans.apps[i], s->now_ns));
@@ -449,6 +465,17 @@ adm_metrics_text(struct gw *gw, size_t *len)
 		snprintf(name, sizeof(name), "bypassd_%s_total", stk_tcp_counter_names[j]);
 		head(f, name, "counter", stk_tcp_counter_help[j]);
 		fprintf(f, "%s %" PRIu64 "\n", name, s->tcp[j]);
+	}
+	head(f, "bypassd_l7_stream_flows_in_use", "gauge",
+	     "TCP flows scanned in L7 stream mode, all workers");
+	fprintf(f, "bypassd_l7_stream_flows_in_use %u\n", s->l7s_flows);
+	head(f, "bypassd_l7_stream_slots_in_use", "gauge",
+	     "L7 stream state slots in use, all workers");
+	fprintf(f, "bypassd_l7_stream_slots_in_use %u\n", s->l7s_slots);
+	for (j = 0; j < POL_L7_SCNT__MAX; j++) {
+		snprintf(name, sizeof(name), "bypassd_%s_total", pol_l7_stream_counter_names[j]);
+		head(f, name, "counter", l7_stream_help[j]);
+		fprintf(f, "%s %" PRIu64 "\n", name, s->l7s[j]);
 	}
 	head(f, "bypassd_conntrack_sessions", "gauge", "tracked sessions, all workers");
 	fprintf(f, "bypassd_conntrack_sessions %u\n", s->sessions);

@@ -495,7 +495,7 @@ raw_policy(struct gw_worker *w, const struct pol_gen *g, const uint8_t *f, uint3
 	}
 	return gw_policy_egress(w, g, ip->proto, rte_be_to_cpu_32(ip->src),
 	                        rte_be_to_cpu_32(ip->dst), sport, dport, l4, l4_avail, pay_p, pay,
-	                        len);
+	                        len, false);
 }
 
 /* Serve one queue's DONE and TX rings; returns descriptors handled. */
@@ -583,7 +583,7 @@ serve(struct gw_worker *w, struct gw_chan *ch, const struct pol_gen *g)
 			                 w, g, STK_IPPROTO_UDP, s->addr, dst, s->port,
 			                 rte_be_to_cpu_16(d[i].port_be), NULL, 0,
 			                 m ? rte_pktmbuf_mtod(m, uint8_t *) + STK_UDP_HDRS : NULL,
-			                 d[i].len, d[i].len + STK_UDP_HDRS))) {
+			                 d[i].len, d[i].len + STK_UDP_HDRS, false))) {
 				rte_pktmbuf_free(m);
 				ch->cnt[GW_CHAN_CNT_POLICY_DENIED]++;
 				c->err[BP_DESC_ERR_POLICY]++;

@@ -172,8 +172,9 @@ struct gw_worker {
 	uint32_t stage_room; /* deliveries that still fit: ring slots and free buffers */
 	struct bp_desc stage[GW_BURST];
 	/* TCP (stream.c, stream_fp.c) */
-	struct stk_tcp *tcp;      /* this worker's engine */
-	struct rte_ring *tcp_ctl; /* control thread -> this worker: struct gw_tcp_msg * (SP/SC) */
+	struct stk_tcp *tcp;        /* this worker's engine */
+	struct pol_l7_streams *l7s; /* L7 stream state of its connections (stream.c) */
+	struct rte_ring *tcp_ctl;   /* control thread -> this worker: struct gw_tcp_msg * (SP/SC) */
 	struct rte_mbuf *tcp_tx[GW_BURST];
 	uint16_t tcp_ntx;
 	uint16_t tcp_eph; /* next ephemeral port tried */
@@ -386,10 +387,13 @@ void gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t no
                        const struct stk_buf *b, const struct stk_pkt_info *info,
                        const uint16_t *tenant, const uint32_t *lens, bool *ok);
 /* pay: the payload (pay_len bytes) as it will leave, for the L7 stage; NULL when it is not at
- * hand, which only gw_policy_l7_egress(g, src) false allows. */
+ * hand, which only gw_policy_l7_egress(g, src) false allows. stream: a segment of a connection
+ * the gateway's TCP engine terminates, whose bytes the L7 stream stage scanned when the app sent
+ * them: the per-packet L7 stage judges it with an empty payload (not counted twice). */
 int gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
                      uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4,
-                     uint32_t l4_avail, const uint8_t *pay, uint32_t pay_len, uint32_t bytes);
+                     uint32_t l4_avail, const uint8_t *pay, uint32_t pay_len, uint32_t bytes,
+                     bool stream);
 /* Whether sends from src (a tenant address) may be scanned by egress signatures: the sender must
  * then pass gw_policy_egress the payload from gateway memory (copied), never the app's. */
 bool gw_policy_l7_egress(const struct pol_gen *g, uint32_t src);

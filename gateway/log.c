@@ -77,11 +77,13 @@ held_flush(struct held *h)
 	h->n_dirty = 0;
 }
 
+/* cur: the published generation, which gets the late signature hits of h's when h held the
+ * last reference (long TCP connections' flows, policy/l7.h pol_l7_gen_put). */
 static void
-held_release(struct held *h)
+held_release(struct held *h, struct pol_gen *cur)
 {
 	held_flush(h);
-	pol_gen_put(h->g);
+	pol_l7_gen_put(h->g, cur);
 	free(h->rl);
 	free(h->dirty);
 	memset(h, 0, sizeof(*h));
@@ -105,7 +107,7 @@ track_gen(struct gw *gw)
 		return; /* records of g are logged by id meanwhile */
 	}
 	n.g = pol_gen_get(g);
-	held_release(&l->h[1]);
+	held_release(&l->h[1], g);
 	l->h[1] = l->h[0];
 	l->h[0] = n;
 }
@@ -256,8 +258,8 @@ gw_log_fini(struct gw *gw)
 	if (!l)
 		return;
 	gw_log_drain(gw, gw_now_ns(gw));
-	held_release(&l->h[0]);
-	held_release(&l->h[1]);
+	held_release(&l->h[0], NULL);
+	held_release(&l->h[1], NULL);
 	free(l);
 	gw->log = NULL;
 }

@@ -402,6 +402,7 @@ control_loop(int sfd)
 		}
 		now = gw_now_ns(&gw);
 		gw_log_drain(&gw, now); /* log: true packets, rate-limited */
+		gw_tcp_l7_reap(&gw);    /* generations only long TCP connections still held */
 		if (now - last_hb >= BP_HEARTBEAT_MS / 2 * 1000000ull) {
 			gw_chan_heartbeat(&gw);
 			last_hb = now;

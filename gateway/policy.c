@@ -482,9 +482,15 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 		                cp[i].proto == 1 ? 0 : cp[i].dport);
 		alen[na] = lens[i];
 		if (l7) {
-			/* UDP and TCP: what follows the header (stk_input bounded it); else none */
+			/* UDP and TCP: what follows the header (stk_input bounded it); else none.
+			 * TCP the engine terminates: scanned as a stream when the engine delivers
+			 * it in order (stream_fp.c), so here only the 5-tuple is judged */
 			apay[na] = info[i].pay_len ? b[i].data + info[i].pay_off : NULL;
 			aplen[na] = info[i].pay_len;
+			if (cp[i].proto == 6 && aplen[na] && gw_tcp_terminates(w, &info[i])) {
+				apay[na] = NULL;
+				aplen[na] = 0;
+			}
 			asess[na] = sess;
 		}
 		ai[na++] = (uint8_t)i;
@@ -608,7 +614,7 @@ gw_policy_ingress(struct gw_worker *w, const struct pol_gen *g, uint64_t now, un
 int
 gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, uint32_t src,
                  uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *l4, uint32_t l4_avail,
-                 const uint8_t *pay, uint32_t pay_len, uint32_t bytes)
+                 const uint8_t *pay, uint32_t pay_len, uint32_t bytes, bool stream)
 {
 	struct pol_ct_pkt p;
 	struct pol_ct_key k;
@@ -651,8 +657,10 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, &bytes, 1, &av);
 			} else {
 				pol_acl_classify(g, POL_DIR_EGRESS, w->id, &ak, NULL, 1, &av);
-				pol_l7_resolve(g, POL_DIR_EGRESS, w->id, &ak, &pay, &pay_len, 1,
-				               &av);
+				const uint8_t *sp = stream ? NULL : pay;
+				uint32_t sl = stream ? 0 : pay_len;
+
+				pol_l7_resolve(g, POL_DIR_EGRESS, w->id, &ak, &sp, &sl, 1, &av);
 				/* a session's reply: only a signature rule's deny applies */
 				if (!sess ||
 				    (av.action != POL_ACT_ALLOW && (av.flags & POL_RULE_F_SIGS)))

@@ -14,6 +14,15 @@
  */
 int gw_logtype; /* main.c registers it in the daemon */
 
+/* no TCP engine here: a test says whether TCP segments are the engine's (scanned as streams) */
+static bool stub_terminates;
+bool
+gw_tcp_terminates(const struct gw_worker *w, const struct stk_pkt_info *info)
+{
+	(void)w, (void)info;
+	return stub_terminates;
+}
+
 int
 gw_flow_init(struct gw *gw)
 {
@@ -447,7 +456,7 @@ test_removed_tenant_sessions(void)
 		/* the app answers both: replied, never evicted */
 		for (i = 0; i < 2; i++)
 			CHECK(gw_policy_egress(&r.w, g1, 17, b_ip, PEER, 7000, sp[i], NULL, 0, NULL,
-			                       0, 60) == 0);
+			                       0, 60, false) == 0);
 	}
 	CHECK(pol_ct_tenant_count(r.w.ct, pol_gen_tenant_by_addr(g1, b_ip)) == 2);
 	/* b removed, and its id given to c before the sweep came by (g2 published only
@@ -479,6 +488,106 @@ out:
 	pol_gen_put(g1);
 }
 
+/* a: `secret` denied both ways on TCP (signature rules), everything else allowed */
+static const char pol_l7tcp[] =
+        "tenants:\n"
+        "  - name: a\n"
+        "    addresses: [198.18.0.10]\n"
+        "    default: {ingress: allow, egress: allow}\n"
+        "    signatures:\n"
+        "      - {name: secret, pattern: secret}\n"
+        "    rules:\n"
+        "      - {name: in-secret, priority: 1, direction: ingress, action: deny,\n"
+        "         protocol: tcp, signatures: [secret]}\n"
+        "      - {name: out-secret, priority: 2, direction: egress, action: deny,\n"
+        "         protocol: tcp, signatures: [secret]}\n";
+
+/* A SYN from sport to dport carrying "a secret" (20-byte header, no options), as a frame. */
+static void
+tcp_syn_secret(uint8_t *f, uint16_t sport, uint16_t dport)
+{
+	uint8_t *th = f + 34;
+
+	memset(f, 0, 34 + 20);
+	th[0] = (uint8_t)(sport >> 8), th[1] = (uint8_t)sport;
+	th[2] = (uint8_t)(dport >> 8), th[3] = (uint8_t)dport;
+	th[7] = 1;       /* seq 1 */
+	th[12] = 5 << 4; /* data offset: 5 words */
+	th[13] = 0x02;   /* SYN */
+	th[14] = 0xff;   /* window */
+	memcpy(th + 20, "a secret", 8);
+}
+
+static uint64_t
+sig_hits(const struct pol_gen *g)
+{
+	struct pol_sig_info si;
+
+	return pol_l7_sig_info(g, 0, &si) ? 0 : si.hits;
+}
+
+/*
+ * TCP the gateway's engine terminates is scanned as a stream (gateway/stream_fp.c): its segments
+ * reach the per-packet L7 stage with an empty payload, ingress and egress, so a pattern is not
+ * counted (or denied) twice. Other TCP (a raw socket's) keeps block mode.
+ */
+static void
+test_l7_terminated_tcp_not_rescanned(void)
+{
+	struct pol_gen *g = build(pol_l7tcp, NULL);
+	uint8_t f[64];
+	struct rig r;
+	bool ok = true;
+	int pass;
+
+	if (!g || !rig_init(&r, 64)) {
+		report("terminated TCP is not scanned per segment", false);
+		pol_gen_put(g);
+		return;
+	}
+	atomic_store(&r.gw.gen, g);
+	for (pass = 0; pass < 2; pass++) {
+		const bool term = pass == 1;
+		struct stk_buf b = {.data = f, .len = 62, .room = 64};
+		struct stk_pkt_info info;
+		uint16_t tenant = pol_gen_tenant_by_addr(g, A_IP);
+		uint32_t len = 62;
+		uint64_t h0 = sig_hits(g), d0 = r.w.cnt[GW_CNT_POLICY_L7_DENY];
+		bool pok;
+		int e;
+
+		stub_terminates = term;
+		tcp_syn_secret(f, (uint16_t)(40000 + pass), 7);
+		memset(&info, 0, sizeof(info));
+		info.src_ip = PEER;
+		info.dst_ip = A_IP;
+		info.src_port = (uint16_t)(40000 + pass);
+		info.dst_port = 7;
+		info.proto = 6;
+		info.tcp_flags = 0x02;
+		info.l3_off = 14;
+		info.l4_off = 34;
+		info.pay_off = 54;
+		info.pay_len = 8;
+		gw_policy_ingress(&r.w, g, 1000, 1, &b, &info, &tenant, &len, &pok);
+		CHECK(pok == term);
+		CHECK(sig_hits(g) - h0 == (term ? 0u : 1u));
+		CHECK(r.w.cnt[GW_CNT_POLICY_L7_DENY] - d0 == (term ? 0u : 1u));
+		/* egress: the app's SYN with the same bytes */
+		tcp_syn_secret(f, 7, (uint16_t)(41000 + pass));
+		h0 = sig_hits(g);
+		e = gw_policy_egress(&r.w, g, 6, A_IP, PEER, 7, (uint16_t)(41000 + pass), f + 34,
+		                     28, f + 54, 8, 62, term);
+		CHECK(e == (term ? 0 : GW_CNT_POLICY_TX_L7_DENY));
+		CHECK(sig_hits(g) - h0 == (term ? 0u : 1u));
+	}
+	stub_terminates = false;
+	report("terminated TCP is not scanned per segment (the stream stage has its bytes)", ok);
+	atomic_store(&r.gw.gen, NULL);
+	rig_fini(&r);
+	pol_gen_put(g);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -496,6 +605,7 @@ main(int argc, char **argv)
 	test_stale_twice_in_burst();
 	test_new_flow_twice_in_burst();
 	test_removed_tenant_sessions();
+	test_l7_terminated_tcp_not_rescanned();
 	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
 	return n_fail ? 1 : 0;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_errno.h>
@@ -75,6 +76,15 @@ tcp_log_cfg(const struct gw *gw, const struct stk_tcp_cfg *c)
 	       c->tx_cksum_offload ? "on" : "off", csum[tc->checksum_offload]);
 }
 
+/*
+ * L7 stream state per worker: a flow handle for both directions of every connection the engine
+ * can hold, and two slots a flow (operator and tenant tier). A slot holds one Hyperscan stream
+ * state and 16 bytes: 47-66 bytes for 10-100 IDS-like signatures (docs/policy.md), so 256
+ * leaves room; 32768 flows x 2 x 256 = 16 MB a worker. A generation whose state does not fit
+ * fails closed (every TCP connection with a signature candidate is reset) and is logged.
+ */
+#define GW_L7_SLOT_BYTES 256
+
 int
 gw_tcp_init(struct gw *gw)
 {
@@ -103,6 +113,15 @@ gw_tcp_init(struct gw *gw)
 			GW_LOG(ERR, "worker %u: TCP engine: %s", i, strerror(errno));
 			return -errno;
 		}
+		w->l7s = pol_l7_streams_create(
+		        &(struct pol_l7_streams_cfg){.max_flows = 2 * cfg.max_conns,
+		                                     .max_streams = 4 * cfg.max_conns,
+		                                     .slot_bytes = GW_L7_SLOT_BYTES},
+		        i);
+		if (!w->l7s) {
+			GW_LOG(ERR, "worker %u: L7 streams: %s", i, strerror(errno));
+			return -errno;
+		}
 	}
 	return 0;
 }
@@ -118,6 +137,8 @@ gw_tcp_fini(struct gw *gw)
 		w->tcp_dying = true; /* events of the teardown touch no queue */
 		stk_tcp_destroy(w->tcp);
 		w->tcp = NULL;
+		pol_l7_streams_destroy(w->l7s); /* the flows the teardown left open */
+		w->l7s = NULL;
 		gw_tcp_flush(w); /* nothing: destroy sends nothing */
 		rte_ring_free(w->tcp_ctl);
 		w->tcp_ctl = NULL;
@@ -143,7 +164,10 @@ gw_tcp_chan_alloc(struct gw_chan *ch, unsigned nslots)
 	tc->nslots = nslots == 0 ? 1 : nslots > GW_TCP_CHAN_CONNS ? GW_TCP_CHAN_CONNS : nslots;
 	tc->slot = rte_zmalloc("gw_tcp_slot", sizeof(*tc->slot) * tc->nslots, RTE_CACHE_LINE_SIZE);
 	tc->free = rte_zmalloc("gw_tcp_free", sizeof(*tc->free) * tc->nslots, 0);
-	if (!tc->rxrec || !tc->txrec || !tc->txnext || !tc->slot || !tc->free) {
+	/* calloc: pages are backed only once L7 copies a send into them */
+	tc->txcopy = calloc(ch->c.geom.tx_bufs, ch->c.geom.tx_buf_size);
+	if (!tc->rxrec || !tc->txrec || !tc->txnext || !tc->slot || !tc->free || !tc->txcopy) {
+		free(tc->txcopy);
 		rte_free(tc->rxrec);
 		rte_free(tc->txrec);
 		rte_free(tc->txnext);
@@ -177,6 +201,7 @@ gw_tcp_chan_free(struct gw_chan *ch)
 	rte_free(tc->txnext);
 	rte_free(tc->slot);
 	rte_free(tc->free);
+	free(tc->txcopy);
 	rte_free(tc);
 	ch->tcp = NULL;
 }
@@ -243,4 +268,60 @@ gw_tcp_log_stats(const struct gw *gw, uint32_t level)
 		o += (size_t)snprintf(line + o, sizeof(line) - o, " %s=%" PRIu64,
 		                      stk_tcp_counter_names[i], gw_tcp_counter(gw, i));
 	rte_log(level, gw_logtype, "GATEWAY: counters tcp: %s\n", line);
+	{
+		uint64_t c[POL_L7_SCNT__MAX];
+		uint32_t flows, slots;
+
+		gw_tcp_l7_counters(gw, c, &flows, &slots);
+		o = (size_t)snprintf(line, sizeof(line),
+		                     "l7_stream_flows_in_use=%u l7_stream_slots_in_use=%u", flows,
+		                     slots);
+		for (i = 0; i < POL_L7_SCNT__MAX && o < sizeof(line); i++)
+			o += (size_t)snprintf(line + o, sizeof(line) - o, " %s=%" PRIu64,
+			                      pol_l7_stream_counter_names[i], c[i]);
+		rte_log(level, gw_logtype, "GATEWAY: counters l7 streams: %s\n", line);
+	}
+}
+
+void
+gw_tcp_l7_reap(struct gw *gw)
+{
+	static uint64_t checked; /* the generation whose stream size was checked (control thread) */
+	struct pol_gen *g = atomic_load_explicit(&gw->gen, memory_order_acquire);
+	unsigned k;
+
+	for (k = 0; gw->workers && k < gw->n_workers; k++)
+		pol_l7_streams_reap(gw->workers[k].l7s, g);
+	if (g && pol_gen_number(g) != checked) {
+		size_t need = pol_l7_stream_size(g);
+
+		checked = pol_gen_number(g);
+		if (need && need + 16 > GW_L7_SLOT_BYTES)
+			GW_LOG(WARNING,
+			       "generation %" PRIu64
+			       ": L7 stream state of %zu bytes does not fit a "
+			       "%u-byte slot: TCP connections with signature candidates are reset",
+			       checked, need, GW_L7_SLOT_BYTES);
+	}
+}
+
+void
+gw_tcp_l7_counters(const struct gw *gw, uint64_t *out, uint32_t *flows, uint32_t *slots)
+{
+	uint64_t c[POL_L7_SCNT__MAX];
+	unsigned i, k;
+
+	memset(out, 0, sizeof(c));
+	*flows = *slots = 0;
+	for (k = 0; gw->workers && k < gw->n_workers; k++) {
+		const struct pol_l7_streams *s = gw->workers[k].l7s;
+
+		if (!s)
+			continue;
+		pol_l7_streams_counters(s, c);
+		for (i = 0; i < POL_L7_SCNT__MAX; i++)
+			out[i] += c[i];
+		*flows += pol_l7_streams_flows_in_use(s);
+		*slots += pol_l7_streams_slots_in_use(s);
+	}
 }

@@ -18,6 +18,12 @@
  *    (re)transmission copies the bytes into the mbuf behind the engine's headers, so the app
  *    never copies and the egress policy (and L7) judges gateway memory. TCP_SENT returns the
  *    buffer when the peer acknowledged it.
+ *  - L7 stream mode (docs/policy.md "Stream mode"): each worker has a struct pol_l7_streams;
+ *    a connection's two flows are opened when it is accepted or connected, the peer's bytes
+ *    scanned at RECV before the app sees them, the app's at TCP_SEND before the engine has
+ *    them. When the sender has an egress flow its bytes are first copied into the queue's
+ *    txcopy (gateway memory, same index as the TX buffer) and the engine sends the copy, so an
+ *    app cannot change what it sends after the check. A deny resets the connection.
  *  - Control thread -> worker: a small ring of messages (unlisten, detach). A queue whose worker
  *    has TCP state for it (tcp_busy) is freed only after the worker processed its DETACH.
  */
@@ -30,6 +36,7 @@
 
 #include "acl.h"
 #include "bypass/bp_abi.h"
+#include "l7.h"
 #include "stk.h"
 #include "tcp.h"
 
@@ -60,6 +67,10 @@ struct gw_tcp_slot {
 	uint32_t dq_head, dq_tail; /* BP_BUF_NONE: empty */
 	bool kick;                 /* queued on the worker's kick list */
 	bool fin_pending;          /* shutdown asked while sends were held: FIN after them */
+	/* L7 stream mode: the peer's bytes (in) and the app's (out); NULL: not scanned. Open
+	 * from ACCEPTED / connect to CLOSED / RESET; out set means every send was copied */
+	struct pol_l7_flow *l7in, *l7out;
+	bool l7_denied; /* a signature reset it: counted once */
 };
 
 /* An event waiting for room on the RX ring (and buffers, for data). */
@@ -90,6 +101,7 @@ struct gw_tcp_chan {
 	struct gw_tcp_rxrec *rxrec; /* rx_bufs */
 	struct bp_desc *txrec;      /* tx_bufs: the TCP_SEND each buffer in flight came with */
 	uint32_t *txnext;           /* tx_bufs: next deferred send of the same connection */
+	uint8_t *txcopy;            /* tx_bufs x tx_buf_size: sends scanned by L7 (lazily backed) */
 	struct gw_tcp_pend pend[GW_TCP_PENDING];
 	unsigned ph, pn; /* pending: head index and count (FIFO) */
 };
@@ -130,6 +142,11 @@ void gw_tcp_set_quota(struct gw *gw, uint16_t tenant_id, uint32_t max);
 void gw_tcp_log_stats(const struct gw *gw, uint32_t level);
 /* Sum of one engine counter over workers (relaxed reads). */
 uint64_t gw_tcp_counter(const struct gw *gw, unsigned i);
+/* Control loop: free the generations the workers' L7 streams let go (pol_l7_streams_reap with
+ * the current one); warns once per generation whose stream state does not fit a slot. */
+void gw_tcp_l7_reap(struct gw *gw);
+/* L7 stream counters summed over workers (out[POL_L7_SCNT__MAX]), flows and slots in use. */
+void gw_tcp_l7_counters(const struct gw *gw, uint64_t *out, uint32_t *flows, uint32_t *slots);
 
 /* stream_fp.c (worker) */
 /* Advance the clock and timers, run messages from the control thread, flush output. */
@@ -143,6 +160,9 @@ void gw_tcp_rx_done(struct gw_worker *w, struct gw_chan *ch, const uint32_t *idx
 /* A TCP command from the app's TX ring (checked by bp_desc_check). true: d (a SEND) must be
  * completed now with d->status; false: nothing to complete (queued, or no buffer). */
 bool gw_tcp_cmd(struct gw_worker *w, struct gw_chan *ch, struct bp_desc *d);
+/* Whether a TCP segment that passed the ingress policy goes to this worker's engine (no raw
+ * socket takes it): its payload is then scanned as a stream, not by the per-packet L7 stage. */
+bool gw_tcp_terminates(const struct gw_worker *w, const struct stk_pkt_info *info);
 /* Send what the engine produced during this round. */
 void gw_tcp_flush(struct gw_worker *w);
 

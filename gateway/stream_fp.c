@@ -53,6 +53,8 @@ slot_alloc(struct gw_tcp_chan *tc)
 	tc->slot[i].dq_head = tc->slot[i].dq_tail = BP_BUF_NONE;
 	tc->slot[i].kick = false;
 	tc->slot[i].fin_pending = false;
+	tc->slot[i].l7in = tc->slot[i].l7out = NULL;
+	tc->slot[i].l7_denied = false;
 	return (int)i;
 }
 
@@ -64,6 +66,88 @@ slot_free(struct gw_tcp_chan *tc, unsigned i)
 	tc->slot[i].used = false;
 	tc->slot[i].c = NULL;
 	tc->free[tc->nfree++] = (uint16_t)i;
+}
+
+/* ---- L7 stream mode (policy/l7.h, docs/policy.md "Stream mode") ---- */
+
+/*
+ * Open both flows of a connection between local lip:lport and the slot's peer with the
+ * generation the worker holds now. 0 (a flow may stay NULL: nothing to scan that way), or the
+ * refusal of pol_l7_flow_open (-ENOSPC, -E2BIG: fail closed, the caller resets the connection;
+ * counted by the streams context) with neither flow open.
+ */
+static int
+l7_open(struct gw_worker *w, struct gw_tcp_slot *s, uint32_t lip, uint16_t lport)
+{
+	const struct pol_gen *g = pol_gen_current(&w->gw->gen);
+	struct pol_acl_key k;
+	uint16_t tenant;
+	int r = 0;
+
+	if (!w->l7s || !g)
+		return 0;
+	tenant = pol_gen_tenant_by_addr(g, lip);
+	if (pol_l7_streams_on(g, POL_DIR_INGRESS)) {
+		pol_acl_key_set(&k, tenant, STK_IPPROTO_TCP, s->peer_ip, lip, s->peer_port, lport);
+		r = pol_l7_flow_open(w->l7s, g, POL_DIR_INGRESS, &k, &s->l7in);
+	}
+	if (!r && pol_l7_streams_on(g, POL_DIR_EGRESS)) {
+		pol_acl_key_set(&k, tenant, STK_IPPROTO_TCP, lip, s->peer_ip, lport, s->peer_port);
+		r = pol_l7_flow_open(w->l7s, g, POL_DIR_EGRESS, &k, &s->l7out);
+	}
+	if (r) {
+		pol_l7_flow_close(w->l7s, s->l7in);
+		s->l7in = s->l7out = NULL;
+	}
+	return r;
+}
+
+static inline void
+l7_close(struct gw_worker *w, struct gw_tcp_slot *s)
+{
+	if (s->l7in || s->l7out) {
+		pol_l7_flow_close(w->l7s, s->l7in);
+		pol_l7_flow_close(w->l7s, s->l7out);
+		s->l7in = s->l7out = NULL;
+	}
+}
+
+/* A flow of s was denied (why): count it once (the gateway counter and, unless a scan error,
+ * the deciding rule in the flow's generation); the RESET the app gets says EACCES. The caller
+ * drops the chunk and aborts the connection. */
+static void
+l7_deny(struct gw_worker *w, struct gw_tcp_slot *s, const struct pol_l7_flow *f,
+        const struct pol_l7_deny *why, uint32_t bytes, bool egress)
+{
+	if (s->l7_denied)
+		return;
+	s->l7_denied = true;
+	s->reason = EACCES;
+	w->cnt[egress ? GW_CNT_POLICY_TX_L7_DENY : GW_CNT_POLICY_L7_DENY]++;
+	if (why->rule)
+		pol_gen_count(pol_l7_flow_gen(f), w->id, why->rule, bytes);
+}
+
+/* The bytes the engine sends for the app's TX buffer d: the gateway's scanned copy when the
+ * connection's egress is a stream (copied at TCP_SEND), else the app's buffer. */
+static inline const uint8_t *
+tx_bytes(struct gw_chan *ch, const struct gw_tcp_slot *s, const struct bp_desc *d)
+{
+	if (s->l7out)
+		return ch->tcp->txcopy + (size_t)d->buf * ch->c.geom.tx_buf_size;
+	return bp_chan_tx_data(&ch->c, d);
+}
+
+bool
+gw_tcp_terminates(const struct gw_worker *w, const struct stk_pkt_info *info)
+{
+	const struct gw_demux *d;
+
+	if (!w->tcp)
+		return false;
+	d = atomic_load_explicit(&w->gw->demux, memory_order_acquire);
+	/* a raw socket on the address takes TCP before the engine (gw_chan_input) */
+	return !d || !d->n || !gw_demux_find(d, info->dst_ip, 0, BP_PROTO_RAW);
 }
 
 /* ---- output ---- */
@@ -136,7 +220,7 @@ dq_push(struct gw_worker *w, struct gw_chan *ch, struct gw_tcp_slot *s)
 	while (s->dq_head != BP_BUF_NONE && s->c) {
 		uint32_t b = s->dq_head;
 		const struct bp_desc *d = &tc->txrec[b];
-		int r = stk_tcp_send(w->tcp, s->c, bp_chan_tx_data(&ch->c, d), d->len, b);
+		int r = stk_tcp_send(w->tcp, s->c, tx_bytes(ch, s, d), d->len, b);
 
 		if (r == -ENOBUFS)
 			return;
@@ -205,11 +289,11 @@ tx_send(void *ctx, const struct stk_tcp_tx *tx)
 		rte_memcpy(f + off, tx->iov[i].base, tx->iov[i].len);
 		off += tx->iov[i].len;
 	}
-	if (g &&
-	    unlikely(gw_policy_egress(w, g, STK_IPPROTO_TCP, rte_be_to_cpu_32(ip->src), tx->dst_ip,
-	                              (uint16_t)(f[l4] << 8 | f[l4 + 1]),
-	                              (uint16_t)(f[l4 + 2] << 8 | f[l4 + 3]), f + l4, off - l4,
-	                              tx->pay_len ? f + tx->hdr_len : NULL, tx->pay_len, off))) {
+	if (g && unlikely(gw_policy_egress(w, g, STK_IPPROTO_TCP, rte_be_to_cpu_32(ip->src),
+	                                   tx->dst_ip, (uint16_t)(f[l4] << 8 | f[l4 + 1]),
+	                                   (uint16_t)(f[l4 + 2] << 8 | f[l4 + 3]), f + l4, off - l4,
+	                                   tx->pay_len ? f + tx->hdr_len : NULL, tx->pay_len, off,
+	                                   true))) {
 		w->cnt[GW_CNT_TCP_TX_DENY]++;
 		rte_pktmbuf_free(m);
 		/* a refused SYN: the connect fails now rather than after every retry */
@@ -388,6 +472,12 @@ on_accepted(struct gw_worker *w, const struct stk_tcp_event *ev)
 	s->peer_ip = info.rip;
 	s->peer_port = info.rport;
 	s->cookie = 0;
+	if (l7_open(w, s, info.lip, info.lport)) {
+		/* fail closed: no stream state, no connection (counted by the streams context) */
+		slot_free(tc, (unsigned)i);
+		w->cnt[GW_CNT_TCP_ACCEPT_REFUSED]++;
+		return -1;
+	}
 	stk_tcp_set_user(ev->c, TU(ch, i));
 	memset(&p, 0, sizeof(p));
 	p.d = (struct bp_desc){.buf = BP_BUF_NONE,
@@ -397,6 +487,7 @@ on_accepted(struct gw_worker *w, const struct stk_tcp_event *ev)
 	                       .port_be = rte_cpu_to_be_16(info.rport),
 	                       .user = sock};
 	if (!post(w, ch, &p)) {
+		l7_close(w, s);
 		slot_free(tc, (unsigned)i);
 		w->cnt[GW_CNT_TCP_ACCEPT_REFUSED]++;
 		return -1;
@@ -412,6 +503,7 @@ on_event(void *ctx, const struct stk_tcp_event *ev)
 	struct gw_tcp_chan *tc;
 	struct gw_tcp_slot *s;
 	struct gw_tcp_pend p;
+	struct pol_l7_deny why;
 	unsigned si;
 
 	if (unlikely(w->tcp_dying)) {
@@ -451,6 +543,14 @@ on_event(void *ctx, const struct stk_tcp_event *ev)
 			rte_pktmbuf_free(ev->u.recv.buf);
 			return 0;
 		}
+		if (s->l7in && pol_l7_flow_scan(w->l7s, s->l7in, ev->u.recv.data, ev->u.recv.len,
+		                                &why) == POL_L7_DENY) {
+			/* the app never sees the chunk the match ends in, nor anything after */
+			rte_pktmbuf_free(ev->u.recv.buf);
+			l7_deny(w, s, s->l7in, &why, ev->u.recv.len, false);
+			defer_abort(w, ev->c);
+			return 0;
+		}
 		p.d.type = BP_DESC_TCP_RECV;
 		p.m = ev->u.recv.buf;
 		p.data = ev->u.recv.data;
@@ -471,6 +571,11 @@ on_event(void *ctx, const struct stk_tcp_event *ev)
 		p.d.user = s->cookie;
 		break;
 	case STK_TCP_EV_EOF:
+		if (s->l7in && pol_l7_flow_eof(w->l7s, s->l7in, &why) == POL_L7_DENY) {
+			l7_deny(w, s, s->l7in, &why, 0, false); /* a `$` match at the end */
+			defer_abort(w, ev->c);
+			return 0;
+		}
 		p.d.type = BP_DESC_TCP_EOF;
 		break;
 	case STK_TCP_EV_CLOSED:
@@ -491,6 +596,7 @@ on_event(void *ctx, const struct stk_tcp_event *ev)
 	}
 	if (ev->type == STK_TCP_EV_CLOSED || ev->type == STK_TCP_EV_RESET) {
 		dq_fail(ch, s, BP_DESC_ERR_CONN_GONE);
+		l7_close(w, s);
 		slot_free(tc, si);
 	}
 	return 0;
@@ -614,6 +720,7 @@ do_connect(struct gw_worker *w, struct gw_chan *ch, const struct bp_desc *d)
 	unsigned tries, nw = w->gw->n_workers;
 	struct stk_tcp_conn *c = NULL;
 	struct gw_tcp_slot *s;
+	uint16_t lport = 0;
 	int i, r = -EADDRINUSE;
 
 	if (d->sock)
@@ -649,6 +756,7 @@ do_connect(struct gw_worker *w, struct gw_chan *ch, const struct bp_desc *d)
 			for (p = GW_TCP_EPH_LO; p % nw != w->id; p++)
 				;
 		w->tcp_eph = (uint16_t)(p + nw > 65535 ? 0 : p + nw);
+		lport = (uint16_t)p;
 		r = stk_tcp_connect(w->tcp, lip, (uint16_t)p, rip, rport, ch->app->tenant_id,
 		                    TU(ch, i), &c);
 	}
@@ -657,8 +765,14 @@ do_connect(struct gw_worker *w, struct gw_chan *ch, const struct bp_desc *d)
 		connect_fail(w, ch, d, r == -EADDRINUSE ? EADDRINUSE : -r);
 		return;
 	}
-	if (s->used && !s->c) /* no RESET during the call */
-		s->c = c;
+	if (!s->used || s->c) /* a RESET during the call */
+		return;
+	s->c = c;
+	/* the flows open before the app can send (it may while the handshake runs) */
+	if (l7_open(w, s, lip, lport)) {
+		s->reason = ENOBUFS; /* fail closed: the RESET that follows says why */
+		stk_tcp_abort(w->tcp, c);
+	}
 }
 
 bool
@@ -686,13 +800,27 @@ gw_tcp_cmd(struct gw_worker *w, struct gw_chan *ch, struct bp_desc *d)
 	}
 	switch (d->type) {
 	case BP_DESC_TCP_SEND:
+		if (s->l7out) {
+			/* scan the gateway's copy, which is what the engine will send */
+			uint8_t *cp = tc->txcopy + (size_t)d->buf * ch->c.geom.tx_buf_size;
+			struct pol_l7_deny why;
+
+			rte_memcpy(cp, bp_chan_tx_data(&ch->c, d), d->len);
+			if (pol_l7_flow_scan(w->l7s, s->l7out, cp, d->len, &why) == POL_L7_DENY) {
+				l7_deny(w, s, s->l7out, &why, d->len, true);
+				stk_tcp_abort(w->tcp, s->c); /* RESET: the slot goes */
+				defer_run(w);
+				ch->c.err[BP_DESC_ERR_POLICY]++;
+				d->status = BP_DESC_ERR_POLICY;
+				return true;
+			}
+		}
 		tc->txrec[d->buf] = *d;
 		if (s->dq_head != BP_BUF_NONE)
 			dq_push(w, ch, s);
 		r = s->dq_head != BP_BUF_NONE
 		            ? -ENOBUFS
-		            : stk_tcp_send(w->tcp, s->c, bp_chan_tx_data(&ch->c, d), d->len,
-		                           d->buf);
+		            : stk_tcp_send(w->tcp, s->c, tx_bytes(ch, s, d), d->len, d->buf);
 		if (r == -ENOBUFS) {
 			/* held here, in order, until a SENT makes room (the buffer stays in flight)
 			 */
@@ -708,12 +836,21 @@ gw_tcp_cmd(struct gw_worker *w, struct gw_chan *ch, struct bp_desc *d)
 		ch->c.err[d->status]++;
 		return true;
 	case BP_DESC_TCP_SHUTDOWN:
-	case BP_DESC_TCP_CLOSE:
+	case BP_DESC_TCP_CLOSE: {
+		struct pol_l7_deny why;
+
+		/* every send was scanned already: the app's end of the stream (`$`) */
+		if (s->l7out && pol_l7_flow_eof(w->l7s, s->l7out, &why) == POL_L7_DENY) {
+			l7_deny(w, s, s->l7out, &why, 0, true);
+			stk_tcp_abort(w->tcp, s->c);
+			break;
+		}
 		if (s->dq_head != BP_BUF_NONE)
 			s->fin_pending = true; /* after the sends the gateway still holds */
 		else
 			(void)stk_tcp_close(w->tcp, s->c);
 		break;
+	}
 	case BP_DESC_TCP_ABORT:
 		stk_tcp_abort(w->tcp, s->c);
 		break;

@@ -195,6 +195,13 @@ void pol_l7_streams_destroy(struct pol_l7_streams *s);
  * cur's, so per-signature totals lose nothing to long connections.
  */
 void pol_l7_streams_reap(struct pol_l7_streams *s, struct pol_gen *cur);
+/*
+ * Control thread: drop a reference to g, a generation that may be retired (e.g. one a log keeps
+ * for rule names). When it is the last one, the signature hits flows counted in g after the
+ * reload carried its counters over are first added to cur's (as pol_l7_streams_reap does for
+ * the generations a worker let go): whoever drops the last reference carries them, once.
+ */
+void pol_l7_gen_put(struct pol_gen *g, struct pol_gen *cur);
 /* Counters (relaxed reads while the worker writes), and flows / slots in use. */
 void pol_l7_streams_counters(const struct pol_l7_streams *s, uint64_t out[POL_L7_SCNT__MAX]);
 uint32_t pol_l7_streams_flows_in_use(const struct pol_l7_streams *s);

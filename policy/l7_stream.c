@@ -158,6 +158,29 @@ pol_l7_streams_reap(struct pol_l7_streams *s, struct pol_gen *cur)
 }
 
 void
+pol_l7_gen_put(struct pol_gen *g, struct pol_gen *cur)
+{
+	unsigned v;
+
+	if (!g)
+		return;
+	v = atomic_load_explicit(&g->refcnt, memory_order_acquire);
+	for (;;) {
+		if (v == 1) {
+			/* ours is the last: no flow holds g (a worker closing its last flow saw
+			 * more than one reference and only dropped its own) */
+			if (cur && cur != g)
+				pol_l7_carry_late(cur, g);
+			pol_gen_put(g);
+			return;
+		}
+		if (atomic_compare_exchange_weak_explicit(
+		            &g->refcnt, &v, v - 1, memory_order_acq_rel, memory_order_acquire))
+			return;
+	}
+}
+
+void
 pol_l7_streams_destroy(struct pol_l7_streams *s)
 {
 	uint32_t i;

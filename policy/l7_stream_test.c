@@ -607,6 +607,67 @@ out:
 	       ok);
 }
 
+/*
+ * Another holder of a retired generation on the control thread (the gateway's log keeps the
+ * previous one): whichever of it (pol_l7_gen_put) and the worker's last flow close drops the last
+ * reference carries the late hits into the current generation, once.
+ */
+static void
+test_reload_other_holder(void)
+{
+	struct pol_gen *_Atomic slot = NULL;
+	struct pol_gen *g1, *g2 = NULL, *g3 = NULL;
+	struct pol_l7_streams *s = pol_l7_streams_create(NULL, 0);
+	struct pol_l7_flow *f = NULL;
+	struct pol_acl_key k;
+	bool ok = s != NULL;
+	uint64_t h0;
+	int order;
+
+	for (order = 0; ok && order < 2; order++) {
+		g1 = build_yaml("s.yaml", sem_yaml, sizeof(sem_yaml) - 1, g2, 1);
+		if (!g1) {
+			ok = false;
+			break;
+		}
+		pol_gen_publish(&slot, g1, NULL); /* puts g2 of the previous round */
+		g2 = NULL;
+		key_in(g1, &k, A, 80);
+		CHECK(pol_l7_flow_open(s, g1, POL_DIR_INGRESS, &k, &f) == 0 && f);
+		pol_gen_get(g1); /* the other holder */
+		g3 = build_yaml("s.yaml", sem_yaml, sizeof(sem_yaml) - 1, g1, 1);
+		if (!g3) {
+			ok = false;
+			break;
+		}
+		pol_gen_publish(&slot, g3, NULL); /* g1: the pin and the holder */
+		CHECK(atomic_load(&g1->refcnt) == 2);
+		CHECK(pol_l7_flow_scan(s, f, (const uint8_t *)"attack", 6, NULL) == POL_L7_DENY);
+		h0 = hits(g3, "a", "evil"); /* earlier rounds' hits, carried at publish */
+		if (order == 0) {
+			pol_l7_flow_close(s, f); /* not the last: only drops the pin */
+			CHECK(atomic_load(&s->retired) == NULL && atomic_load(&g1->refcnt) == 1);
+			pol_l7_gen_put(g1, g3); /* the last: carries, frees */
+		} else {
+			pol_l7_gen_put(g1, g3); /* not the last: no carry yet */
+			CHECK(atomic_load(&g1->refcnt) == 1 && hits(g3, "a", "evil") == h0);
+			pol_l7_flow_close(s, f); /* the last: retired for the reap */
+			CHECK(atomic_load(&s->retired) == g1);
+			pol_l7_streams_reap(s, g3);
+		}
+		f = NULL;
+		CHECK(atomic_load(&s->retired) == NULL);
+		CHECK(hits(g3, "a", "evil") == h0 + 1);
+		g2 = g3; /* the next round builds on it */
+		g3 = NULL;
+	}
+	pol_gen_publish(&slot, NULL, NULL);
+	pol_l7_streams_destroy(s);
+	report("reload: a retired generation's late hits are carried by whoever drops its last "
+	       "reference (pol_l7_gen_put or the worker's last close), once",
+	       ok);
+}
+
 /* ---- 5. random policies: stream vs block mode on every prefix of randomly chopped data ---- */
 
 #define R_ALPHA  "abcABx"
@@ -1085,6 +1146,7 @@ main(int argc, char **argv)
 	test_semantics();
 	test_caps();
 	test_reload();
+	test_reload_other_holder();
 	test_workers();
 	test_random(40, 3, 8, 10000);
 	test_random(400, 20, 10, 10000);

@@ -288,3 +288,194 @@ def test_l7_raw_egress_frames_scanned(topo, l7_gw, procs, tmp_path):
     d = delta(gw.counters(), before)
     assert d["policy_tx_l7_deny"] == 2, d
     assert sigs["r/secret"] == 2, sigs
+
+
+# ---- stream mode: TCP connections the gateway's engine terminates (issue 6) ----
+
+S_IP = "198.18.0.80"
+S = {"name": "s", "addresses": [S_IP], "allow": {"uids": [0]},
+     "ports": {"tcp": [7]}, "default": {"ingress": "allow", "egress": "allow"},
+     "signatures": [
+         {"name": "jndi", "pattern": r"\$\{jndi:", "flags": ["caseless"]},
+         {"name": "sqli", "pattern": r"union\s+select", "flags": ["caseless"], "action": "count"},
+         {"name": "secret", "pattern": "secret"},
+     ],
+     "rules": [
+         {"name": "no-jndi", "priority": 10, "direction": "ingress", "action": "deny",
+          "protocol": "tcp", "dst": {"ports": [7]}, "signatures": ["jndi"]},
+         {"name": "watch", "priority": 20, "direction": "ingress", "action": "deny",
+          "protocol": "tcp", "dst": {"ports": [7]}, "signatures": ["sqli"]},
+         {"name": "out-secret", "priority": 30, "direction": "egress", "action": "deny",
+          "protocol": "tcp", "signatures": ["secret"]},
+     ]}
+
+# Runs in the peer namespace: one TCP connection to DST:PORT (Nagle off), each chunk (hex) sent
+# on its own with a pause between, then our side's FIN; reads until EOF or reset (bounded).
+# Prints {"got": hex of what came back, "end": "eof"|"reset"|"timeout"}.
+PEER_TCP = r'''
+import json, socket, sys, threading, time
+dst, port, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+chunks = [bytes.fromhex(h) for h in sys.argv[4:]]
+s = socket.create_connection((dst, port), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.settimeout(10)
+res = {"got": b"", "end": "timeout"}
+def reader():
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                res["end"] = "eof"
+                return
+            res["got"] += b
+    except ConnectionResetError:
+        res["end"] = "reset"
+    except socket.timeout:
+        pass
+t = threading.Thread(target=reader, daemon=True)
+t.start()
+try:
+    for i, c in enumerate(chunks):
+        if i:
+            time.sleep(pause)
+        s.sendall(c)
+    time.sleep(pause)
+    s.shutdown(socket.SHUT_WR)
+except OSError:
+    pass  # reset already: the reader says so
+t.join(12)
+print(json.dumps({"got": res["got"].hex(), "end": res["end"]}))
+'''
+
+
+def tcp_send(topo, dst, port, chunks, pause=0.3):
+    """(bytes that came back, 'eof'|'reset'|'timeout') for one connection sending chunks."""
+    p = run([PY, "-c", PEER_TCP, dst, str(port), str(pause)] + [c.hex() for c in chunks],
+            ns=topo.peer_ns, timeout=30 + pause * len(chunks))
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    return bytes.fromhex(r["got"]), r["end"]
+
+
+def stream_counters(gw, since):
+    lines = [l for l in gw.log_lines()[since:] if "counters l7 streams: " in l]
+    assert lines, gw.tail()
+    return parse_kv(lines[-1].split("counters l7 streams: ", 1)[1])
+
+
+def start_tcp_echo(procs, gw):
+    from test_tcp import TCP_ECHO, start_app
+    return start_app(procs, gw, TCP_ECHO, 7, tenant="s", addr=S_IP)
+
+
+def test_l7_stream_tcp_ingress_split_pattern(topo, l7_gw, procs):
+    """A deny signature split across two TCP segments resets the connection: the peer gets RST,
+    the app never sees the chunk the match ends in (its echo never comes back), the signature,
+    the rule and policy_l7_deny count it once (the per-segment stage does not count it again).
+    A benign stream is echoed byte-exact; a `count` signature split across segments counts and
+    passes."""
+    gw = l7_gw(TENANTS + [S])
+    start_tcp_echo(procs, gw)
+    since = gw.mark()
+    t0, sig0, rule0 = dump(gw)
+    # ${jn + di: in two segments: the first comes back, then the reset
+    got, end = tcp_send(topo, S_IP, 7, [b"GET /?q=${jn", b"di:ldap://x.example/a} HTTP/1.0\r\n"])
+    assert (got, end) == (b"GET /?q=${jn", "reset"), (got, end, gw.tail())
+    # whole in one segment: reset too, counted once (not also per segment)
+    got, end = tcp_send(topo, S_IP, 7, [b"hello", b"x ${JNDI:ldap://y} x"])
+    assert (got, end) == (b"hello", "reset"), (got, end)
+    # benign, many segments: byte-exact
+    filler = bytes((i * 7 + 3) % 251 for i in range(20000))
+    parts = [filler[i:i + 1500] for i in range(0, len(filler), 1500)]
+    got, end = tcp_send(topo, S_IP, 7, parts, pause=0.02)
+    assert (got, end) == (filler, "eof"), (len(got), end)
+    # count signature split: counted, passes
+    got, end = tcp_send(topo, S_IP, 7, [b"id=1 UNION  ", b" SELECT pw"])
+    assert (got, end) == (b"id=1 UNION   SELECT pw", "eof"), (got, end)
+    t1, sig1, rule1 = dump(gw)
+    d = delta(t1, t0)
+    assert d["policy_l7_deny"] == 2, d
+    assert d["policy_tx_l7_deny"] == 0 and d["policy_deny"] == 0, d
+    assert sig1["s/jndi"] - sig0.get("s/jndi", 0) == 2, sig1
+    assert sig1["s/sqli"] - sig0.get("s/sqli", 0) == 1, sig1
+    assert rule1["s/no-jndi/ingress"] - rule0.get("s/no-jndi/ingress", 0) == 2, rule1
+    assert rule1.get("s/watch/ingress", 0) == 0, rule1
+    sc = stream_counters(gw, since)
+    assert sc["l7_stream_denied"] >= 2 and sc["l7_stream_errors"] == 0, sc
+    assert sc["l7_streams_opened"] >= 8 and sc["l7_streams_refused_cap"] == 0, sc
+    assert sc["l7_stream_flows_in_use"] == 0, sc  # every flow closed with its connection
+
+
+def test_l7_stream_tcp_egress_split_pattern(topo, l7_gw, procs):
+    """An app sending an egress deny signature split across two sends (tcp_echo echoing the
+    peer's two segments) gets its connection reset; counted in policy_tx_l7_deny, the signature
+    and the rule; the first part went out, the second never did."""
+    gw = l7_gw(TENANTS + [S])
+    start_tcp_echo(procs, gw)
+    t0, sig0, rule0 = dump(gw)
+    got, end = tcp_send(topo, S_IP, 7, [b"top sec", b"ret plans"])
+    assert (got, end) == (b"top sec", "reset"), (got, end, gw.tail())
+    got, end = tcp_send(topo, S_IP, 7, [b"no sec", b"tion here"])
+    assert (got, end) == (b"no section here", "eof"), (got, end)
+    t1, sig1, rule1 = dump(gw)
+    d = delta(t1, t0)
+    assert d["policy_tx_l7_deny"] == 1 and d["policy_l7_deny"] == 0, d
+    assert sig1["s/secret"] - sig0.get("s/secret", 0) == 1, sig1
+    assert rule1["s/out-secret/egress"] - rule0.get("s/out-secret/egress", 0) == 1, rule1
+
+
+def test_l7_stream_tcp_keeps_generation_across_reload(topo, l7_gw, procs):
+    """A connection keeps the signatures of the generation it opened under: a reload that changes
+    the `jndi` pattern (same name) mid-connection does not stop the old pattern from resetting
+    it, while new connections get the new one. The old generation is freed once its last flow
+    closes and the log lets it go (at the next reload), and the hit counted there after the
+    reload is carried to the signature's total then."""
+    gw = l7_gw(TENANTS + [S])
+    start_tcp_echo(procs, gw)
+    since = gw.mark()
+    _, sig0, _ = dump(gw)
+    old = procs([PY, "-c", PEER_TCP, S_IP, 7, 1.5, b"one ".hex(), b"two ${jn".hex(),
+                 b"di:x}".hex()], ns=topo.peer_ns, name="old-conn")
+    time.sleep(0.7)  # connected, first chunk echoed; the split pattern comes after the reload
+    new = copy.deepcopy(TENANTS + [S])
+    new[-1]["signatures"][0]["pattern"] = "wick(ed|er)"
+    reload(gw, new)
+    assert old.wait(30) == 0, old.describe()
+    r = json.loads(old.out().strip().splitlines()[-1])
+    assert (bytes.fromhex(r["got"]), r["end"]) == (b"one two ${jn", "reset"), (r, gw.tail())
+    got, end = tcp_send(topo, S_IP, 7, [b"${jn", b"di:x}"])
+    assert (got, end) == (b"${jndi:x}", "eof"), (got, end)
+    got, end = tcp_send(topo, S_IP, 7, [b"so wick", b"ed"])
+    assert (got, end) == (b"so wick", "reset"), (got, end)
+    # the log keeps the previous generation for rule names until the next reload: the old
+    # connection's hit reaches the total when that lets it go (pol_l7_gen_put)
+    reload(gw, new)
+    time.sleep(0.5)
+    t1, sig1, rule1 = dump(gw)
+    assert sig1["s/jndi"] - sig0.get("s/jndi", 0) == 2, sig1
+    sc = stream_counters(gw, since)
+    assert sc["l7_stream_flows_in_use"] == 0 and sc["l7_stream_slots_in_use"] == 0, sc
+    assert sc["l7_stream_denied"] == 2, sc
+
+
+def test_l7_stream_tcp_two_workers(topo, procs, gateway_factory, public_tmp):
+    """Two workers: segments arriving on either RX queue are steered to the worker serving the
+    app's queue, whose engine, streams context and scratch scan the connection; split patterns
+    reset, benign streams pass, both directions."""
+    sock = public_tmp / "control.sock"
+    gw = gateway_factory({"gateway": {"control_socket": str(sock), "workers": 2,
+                                      "port": {"device": f"net_af_packet0,iface={topo.gw_if},"
+                                                         "qpairs=2"}},
+                          "policy": {"tenants": copy.deepcopy(TENANTS + [S])}})
+    gw.sock = str(sock)
+    start_tcp_echo(procs, gw)
+    t0, _, _ = dump(gw)
+    for i in range(4):  # source ports spread over both RX queues
+        got, end = tcp_send(topo, S_IP, 7, [b"a${jn", b"di:"], pause=0.15)
+        assert (got, end) == (b"a${jn", "reset"), (i, got, end)
+        got, end = tcp_send(topo, S_IP, 7, [b"b sec", b"ret"], pause=0.15)
+        assert (got, end) == (b"b sec", "reset"), (i, got, end)
+        got, end = tcp_send(topo, S_IP, 7, [b"plain ", b"text"], pause=0.15)
+        assert (got, end) == (b"plain text", "eof"), (i, got, end)
+    t1, _, _ = dump(gw)
+    d = delta(t1, t0)
+    assert d["policy_l7_deny"] == 4 and d["policy_tx_l7_deny"] == 4, d

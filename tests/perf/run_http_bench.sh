@@ -299,7 +299,7 @@ linux_round() {
 
 # gw_counters PID LOGFILE: SIGUSR1, then the new dump's counters (total, tcp) as "k=v ..." on one
 # line; what the gateway says about drops, resets and retransmissions during a run
-GW_KEYS="drops policy_ct_invalid ct_tx_refused tcp_tx_policy_deny tcp_send_deferred tcp_retrans_segs tcp_rto tcp_dup_acks tcp_ooo_queued tcp_accepted tcp_closed tcp_reset tcp_rst_in tcp_rst_out_engine tcp_rst_ignored tcp_no_txbuf tcp_pend_full"
+GW_KEYS="drops policy_ct_invalid ct_tx_refused ct_tx_reset tcp_tx_policy_deny tcp_send_deferred tcp_retrans_segs tcp_rto tcp_dup_acks tcp_ooo_queued tcp_accepted tcp_closed tcp_reset tcp_rst_in tcp_rst_out_engine tcp_rst_ignored tcp_no_txbuf tcp_pend_full"
 gw_counters() {
 	local pid=$1 log=$2 n t=40
 	n=$(grep -c "counters tcp:" "$log")

@@ -320,6 +320,10 @@ gw_delta() {
 	}'
 }
 
+# the peer's Linux TCP on the bulk run: what it saw out of order, retransmitted, dropped
+PEER_KEYS="TcpRetransSegs TcpExtTCPOFOQueue TcpExtTCPOFODrop TcpExtTCPRcvQDrop TcpExtTCPSACKReorder TcpExtTCPTSReorder TcpExtTCPFastRetrans TcpExtTCPLossProbes TcpExtTCPTimeouts TcpExtTCPSpuriousRtxHostQueues TcpExtTCPRcvPruned TcpExtTCPBacklogDrop TcpExtTCPZeroWindowDrop TcpExtTCPDSACKRecv TcpExtTCPDSACKOldSent"
+peer_nstat() { NSTAT_HISTORY="$WORK/nstat-peer" ns_run "$PEER_NS" nstat "$@"; }
+
 bypassd_round() {
 	local r=$1 c gw before after cap="" log="$LOG/bypassd-r$1"
 	ns_run "$PEER_NS" ip neigh flush dev "$PEER_IF"
@@ -357,9 +361,16 @@ bypassd_round() {
 	if kill -0 "$gw" 2>/dev/null &&
 		serve bypassd "$r" tcp_echo "$APP_CPU" "$TCP_ECHO" -s "$WORK/control.sock" t "$T_IP" "$ECHO_PORT"; then
 		before=$(gw_counters "$gw" "$log")
+		/usr/bin/python3 "$ROOT/tests/perf/afpacket_stats.py" "$gw" >/dev/null 2>&1 # resets them
+		peer_nstat -n >/dev/null 2>&1
 		run_bulk bypassd "$r"
 		after=$(gw_counters "$gw" "$log")
 		echo "             gateway: $(gw_delta "$before" "$after")"
+		# the kernel's drops on the port's af_packet ring (DPDK 22.11 reports none: imissed 0)
+		echo "             af_packet: $(/usr/bin/python3 "$ROOT/tests/perf/afpacket_stats.py" "$gw" 2>&1 | tr '\n' ' ')"
+		echo "             peer TCP: $(peer_nstat 2>/dev/null | awk -v keys="$PEER_KEYS" '
+			BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) want[k[i]] = 1 }
+			($1 in want) && $2 != 0 { printf "%s=%s ", $1, $2 }')"
 		unserve
 	fi
 	{ # where frames went missing, if they did: the veth ends' counters

@@ -74,6 +74,8 @@ extern int gw_logtype;
 	_(METER_TX_DROP, "meter_tx_drop", "app sends refused: over the tenant's egress limit")    \
 	_(CT_TX_REFUSED, "ct_tx_refused",                                                         \
 	  "app sends refused: session quota or table full or invalid")                            \
+	_(CT_TX_RESET, "ct_tx_reset",                                                             \
+	  "TCP segments refused: their conntrack session was reset (the connection is aborted)")  \
 	_(CT_RECHECKED, "ct_rechecked",                                                           \
 	  "sessions of an older policy generation re-classified against the current one")         \
 	_(CT_REVOKED, "ct_revoked",                                                               \

@@ -644,7 +644,10 @@ gw_policy_egress(struct gw_worker *w, const struct pol_gen *g, uint8_t proto, ui
 		pol_ct_key_set(&k, &p);
 		v = pol_ct_track(w->ct, pol_ct_lookup(w->ct, &k), &k, &p, now, &ci);
 		if (v == POL_CT_INVALID) {
-			cnt = GW_CNT_CT_TX_REFUSED;
+			/* TCP data or FIN after the session's reset: the caller (the engine)
+			 * learns the connection is gone */
+			cnt = proto == 6 && ci.state == POL_CT_TCP_CLOSE ? GW_CNT_CT_TX_RESET
+			                                                 : GW_CNT_CT_TX_REFUSED;
 		} else if (unlikely(v != POL_CT_NEW && ci.gen != pol_gen_number(g)) &&
 		           ct_recheck(w, g, POL_DIR_EGRESS, &p, v, &ci)) {
 			cnt = GW_CNT_POLICY_TX_DENY; /* a reload took its flow away: session gone */

@@ -588,6 +588,100 @@ test_l7_terminated_tcp_not_rescanned(void)
 	pol_gen_put(g);
 }
 
+/* a: everything allowed both ways (a TCP flow's conntrack, nothing else) */
+static const char pol_open[] = "tenants:\n"
+                               "  - name: a\n"
+                               "    addresses: [198.18.0.10]\n"
+                               "    default: {ingress: allow, egress: allow}\n";
+
+/* a TCP header, 20 bytes, no options */
+static void
+tcp_hdr(uint8_t *th, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags)
+{
+	memset(th, 0, 20);
+	th[0] = (uint8_t)(sport >> 8), th[1] = (uint8_t)sport;
+	th[2] = (uint8_t)(dport >> 8), th[3] = (uint8_t)dport;
+	th[4] = (uint8_t)(seq >> 24), th[5] = (uint8_t)(seq >> 16);
+	th[6] = (uint8_t)(seq >> 8), th[7] = (uint8_t)seq;
+	th[8] = (uint8_t)(ack >> 24), th[9] = (uint8_t)(ack >> 16);
+	th[10] = (uint8_t)(ack >> 8), th[11] = (uint8_t)ack;
+	th[12] = 0x50;
+	th[13] = flags;
+	th[15] = 0xff; /* window 255 */
+}
+
+/* PEER:80 -> A_IP:40000, one TCP segment without payload through the ingress policy */
+static bool
+tcp_in(struct rig *r, const struct pol_gen *g, uint64_t now, uint32_t seq, uint32_t ack,
+       uint8_t flags)
+{
+	static uint8_t frame[64];
+	struct stk_buf b = {.data = frame, .len = 54, .room = 64};
+	struct stk_pkt_info info = {.src_ip = PEER,
+	                            .dst_ip = A_IP,
+	                            .src_port = 80,
+	                            .dst_port = 40000,
+	                            .proto = 6,
+	                            .l3_off = 14,
+	                            .l4_off = 34,
+	                            .pay_off = 54};
+	uint16_t tenant = pol_gen_tenant_by_addr(g, A_IP);
+	uint32_t len = 54;
+	bool ok;
+
+	tcp_hdr(frame + 34, 80, 40000, seq, ack, flags);
+	gw_policy_ingress(&r->w, g, now, 1, &b, &info, &tenant, &len, &ok);
+	return ok;
+}
+
+/* A_IP:40000 -> PEER:80 through the egress policy: 0 or the counter that refused it */
+static int
+tcp_out(struct rig *r, const struct pol_gen *g, uint32_t seq, uint32_t ack, uint8_t flags,
+        uint32_t pay_len)
+{
+	uint8_t th[20];
+
+	tcp_hdr(th, 40000, 80, seq, ack, flags);
+	return gw_policy_egress(&r->w, g, 6, A_IP, PEER, 40000, 80, th, 20, NULL, pay_len,
+	                        54 + pay_len, true);
+}
+
+/*
+ * After the peer's reset, the engine's pure ACK (one it built before it saw the RST) still
+ * leaves; its data is refused as ct_tx_reset, the sign stream_fp.c aborts the connection on.
+ */
+static void
+test_tcp_after_reset(void)
+{
+	struct rig r;
+	struct pol_gen *g = build(pol_open, NULL);
+	const uint64_t now = 1000000000ull;
+	bool ok = g != NULL;
+
+	if (!ok || !rig_init(&r, 64)) {
+		report("TCP after a reset: pure ACKs and RSTs pass, data is refused as ct_tx_reset",
+		       false);
+		goto out;
+	}
+	rig_meters(&r, g, now);
+	atomic_store(&r.gw.gen, g);
+	r.w.stk.now_ns = now;
+	CHECK(tcp_out(&r, g, 1000, 0, 0x02, 0) == 0);                       /* SYN */
+	CHECK(tcp_in(&r, g, now, 5000, 1001, 0x12));                        /* SYN-ACK */
+	CHECK(tcp_out(&r, g, 1001, 5001, 0x10, 0) == 0);                    /* ACK */
+	CHECK(tcp_out(&r, g, 1001, 5001, 0x18, 100) == 0);                  /* data */
+	CHECK(tcp_in(&r, g, now, 5001, 1101, 0x14));                        /* exact RST */
+	CHECK(tcp_out(&r, g, 1101, 5001, 0x10, 0) == 0);                    /* pure ACK: passes */
+	CHECK(tcp_out(&r, g, 1101, 5001, 0x18, 100) == GW_CNT_CT_TX_RESET); /* data */
+	CHECK(tcp_in(&r, g, now, 5001, 0, 0x04)); /* the peer's RST again */
+	CHECK(r.w.cnt[GW_CNT_CT_TX_RESET] == 1 && r.w.cnt[GW_CNT_CT_TX_REFUSED] == 0);
+	CHECK(r.w.cnt[GW_CNT_POLICY_CT_INVALID] == 0);
+	rig_fini(&r);
+	report("TCP after a reset: pure ACKs and RSTs pass, data is refused as ct_tx_reset", ok);
+out:
+	pol_gen_put(g);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -606,6 +700,7 @@ main(int argc, char **argv)
 	test_new_flow_twice_in_burst();
 	test_removed_tenant_sessions();
 	test_l7_terminated_tcp_not_rescanned();
+	test_tcp_after_reset();
 	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
 	return n_fail ? 1 : 0;

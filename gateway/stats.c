@@ -38,7 +38,8 @@ gw_stats_sum_worker(const struct gw_worker *w, struct gw_totals *t)
 	        [GW_CNT_POLICY_CT_INVALID] = true, [GW_CNT_METER_DROP] = true,
 	        [GW_CNT_CT_REFUSED] = true,        [GW_CNT_POLICY_TX_DENY] = true,
 	        [GW_CNT_METER_TX_DROP] = true,     [GW_CNT_CT_TX_REFUSED] = true,
-	        [GW_CNT_POLICY_L7_DENY] = true,    [GW_CNT_POLICY_TX_L7_DENY] = true,
+	        [GW_CNT_CT_TX_RESET] = true,       [GW_CNT_POLICY_L7_DENY] = true,
+	        [GW_CNT_POLICY_TX_L7_DENY] = true,
 	};
 
 	for (i = 0; i < GW_CNT__MAX; i++) {

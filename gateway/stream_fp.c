@@ -279,6 +279,7 @@ tx_send(void *ctx, const struct stk_tcp_tx *tx)
 	uint32_t off = tx->hdr_len, l4 = STK_ETH_HLEN + STK_IP_HLEN, nh;
 	struct stk_buf b;
 	unsigned i;
+	int deny;
 
 	if (unlikely(tx->hdr_len + tx->pay_len > rte_pktmbuf_tailroom(m) + m->data_len)) {
 		w->cnt[GW_CNT_TCP_TX_NO_MBUF]++;
@@ -289,13 +290,32 @@ tx_send(void *ctx, const struct stk_tcp_tx *tx)
 		rte_memcpy(f + off, tx->iov[i].base, tx->iov[i].len);
 		off += tx->iov[i].len;
 	}
-	if (g && unlikely(gw_policy_egress(w, g, STK_IPPROTO_TCP, rte_be_to_cpu_32(ip->src),
-	                                   tx->dst_ip, (uint16_t)(f[l4] << 8 | f[l4 + 1]),
-	                                   (uint16_t)(f[l4 + 2] << 8 | f[l4 + 3]), f + l4, off - l4,
-	                                   tx->pay_len ? f + tx->hdr_len : NULL, tx->pay_len, off,
-	                                   true))) {
+	if (g && unlikely((deny = gw_policy_egress(w, g, STK_IPPROTO_TCP, rte_be_to_cpu_32(ip->src),
+	                                           tx->dst_ip, (uint16_t)(f[l4] << 8 | f[l4 + 1]),
+	                                           (uint16_t)(f[l4 + 2] << 8 | f[l4 + 3]), f + l4,
+	                                           off - l4, tx->pay_len ? f + tx->hdr_len : NULL,
+	                                           tx->pay_len, off, true)))) {
 		w->cnt[GW_CNT_TCP_TX_DENY]++;
 		rte_pktmbuf_free(m);
+		/*
+		 * Conntrack saw this flow reset (an RST the engine never got: dropped after the
+		 * session took it, e.g. by the ingress meter): nothing but RSTs and pure ACKs of
+		 * it leave any more, so the connection is aborted now rather than retransmitting
+		 * into the refusal for max_retries RTOs with its quota slot held.
+		 */
+		if (deny == GW_CNT_CT_TX_RESET && tx->c) {
+			enum stk_tcp_state st = stk_tcp_state(tx->c);
+
+			if (st != STK_TCP_SYN_SENT && st != STK_TCP_SYN_RECEIVED) {
+				struct gw_chan *ch = TU_CH(stk_tcp_user(tx->c));
+				unsigned si = TU_ID(stk_tcp_user(tx->c));
+
+				if (ch && si < ch->tcp->nslots)
+					ch->tcp->slot[si].reason = ECONNRESET;
+			}
+			defer_abort(w, tx->c);
+			return;
+		}
 		/* a refused SYN: the connect fails now rather than after every retry */
 		if (tx->c && stk_tcp_state(tx->c) == STK_TCP_SYN_SENT) {
 			struct gw_chan *ch = TU_CH(stk_tcp_user(tx->c));

@@ -275,6 +275,10 @@ tcp_in_window(struct ct_side *s, struct ct_side *r, const struct pol_ct_pkt *p)
 	      (!r->maxwin || seq_after(end, s->end - r->maxwin - 1)) && !seq_after(ack, r->end) &&
 	      seq_after(ack, r->end - ackwin - 1)))
 		return false;
+	if ((p->tcp_flags & ACK) && (!(s->flags & CT_SIDE_ACKD) || seq_after(ack, s->ackd))) {
+		s->ackd = ack;
+		s->flags |= CT_SIDE_ACKD;
+	}
 	if (s->maxwin < win)
 		s->maxwin = win;
 	if (seq_after(end, s->end))
@@ -369,8 +373,19 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, struct ct_side *side, unsigned 
 			ct->cnt[POL_CT_CNT_REOPENED]++;
 			return ok;
 		}
-		if (e->state == POL_CT_TCP_CLOSE || (f & SYN))
-			goto bad_state; /* nothing is valid after a reset */
+		if (f & SYN)
+			goto bad_state;
+		/*
+		 * After a reset of a synchronized connection, RSTs and pure ACKs in the window
+		 * still pass (Linux's CLOSE state does the same): what an end sent before it saw
+		 * the RST (an ACK the segment just before the RST in a burst asked for), an
+		 * end's own RST, the peer's answer to either. An end that has not seen the reset
+		 * yet learns of it this way instead of retransmitting into a dead session. Data,
+		 * FINs, and anything after a refused SYN stay invalid.
+		 */
+		if (e->state == POL_CT_TCP_CLOSE &&
+		    (!(side[1].flags & CT_SIDE_SEEN) || p->len || (f & FIN)))
+			goto bad_state;
 		break;
 	default: /* established, fin_wait, closing */
 		if (f & SYN)
@@ -381,16 +396,35 @@ tcp_track(struct pol_ct *ct, struct ct_entry *e, struct ct_side *side, unsigned 
 	/* both ends past their SYN: every segment carries ACK, or is a reset */
 	if (!(f & (ACK | RST)))
 		goto bad_state;
-	if (!tcp_in_window(snd, rcv, p)) {
-		ct->cnt[(f & RST)   ? POL_CT_CNT_INVALID_RST
-		        : (f & FIN) ? POL_CT_CNT_INVALID_FIN
-		                    : POL_CT_CNT_INVALID_SEQ]++;
-		return POL_CT_INVALID;
-	}
 	if (f & RST) {
-		e->state = POL_CT_TCP_CLOSE;
+		const struct ct_side s0 = *snd, r0 = *rcv;
+
+		if (!tcp_in_window(snd, rcv, p)) {
+			ct->cnt[POL_CT_CNT_INVALID_RST]++;
+			return POL_CT_INVALID;
+		}
+		*snd = s0; /* an RST moves no edge: else a blind one would make the next exact */
+		*rcv = r0;
+		/*
+		 * Only an RST the receiving end will take closes: at the sender's next sequence
+		 * number or the receiver's last ACK (its RCV.NXT: data may be missing), or one
+		 * below the sender's FIN's end (stack/tcp_in_fp.c rst_after_fin, Linux's
+		 * tcp_reset_check). One elsewhere in the window gets a challenge ACK (RFC 5961
+		 * 3.2) and the session stays, so that ACK and the exact RST a live peer answers
+		 * it with can pass, and a blind RST cannot end the session here while the
+		 * endpoint keeps the connection.
+		 */
+		if (p->seq == s0.end || ((r0.flags & CT_SIDE_ACKD) && p->seq == r0.ackd) ||
+		    ((s0.flags & CT_SIDE_FIN) && p->seq == s0.fin_end - 1))
+			e->state = POL_CT_TCP_CLOSE;
 		return ok;
 	}
+	if (!tcp_in_window(snd, rcv, p)) {
+		ct->cnt[(f & FIN) ? POL_CT_CNT_INVALID_FIN : POL_CT_CNT_INVALID_SEQ]++;
+		return POL_CT_INVALID;
+	}
+	if (e->state == POL_CT_TCP_CLOSE)
+		return ok; /* a pure ACK after the reset: the state stays */
 	if ((f & ACK) && (rcv->flags & CT_SIDE_FIN) && !seq_before(p->ack, rcv->fin_end))
 		rcv->flags |= CT_SIDE_FINACK;
 	if (f & FIN) {

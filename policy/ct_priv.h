@@ -12,6 +12,7 @@ struct ct_side {
 	uint32_t maxend;  /* highest seq this side may send: the other side's ack + window */
 	uint32_t maxwin;  /* largest window this side advertised (scaled) */
 	uint32_t fin_end; /* seq after this side's FIN, when CT_SIDE_FIN */
+	uint32_t ackd;    /* highest ack this side sent (its RCV.NXT), when CT_SIDE_ACKD */
 	uint8_t wscale;   /* 0..14, 0 unless both SYNs carried the option */
 	uint8_t flags;
 };
@@ -19,6 +20,7 @@ struct ct_side {
 #define CT_SIDE_FIN    0x02 /* has sent a FIN */
 #define CT_SIDE_FINACK 0x04 /* ... and the other side acknowledged it */
 #define CT_SIDE_WS     0x08 /* its SYN carried the window scale option */
+#define CT_SIDE_ACKD   0x10 /* ackd is set */
 
 /*
  * A session: one cache line, everything a hit reads and writes (key, state, time, LRU links).

@@ -298,12 +298,92 @@ test_tcp_invalid(void)
 	CHECK(feed(ct, &p, S, NULL) == POL_CT_INVALID);
 	p = tcp(CL, x.cport, SV, 80, 0, x.c, 0, 502, 0);
 	CHECK(feed(ct, &p, S, NULL) == POL_CT_INVALID);
-	/* an in-window RST closes */
+	/* an exact RST closes */
 	p = tcp(SV, 80, CL, x.cport, F_RST | F_ACK, x.s, x.c, 0, 0);
 	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
 	CHECK(state_of(ct, &p) == POL_CT_TCP_CLOSE);
 	pol_ct_free(ct);
-	report("TCP: out-of-window RST/FIN/data and bad acks are invalid; an in-window RST closes",
+	report("TCP: out-of-window RST/FIN/data and bad acks are invalid; an exact RST closes", ok);
+}
+
+/*
+ * Conntrack closes on the RSTs the endpoint takes, and lets the ends finish after it: an RST
+ * elsewhere in the window keeps the session (the endpoint answers it with a challenge ACK,
+ * RFC 5961 3.2, and the live peer with an exact RST); exact is the sender's next sequence
+ * number, the receiver's last ACK, or one below the sender's FIN's end (the engine's
+ * rst_after_fin). After the reset, RSTs and pure ACKs still pass; data and FINs do not.
+ */
+static void
+test_tcp_rst_exact(void)
+{
+	struct pol_ct *ct = table(1024);
+	struct conn x = {40010, 1000, 5000000}, y = {40011, 3000, 7000000};
+	struct conn z = {40012, 9000, 8000000};
+	struct pol_ct_pkt p;
+	bool ok = true;
+
+	CHECK(handshake(ct, &x, S));
+	p = tcp(CL, x.cport, SV, 80, F_ACK, x.c, x.s, 502, 100);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	x.c += 100;
+	/* in the window, not exact: passes (to be challenged), the session stays; twice, as a
+	 * blind RST does not move the edges */
+	p = tcp(SV, 80, CL, x.cport, F_RST | F_ACK, x.s + 100, x.c, 0, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
+	CHECK(state_of(ct, &p) == POL_CT_TCP_ESTABLISHED);
+	/* the challenge ACK, then the exact RST it draws: closed */
+	p = tcp(CL, x.cport, SV, 80, F_ACK, x.c, x.s, 502, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	p = tcp(SV, 80, CL, x.cport, F_RST | F_ACK, x.s, x.c, 0, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
+	CHECK(state_of(ct, &p) == POL_CT_TCP_CLOSE);
+	/* after the reset: the peer's RSTs again and the other end's pure ACK and RST pass;
+	 * its data and FIN do not */
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
+	p = tcp(CL, x.cport, SV, 80, F_ACK, x.c, x.s, 502, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	p = tcp(CL, x.cport, SV, 80, F_RST | F_ACK, x.c, x.s, 0, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	p = tcp(CL, x.cport, SV, 80, F_ACK, x.c, x.s, 502, 10);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_INVALID);
+	p = tcp(CL, x.cport, SV, 80, F_FIN | F_ACK, x.c, x.s, 502, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_INVALID);
+	p = tcp(CL, x.cport, SV, 80, F_RST | F_ACK, x.c + 10000000, x.s, 0, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_INVALID); /* outside the window: still not */
+	CHECK(state_of(ct, &p) == POL_CT_TCP_CLOSE);
+
+	/* a request and FIN; the answer, built before the FIN came, acks the FIN's own number;
+	 * the closed client's RST carries that: one below its FIN's end, it closes */
+	CHECK(handshake(ct, &y, S));
+	p = tcp(CL, y.cport, SV, 80, F_ACK, y.c, y.s, 502, 20);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	y.c += 20;
+	p = tcp(CL, y.cport, SV, 80, F_FIN | F_ACK, y.c, y.s, 502, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	p = tcp(SV, 80, CL, y.cport, F_ACK, y.s, y.c, 500, 100);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
+	y.s += 100;
+	p = tcp(SV, 80, CL, y.cport, F_ACK, y.s, y.c + 1, 500, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
+	p = tcp(CL, y.cport, SV, 80, F_RST, y.c, 0, 0, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	CHECK(state_of(ct, &p) == POL_CT_TCP_CLOSE);
+
+	/* data missing at the receiver: its RCV.NXT (its last ACK) is what the peer resets at */
+	CHECK(handshake(ct, &z, S));
+	p = tcp(CL, z.cport, SV, 80, F_ACK, z.c, z.s, 502, 1000);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	p = tcp(CL, z.cport, SV, 80, F_ACK, z.c + 1000, z.s, 502, 1000);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	p = tcp(SV, 80, CL, z.cport, F_ACK, z.s, z.c + 1000, 500, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
+	p = tcp(CL, z.cport, SV, 80, F_RST, z.c + 1000, 0, 0, 0);
+	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
+	CHECK(state_of(ct, &p) == POL_CT_TCP_CLOSE);
+	pol_ct_free(ct);
+	report("TCP: an RST closes when exact (next seq, last ACK, FIN - 1), else it is challenged; "
+	       "RSTs and pure ACKs pass after it",
 	       ok);
 }
 
@@ -797,6 +877,7 @@ main(int argc, char **argv)
 	test_tcp_parse();
 	test_tcp_lifecycle();
 	test_tcp_invalid();
+	test_tcp_rst_exact();
 	test_tcp_wscale();
 	test_udp_icmp();
 	test_timeouts();

@@ -444,6 +444,23 @@ pop_acked(struct stk_tcp *t, struct stk_tcp_conn *c)
 	}
 }
 
+/*
+ * An RST one below RCV.NXT after the peer's FIN was taken (CLOSE-WAIT, LAST-ACK, CLOSING) resets
+ * like an exact one, as Linux's tcp_reset_check() does. A peer that closed its socket answers
+ * our segment with RST seq = that segment's ACK; a segment we built before its FIN arrived acks
+ * the FIN's own sequence number, RCV.NXT - 1 once the FIN is in. RFC 5961 3.2 drops RSTs outside
+ * the window to resist blind resets; this one value is no guess an attacker gains from (it lies
+ * right below the exact one, which is as easy to hit), and ignoring it left the connection to
+ * retransmit into a dead peer until max_retries RTOs.
+ */
+static inline bool
+rst_after_fin(const struct stk_tcp_conn *c, uint32_t seq)
+{
+	return seq == c->rcv_nxt - 1 &&
+	       (c->state == STK_TCP_CLOSE_WAIT || c->state == STK_TCP_LAST_ACK ||
+	        c->state == STK_TCP_CLOSING);
+}
+
 /* RFC 9293 3.10.7.4 for every synchronized state and SYN-RECEIVED */
 void
 tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct stk_tcp_seg *s,
@@ -476,7 +493,7 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 		tcp_send_ack(t, c);
 		return;
 	}
-	if (!seq_acceptable(c, seq, seglen)) {
+	if (!seq_acceptable(c, seq, seglen) && !((fl & STK_TCP_RST) && rst_after_fin(c, seq))) {
 		if (fl & STK_TCP_RST) {
 			t->cnt[STK_TCP_CNT_DROP_RST_BAD]++; /* RFC 5961 3.2: silently */
 			return;
@@ -509,7 +526,8 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 		return;
 	}
 	if (fl & STK_TCP_RST) {
-		if (seq != c->rcv_nxt) { /* RFC 5961 3.2: in window but not exact */
+		/* RFC 5961 3.2: in window but not exact */
+		if (seq != c->rcv_nxt && !rst_after_fin(c, seq)) {
 			tcp_send_challenge_ack(t, c);
 			return;
 		}

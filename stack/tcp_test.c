@@ -986,6 +986,72 @@ test_rst_5961(void)
 	group_end();
 }
 
+/*
+ * An RST at RCV.NXT - 1 after the peer's FIN (Linux's tcp_reset_check): the peer sent a request
+ * and FIN and closed its socket; our answer, built before the FIN came, acks the FIN's sequence
+ * number, and the peer's RST carries that ack as its seq. It resets in CLOSE-WAIT, LAST-ACK and
+ * CLOSING; in ESTABLISHED, or two below, it stays out of window and is ignored.
+ */
+static void
+test_rst_after_fin(void)
+{
+	struct env e;
+	struct peer p;
+	struct pseg s;
+	static const enum stk_tcp_state st[3] = {STK_TCP_CLOSE_WAIT, STK_TCP_LAST_ACK,
+	                                         STK_TCP_CLOSING};
+
+	group_begin("rst_after_fin");
+	env_init(&e, MAC_A, IP_A, NULL);
+	listen80(&e);
+	/* ESTABLISHED: RCV.NXT - 1 is out of window, silently dropped (RFC 5961 3.2) */
+	handshake_passive(&e, &p, false);
+	psend_at(&e, &p, p.seq - 1, STK_TCP_RST, NULL, 0);
+	CHECK_EQ(pending(&e), 0);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_RST_BAD], 1);
+	CHECK(e.conn != NULL);
+	stk_tcp_abort(e.t, e.conn);
+	drop_out(&e);
+	for (int i = 0; i < 3; i++) {
+		uint32_t fin_seq;
+
+		g_hs_port = (uint16_t)(PEER_PORT + 1 + i);
+		e.n_ev = 0;
+		handshake_passive(&e, &p, false);
+		g_hs_port = PEER_PORT;
+		if (st[i] == STK_TCP_CLOSING) {
+			/* we close first; the peer's FIN crosses ours (it does not ack it) */
+			CHECK_EQ(stk_tcp_close(e.t, e.conn), 0);
+			drop_out(&e);
+		}
+		psend(&e, &p, STK_TCP_ACK, PAT, 20); /* the request */
+		fin_seq = p.seq;
+		psend(&e, &p, STK_TCP_ACK | STK_TCP_FIN, NULL, 0);
+		drop_out(&e);
+		if (st[i] == STK_TCP_LAST_ACK) {
+			CHECK_EQ(stk_tcp_close(e.t, e.conn), 0);
+			CHECK(next_seg(&e, &s));
+			CHECK(s.flags & STK_TCP_FIN);
+		}
+		CHECK_EQ(stk_tcp_state(e.conn), st[i]);
+		/* two below RCV.NXT: still ignored */
+		psend_at(&e, &p, fin_seq - 1, STK_TCP_RST, NULL, 0);
+		CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_RST_BAD], 2 + (uint64_t)i);
+		CHECK(e.conn != NULL);
+		/* the FIN's own sequence number, RCV.NXT - 1: RESET, block freed */
+		e.n_ev = 0;
+		psend_at(&e, &p, fin_seq, STK_TCP_RST, NULL, 0);
+		CHECK_EQ(pending(&e), 0);
+		CHECK(e.conn == NULL);
+		CHECK(e.n_ev >= 1 && e.ev[e.n_ev - 1].type == STK_TCP_EV_RESET);
+		CHECK_EQ(e.ev[e.n_ev - 1].status, -ECONNRESET);
+		CHECK_EQ(cnt(&e)[STK_TCP_CNT_RST_IN], 1 + (uint64_t)i);
+		CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
+	}
+	check_clean(&e);
+	group_end();
+}
+
 /* retransmitted and overlapping data; out of order with SACK blocks; data after FIN */
 static void
 test_overlap_ooo_fin(void)
@@ -2421,6 +2487,7 @@ main(void)
 	test_active_open();
 	test_closed_port_and_listener_rst();
 	test_rst_5961();
+	test_rst_after_fin();
 	test_overlap_ooo_fin();
 	test_zero_window();
 	test_retransmit();

@@ -676,3 +676,64 @@ def test_foreign_connection_ids(topo, tcp_gw, procs):
     assert ec["drops"] == 0, ec
     assert echo.alive() and gw.alive()
     assert host.stop() == 0, host.describe()
+
+
+
+def test_rst_after_peer_fin_ends_connection(topo, tcp_gw, procs, tmp_path):
+    """wrk stopping, segment by segment (scapy, from an address the peer's kernel does not own,
+    so it answers nothing itself): a request, the answer, the peer's FIN, then the RST a closed
+    Linux socket sends for that answer: seq = the answer's ack, the FIN's own sequence number,
+    RCV.NXT - 1 once the FIN is in. It ends the connection in conntrack and in the engine alike:
+    none is left open (it was until 15 RTOs), nothing for it is refused either way."""
+    from scapy.compat import raw
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import ARP, Ether
+
+    gw = tcp_gw()
+    start_app(procs, gw, HTTP_HELLO, 8080)
+    me, sport, isn = "198.18.0.3", 41000, 1000
+    base = Ether(dst=topo.gw_mac, src=topo.peer_mac) / IP(src=me, dst=T_IP)
+    sn = topo.start_sniffer(30)
+
+    def from_gw(pred):
+        def match(f):
+            e = Ether(f)
+            return TCP in e and e[IP].src == T_IP and e[TCP].dport == sport and pred(e[TCP])
+        return match
+
+    # the gateway learns where `me` is from its ARP request for the tenant's address
+    topo.send_frames([raw(Ether(dst="ff:ff:ff:ff:ff:ff", src=topo.peer_mac) /
+                          ARP(op=1, hwsrc=topo.peer_mac, psrc=me, pdst=T_IP))], tmp_path)
+    before_gw, before = gw.counters(), tcp_counters(gw)
+    topo.send_frames([raw(base / TCP(sport=sport, dport=8080, flags="S", seq=isn))], tmp_path)
+    sa = sn.wait_for(from_gw(lambda t: t.flags == "SA"), 5)
+    assert sa, (sn.frames(), gw.tail())
+    srv = Ether(sa[0][1])[TCP].seq + 1
+    req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    topo.send_frames([raw(base / TCP(sport=sport, dport=8080, flags="PA", seq=isn + 1, ack=srv) /
+                          req)], tmp_path)
+    ans = sn.wait_for(from_gw(lambda t: bytes(t.payload).startswith(b"HTTP/1.1 200")), 5)
+    assert ans, (sn.frames(), gw.tail())
+    fin_seq = isn + 1 + len(req)
+    assert Ether(ans[0][1])[TCP].ack == fin_seq  # built before the FIN: acks its number
+    # the FIN (the answer is not acknowledged: the socket is closed), then the closed socket's
+    # answer to the answer
+    topo.send_frames([raw(base / TCP(sport=sport, dport=8080, flags="FA", seq=fin_seq, ack=srv))],
+                     tmp_path)
+    assert sn.wait_for(from_gw(lambda t: t.ack == fin_seq + 1), 5), (sn.frames(), gw.tail())
+    topo.send_frames([raw(base / TCP(sport=sport, dport=8080, flags="R", seq=fin_seq))],
+                     tmp_path)
+    deadline = time.monotonic() + 3
+    while True:
+        c = tcp_counters(gw)
+        if c["tcp_conns_in_use"] == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    sn.stop()
+    d = delta(c, before)
+    d_gw = delta(gw.counters(), before_gw)
+    assert c["tcp_conns_in_use"] == 0, (c, d)
+    assert d["tcp_accepted"] == 1 and d["tcp_rst_in"] == 1 and d["tcp_rst_ignored"] == 0, d
+    assert d["tcp_reset"] == 1, d
+    assert d_gw.get("ct_tx_refused", 0) == 0 and d_gw.get("ct_tx_reset", 0) == 0, d_gw
+    assert d_gw["policy_ct_invalid"] == 0, d_gw

@@ -299,7 +299,7 @@ linux_round() {
 
 # gw_counters PID LOGFILE: SIGUSR1, then the new dump's counters (total, tcp) as "k=v ..." on one
 # line; what the gateway says about drops, resets and retransmissions during a run
-GW_KEYS="drops policy_ct_invalid ct_tx_refused tcp_tx_policy_deny tcp_send_deferred tcp_retrans_segs tcp_rto tcp_dup_acks tcp_ooo_queued tcp_accepted tcp_closed tcp_reset tcp_rst_in tcp_rst_out_engine tcp_rst_ignored tcp_no_txbuf tcp_pend_full"
+GW_KEYS="drops policy_ct_invalid ct_tx_refused ct_tx_reset tcp_tx_policy_deny tcp_send_deferred tcp_retrans_segs tcp_rto tcp_dup_acks tcp_ooo_queued tcp_accepted tcp_closed tcp_reset tcp_rst_in tcp_rst_out_engine tcp_rst_ignored tcp_no_txbuf tcp_pend_full"
 gw_counters() {
 	local pid=$1 log=$2 n t=40
 	n=$(grep -c "counters tcp:" "$log")
@@ -319,6 +319,10 @@ gw_delta() {
 		for (i = 1; i <= n; i++) if (B[k[i]] - A[k[i]]) printf "%s=%d ", k[i], B[k[i]] - A[k[i]]
 	}'
 }
+
+# the peer's Linux TCP on the bulk run: what it saw out of order, retransmitted, dropped
+PEER_KEYS="TcpRetransSegs TcpExtTCPOFOQueue TcpExtTCPOFODrop TcpExtTCPRcvQDrop TcpExtTCPSACKReorder TcpExtTCPTSReorder TcpExtTCPFastRetrans TcpExtTCPLossProbes TcpExtTCPTimeouts TcpExtTCPSpuriousRtxHostQueues TcpExtTCPRcvPruned TcpExtTCPBacklogDrop TcpExtTCPZeroWindowDrop TcpExtTCPDSACKRecv TcpExtTCPDSACKOldSent"
+peer_nstat() { NSTAT_HISTORY="$WORK/nstat-peer" ns_run "$PEER_NS" nstat "$@"; }
 
 bypassd_round() {
 	local r=$1 c gw before after cap="" log="$LOG/bypassd-r$1"
@@ -357,9 +361,16 @@ bypassd_round() {
 	if kill -0 "$gw" 2>/dev/null &&
 		serve bypassd "$r" tcp_echo "$APP_CPU" "$TCP_ECHO" -s "$WORK/control.sock" t "$T_IP" "$ECHO_PORT"; then
 		before=$(gw_counters "$gw" "$log")
+		/usr/bin/python3 "$ROOT/tests/perf/afpacket_stats.py" "$gw" >/dev/null 2>&1 # resets them
+		peer_nstat -n >/dev/null 2>&1
 		run_bulk bypassd "$r"
 		after=$(gw_counters "$gw" "$log")
 		echo "             gateway: $(gw_delta "$before" "$after")"
+		# the kernel's drops on the port's af_packet ring (DPDK 22.11 reports none: imissed 0)
+		echo "             af_packet: $(/usr/bin/python3 "$ROOT/tests/perf/afpacket_stats.py" "$gw" 2>&1 | tr '\n' ' ')"
+		echo "             peer TCP: $(peer_nstat 2>/dev/null | awk -v keys="$PEER_KEYS" '
+			BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) want[k[i]] = 1 }
+			($1 in want) && $2 != 0 { printf "%s=%s ", $1, $2 }')"
 		unserve
 	fi
 	{ # where frames went missing, if they did: the veth ends' counters

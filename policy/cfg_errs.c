@@ -145,3 +145,21 @@ pol_cfg_errs_clear(struct pol_cfg_errs *errs)
 	errs->v = NULL;
 	errs->n = errs->cap = errs->dropped = 0;
 }
+
+const char *
+pol_cfg_path(char *buf, size_t size, const char *base, const char *fmt, ...)
+{
+	size_t n = 0;
+	va_list ap;
+
+	if (!size)
+		return buf;
+	if (base && base[0])
+		n = (size_t)snprintf(buf, size, "%s.", base);
+	if (n >= size)
+		n = size - 1;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, size - n, fmt, ap);
+	va_end(ap);
+	return buf;
+}

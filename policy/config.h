@@ -198,6 +198,12 @@ void pol_cfg_errs_clear(struct pol_cfg_errs *errs);
  */
 void pol_cfg_err_add(struct pol_cfg_errs *errs, const char *file, unsigned line, unsigned col,
                      const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/*
+ * A key path under base into buf: "policy" + "tenants[1].rules[0]" -> "policy.tenants[1].rules[0]";
+ * an empty or NULL base gives the suffix alone. Truncated to size (always terminated). Returns buf.
+ */
+const char *pol_cfg_path(char *buf, size_t size, const char *base, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 /* Number of errors, recorded or dropped: a loader failed when this grew. */
 unsigned pol_cfg_errs_count(const struct pol_cfg_errs *errs);
 /* Sort errs->v[from..] by file (in order of first appearance), line, column; stable. */

@@ -19,30 +19,13 @@ RTE_LOG_REGISTER(pol_acl_logtype, bypassd.policy.acl, INFO);
 
 #define CACHE_LINE 64u
 
-/* base path + suffix: "policy" + "tenants[1]" -> "policy.tenants[1]"; "" + x -> x */
-static const char *__attribute__((format(printf, 4, 5)))
-mkpath(char *buf, size_t size, const char *base, const char *fmt, ...)
-{
-	size_t n = 0;
-	va_list ap;
-
-	if (base && base[0])
-		n = (size_t)snprintf(buf, size, "%s.", base);
-	if (n >= size)
-		n = size - 1;
-	va_start(ap, fmt);
-	vsnprintf(buf + n, size - n, fmt, ap);
-	va_end(ap);
-	return buf;
-}
-
 /* "operator.rules[3]" or "tenants[1].rules[3]" */
 static const char *
 rule_path(char *buf, size_t size, const char *base, int tidx, unsigned ridx, const char *suffix)
 {
 	if (tidx < 0)
-		return mkpath(buf, size, base, "operator.rules[%u]%s", ridx, suffix);
-	return mkpath(buf, size, base, "tenants[%d].rules[%u]%s", tidx, ridx, suffix);
+		return pol_cfg_path(buf, size, base, "operator.rules[%u]%s", ridx, suffix);
+	return pol_cfg_path(buf, size, base, "tenants[%d].rules[%u]%s", tidx, ridx, suffix);
 }
 
 static uint64_t
@@ -87,7 +70,7 @@ assign_ids(struct pol_gen *g, const struct pol_policy *p, const struct pol_gen *
 		if (next > POL_TENANT_ID_MAX) {
 			pol_cfg_err_add(
 			        errs, p->file, p->tenants[i].loc.line, p->tenants[i].loc.col,
-			        mkpath(path, sizeof(path), p->path, "tenants[%u]", i),
+			        pol_cfg_path(path, sizeof(path), p->path, "tenants[%u]", i),
 			        "no tenant id left (ids 0..%u are held by this and the running "
 			        "generation): reload once more after the removals took effect",
 			        POL_TENANT_ID_MAX);

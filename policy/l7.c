@@ -18,30 +18,13 @@ RTE_LOG_REGISTER(pol_l7_logtype, bypassd.policy.l7, INFO);
 
 #define CACHE_LINE_U64 8u /* uint64_t per cache line */
 
-/* "policy" + "tenants[1].signatures[0].pattern"; "" + x -> x */
-static const char *__attribute__((format(printf, 4, 5)))
-mkpath(char *buf, size_t size, const char *base, const char *fmt, ...)
-{
-	size_t n = 0;
-	va_list ap;
-
-	if (base && base[0])
-		n = (size_t)snprintf(buf, size, "%s.", base);
-	if (n >= size)
-		n = size - 1;
-	va_start(ap, fmt);
-	vsnprintf(buf + n, size - n, fmt, ap);
-	va_end(ap);
-	return buf;
-}
-
 /* "operator" or "tenants[3]" */
 static const char *
 tier_path(char *buf, size_t size, const char *base, int tidx)
 {
 	if (tidx < 0)
-		return mkpath(buf, size, base, "operator");
-	return mkpath(buf, size, base, "tenants[%d]", tidx);
+		return pol_cfg_path(buf, size, base, "operator");
+	return pol_cfg_path(buf, size, base, "tenants[%d]", tidx);
 }
 
 static uint64_t
@@ -183,18 +166,19 @@ compile_tier(struct pol_l7 *l7, const struct pol_gen *g, const struct pol_policy
 			unsigned k = ids[cerr->expression] - base;
 			const struct pol_signature *s = &rs->sigs[k];
 
-			pol_cfg_err_add(errs, p->file, s->pattern_loc.line, s->pattern_loc.col,
-			                mkpath(path, sizeof(path), tp, "signatures[%u].pattern", k),
-			                "Hyperscan cannot compile signature '%s' ('%s')%s: %s",
-			                s->name ? s->name : "?", s->pattern,
-			                stream ? " in stream mode" : "", why);
+			pol_cfg_err_add(
+			        errs, p->file, s->pattern_loc.line, s->pattern_loc.col,
+			        pol_cfg_path(path, sizeof(path), tp, "signatures[%u].pattern", k),
+			        "Hyperscan cannot compile signature '%s' ('%s')%s: %s",
+			        s->name ? s->name : "?", s->pattern,
+			        stream ? " in stream mode" : "", why);
 		} else {
 			const struct pol_loc loc =
 			        t == 0 ? (struct pol_loc){0, 0} : p->tenants[t - 1].loc;
 
 			pol_cfg_err_add(
 			        errs, p->file, loc.line, loc.col,
-			        mkpath(path, sizeof(path), tp, "signatures"),
+			        pol_cfg_path(path, sizeof(path), tp, "signatures"),
 			        "Hyperscan cannot compile the %u %s signatures of this tier "
 			        "together%s: %s",
 			        n, pol_dir_name(dir), stream ? " in stream mode" : "", why);

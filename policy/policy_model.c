@@ -330,23 +330,6 @@ verr(struct vctx *v, struct pol_loc loc, const char *path, const char *fmt, ...)
 	v->nerr++;
 }
 
-/* base path + suffix: "policy" + "tenants[1]" -> "policy.tenants[1]"; "" + x -> x */
-static const char *__attribute__((format(printf, 4, 5)))
-mkpath(char *buf, size_t size, const char *base, const char *fmt, ...)
-{
-	size_t n = 0;
-	va_list ap;
-
-	if (base && base[0])
-		n = (size_t)snprintf(buf, size, "%s.", base);
-	if (n >= size)
-		return buf;
-	va_start(ap, fmt);
-	vsnprintf(buf + n, size - n, fmt, ap);
-	va_end(ap);
-	return buf;
-}
-
 /* Sorting helpers: an index array ordered by a key, ties by index. */
 struct key_ent {
 	const char *s;
@@ -398,7 +381,7 @@ dups(struct vctx *v, struct key_ent *e, unsigned n, bool str, const char *base, 
 		snprintf(rel, sizeof(rel), item, e[g].idx);
 		snprintf(first, sizeof(first), "%s", rel);
 		snprintf(rel, sizeof(rel), item, e[i].idx);
-		mkpath(path, sizeof(path), base, "%s.%s", rel, field);
+		pol_cfg_path(path, sizeof(path), base, "%s.%s", rel, field);
 		fl = loc_of(arr, e[g].idx);
 		if (!str)
 			snprintf(val, sizeof(val), "%llu", (unsigned long long)e[i].k);
@@ -445,7 +428,7 @@ check_match(struct vctx *v, const struct pol_rule *r, const struct pol_match *m,
 	unsigned i, j;
 
 	if (m->n_ports && r->proto != POL_PROTO_BAD && !is_l4(r->proto)) {
-		mkpath(path, sizeof(path), rpath, "%s.ports", side);
+		pol_cfg_path(path, sizeof(path), rpath, "%s.ports", side);
 		if (r->proto == POL_PROTO_ANY)
 			verr(v, m->ports_loc, path,
 			     "ports need protocol tcp or udp; this rule's protocol is any");
@@ -462,7 +445,7 @@ check_match(struct vctx *v, const struct pol_rule *r, const struct pol_match *m,
 			inside = m->cidrs[j].len <= e->len &&
 			         pol_prefix_contains(m->cidrs[j].addr, m->cidrs[j].len, e->addr);
 		if (!inside) {
-			mkpath(path, sizeof(path), rpath, "%s.except[%u]", side, i);
+			pol_cfg_path(path, sizeof(path), rpath, "%s.except[%u]", side, i);
 			verr(v, e->loc, path, "%s/%u is not inside any of %s.cidrs",
 			     pol_ipv4_str(e->addr, a), e->len, side);
 		}
@@ -471,7 +454,7 @@ check_match(struct vctx *v, const struct pol_rule *r, const struct pol_match *m,
 		for (j = 0; j < i; j++) {
 			if (m->cidrs[i].addr == m->cidrs[j].addr &&
 			    m->cidrs[i].len == m->cidrs[j].len) {
-				mkpath(path, sizeof(path), rpath, "%s.cidrs[%u]", side, i);
+				pol_cfg_path(path, sizeof(path), rpath, "%s.cidrs[%u]", side, i);
 				verr(v, m->cidrs[i].loc, path, "%s/%u is listed twice (cidrs[%u])",
 				     pol_ipv4_str(m->cidrs[i].addr, b), m->cidrs[i].len, j);
 				break;
@@ -489,7 +472,7 @@ check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *
 	struct key_ent *e;
 	unsigned i, j, k, n;
 
-	mkpath(base, sizeof(base), v->p->path, "%s", tier);
+	pol_cfg_path(base, sizeof(base), v->p->path, "%s", tier);
 	/* signature names */
 	e = calloc(rs->n_sigs + rs->n_rules + 1, sizeof(*e));
 	if (!e) {
@@ -507,8 +490,8 @@ check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *
 
 		if (pol_l7_check_sig(&rs->sigs[i], msg, sizeof(msg)))
 			verr(v, rs->sigs[i].pattern_loc,
-			     mkpath(path, sizeof(path), base, "signatures[%u].pattern", i), "%s",
-			     msg);
+			     pol_cfg_path(path, sizeof(path), base, "signatures[%u].pattern", i),
+			     "%s", msg);
 	}
 	/* rule names and priorities */
 	for (i = n = 0; i < rs->n_rules; i++)
@@ -524,7 +507,7 @@ check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *
 	for (i = 0; i < rs->n_rules; i++) {
 		struct pol_rule *r = &rs->rules[i];
 
-		mkpath(rpath, sizeof(rpath), base, "rules[%u]", i);
+		pol_cfg_path(rpath, sizeof(rpath), base, "rules[%u]", i);
 		check_match(v, r, &r->src, rpath, "src");
 		check_match(v, r, &r->dst, rpath, "dst");
 		for (j = 0; j < r->n_sigs; j++) {
@@ -540,7 +523,7 @@ check_ruleset(struct vctx *v, struct pol_ruleset *rs, const struct pol_ruleset *
 					found = true;
 				}
 			}
-			mkpath(path, sizeof(path), rpath, "signatures[%u]", j);
+			pol_cfg_path(path, sizeof(path), rpath, "signatures[%u]", j);
 			for (k = 0; k < j && found; k++) {
 				if (r->sigs[k].name && !strcmp(r->sigs[k].name, ref->name)) {
 					verr(v, ref->loc, path, "signature '%s' is listed twice",
@@ -646,8 +629,8 @@ check_tenant_addrs(struct vctx *v)
 			                        *ot = &p->tenants[oth->t];
 			const struct pol_prefix *rx = &rt->addrs[rep->a], *ox = &ot->addrs[oth->a];
 
-			mkpath(path, sizeof(path), p->path, "tenants[%u].addresses[%u]", rep->t,
-			       rep->a);
+			pol_cfg_path(path, sizeof(path), p->path, "tenants[%u].addresses[%u]",
+			             rep->t, rep->a);
 			if (rep->t == oth->t)
 				verr(v, rx->loc, path,
 				     "%s/%u overlaps %s/%u (addresses[%u]) of the same tenant",
@@ -698,8 +681,8 @@ check_ports(struct vctx *v, unsigned ti, const struct pol_port_range *r, unsigne
 			unsigned rep = e[i].idx > e[max].idx ? e[i].idx : e[max].idx;
 			unsigned oth = rep == e[i].idx ? e[max].idx : e[i].idx;
 
-			mkpath(path, sizeof(path), v->p->path, "tenants[%u].ports.%s[%u]", ti,
-			       proto, rep);
+			pol_cfg_path(path, sizeof(path), v->p->path, "tenants[%u].ports.%s[%u]", ti,
+			             proto, rep);
 			verr(v, r[rep].loc, path, "%u-%u overlaps %u-%u (ports.%s[%u])", r[rep].lo,
 			     r[rep].hi, r[oth].lo, r[oth].hi, proto, oth);
 		}
@@ -753,7 +736,8 @@ pol_policy_check_against(const struct pol_policy *p, const struct pol_cfg_gatewa
 		for (j = 0; j < t->n_addrs; j++) {
 			const struct pol_prefix *x = &t->addrs[j];
 
-			mkpath(path, sizeof(path), p->path, "tenants[%u].addresses[%u]", i, j);
+			pol_cfg_path(path, sizeof(path), p->path, "tenants[%u].addresses[%u]", i,
+			             j);
 			for (k = 0; k < gw->n_addrs; k++) {
 				const struct pol_cfg_prefix *g = &gw->addrs[k];
 				uint32_t net = g->addr & pol_prefix_mask(g->len);

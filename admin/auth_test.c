@@ -9,25 +9,8 @@
 
 #include "auth.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 /* sha256("foo") and sha256("bar") */
 #define H_FOO "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
@@ -43,7 +26,7 @@ test_hash(void)
 	CHECK(!strcmp(hex, H_FOO));
 	adm_sha256_hex("", 0, hex);
 	CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-	report("SHA-256 hex of a token", ok);
+	check_report("SHA-256 hex of a token", ok);
 }
 
 static void
@@ -70,7 +53,7 @@ test_parse_and_check(void)
 	CHECK(!adm_token_check(&t, H_FOO, 64)); /* the hash itself is not the token */
 	adm_tokens_free(&t);
 	CHECK(t.n == 0 && !t.v);
-	report("tokens file: comments, blank lines, tabs, CRLF; check by hash", ok);
+	check_report("tokens file: comments, blank lines, tabs, CRLF; check by hash", ok);
 }
 
 static bool
@@ -110,7 +93,7 @@ test_bad_files(void)
 	}
 	CHECK(bad("ops admin zz26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\n",
 	          "not hexadecimal"));
-	report("bad tokens files are refused with the line and the reason", ok);
+	check_report("bad tokens files are refused with the line and the reason", ok);
 }
 
 static void
@@ -125,7 +108,7 @@ test_cert_roles(void)
 	CHECK(adm_cert_role(&ad, "CN=grafana") == POL_ROLE_READ);
 	CHECK(adm_cert_role(&ad, "CN=ops") == POL_ROLE_NONE);
 	CHECK(adm_cert_role(&ad, NULL) == POL_ROLE_NONE);
-	report("certificate subjects map to roles exactly", ok);
+	check_report("certificate subjects map to roles exactly", ok);
 }
 
 /* The tokens file's mode: writable by everyone is refused (anyone could add an admin token),
@@ -161,7 +144,7 @@ test_file_modes(void)
 	CHECK(adm_tokens_load(path, &t, err, sizeof(err)) == -EPERM);
 	unlink(path);
 out:
-	report("a tokens file anyone may write is refused, one anyone may read warns", ok);
+	check_report("a tokens file anyone may write is refused, one anyone may read warns", ok);
 }
 
 int
@@ -172,6 +155,5 @@ main(void)
 	test_bad_files();
 	test_cert_roles();
 	test_file_modes();
-	printf("%u passed, %u failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_done();
 }

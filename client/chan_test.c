@@ -13,7 +13,7 @@
 
 #include "chan_fp.h"
 #include "ctl.h"
-#include "test_util.h"
+#include "check.h"
 
 static const struct bp_geom geom = {
         .rx_ring = 64,
@@ -263,11 +263,11 @@ test_send_and_close(void)
 int
 main(void)
 {
-	RUN(test_layout);
-	RUN(test_create_and_seals);
-	RUN(test_rx_readonly);
-	RUN(test_rx_write_faults);
-	RUN(test_tx_area);
-	RUN(test_send_and_close);
-	return test_done();
+	CHECK_RUN(test_layout);
+	CHECK_RUN(test_create_and_seals);
+	CHECK_RUN(test_rx_readonly);
+	CHECK_RUN(test_rx_write_faults);
+	CHECK_RUN(test_tx_area);
+	CHECK_RUN(test_send_and_close);
+	return check_done();
 }

@@ -14,7 +14,7 @@
 #include "bypass/bypass.h"
 #include "ctl.h"
 #include "fakegw.h"
-#include "test_util.h"
+#include "check.h"
 
 #define TENANT_ADDR 0xc612000a /* 198.18.0.10, the benchmark range */
 
@@ -806,17 +806,17 @@ int
 main(void)
 {
 	signal(SIGPIPE, SIG_DFL); /* libbypass must never raise it */
-	RUN(test_strerror);
-	RUN(test_refusals);
-	RUN(test_hostile_hello);
-	RUN(test_attach_bind);
-	RUN(test_bind_timeout);
-	RUN(test_datapath);
-	RUN(test_send_errors);
-	RUN(test_wait_doorbell);
-	RUN(test_rx_view_readonly);
-	RUN(test_gateway_stop);
-	RUN(test_gateway_killed);
-	RUN(test_gateway_stall);
-	return test_done();
+	CHECK_RUN(test_strerror);
+	CHECK_RUN(test_refusals);
+	CHECK_RUN(test_hostile_hello);
+	CHECK_RUN(test_attach_bind);
+	CHECK_RUN(test_bind_timeout);
+	CHECK_RUN(test_datapath);
+	CHECK_RUN(test_send_errors);
+	CHECK_RUN(test_wait_doorbell);
+	CHECK_RUN(test_rx_view_readonly);
+	CHECK_RUN(test_gateway_stop);
+	CHECK_RUN(test_gateway_killed);
+	CHECK_RUN(test_gateway_stall);
+	return check_done();
 }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
-#include "test_util.h"
+#include "check.h"
 
 static union bp_ctl_msg out;
 
@@ -604,17 +604,17 @@ test_listen_connect(void)
 int
 main(void)
 {
-	RUN(test_good);
-	RUN(test_framing);
-	RUN(test_names);
-	RUN(test_counts_sizes);
-	RUN(test_bind);
-	RUN(test_gw_messages);
-	RUN(test_err_tables);
-	RUN(test_geom_merge);
-	RUN(test_fd_passing);
-	RUN(test_fd_ctrunc);
-	RUN(test_fd_foreign_cmsg);
-	RUN(test_listen_connect);
-	return test_done();
+	CHECK_RUN(test_good);
+	CHECK_RUN(test_framing);
+	CHECK_RUN(test_names);
+	CHECK_RUN(test_counts_sizes);
+	CHECK_RUN(test_bind);
+	CHECK_RUN(test_gw_messages);
+	CHECK_RUN(test_err_tables);
+	CHECK_RUN(test_geom_merge);
+	CHECK_RUN(test_fd_passing);
+	CHECK_RUN(test_fd_ctrunc);
+	CHECK_RUN(test_fd_foreign_cmsg);
+	CHECK_RUN(test_listen_connect);
+	return check_done();
 }

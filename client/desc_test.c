@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "chan_fp.h"
-#include "test_util.h"
+#include "check.h"
 
 static const struct bp_desc_limits lim = {
         .nbufs = 64,
@@ -436,14 +436,14 @@ test_tcp(void)
 int
 main(void)
 {
-	RUN(test_tcp);
-	RUN(test_good);
-	RUN(test_type);
-	RUN(test_flags_reserved);
-	RUN(test_bounds);
-	RUN(test_sock_addr_port);
-	RUN(test_names);
-	RUN(test_chan_done);
-	RUN(test_chan_tx);
-	return test_done();
+	CHECK_RUN(test_tcp);
+	CHECK_RUN(test_good);
+	CHECK_RUN(test_type);
+	CHECK_RUN(test_flags_reserved);
+	CHECK_RUN(test_bounds);
+	CHECK_RUN(test_sock_addr_port);
+	CHECK_RUN(test_names);
+	CHECK_RUN(test_chan_done);
+	CHECK_RUN(test_chan_tx);
+	return check_done();
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "bypass/bp_ring.h"
-#include "test_util.h"
+#include "check.h"
 
 static struct bp_ring_shm *
 ring_new(uint32_t size, uint32_t start)
@@ -274,11 +274,11 @@ test_spsc_stress(void)
 int
 main(void)
 {
-	RUN(test_basic);
-	RUN(test_full_empty);
-	RUN(test_wrap);
-	RUN(test_hostile_indexes);
-	RUN(test_wakeup);
-	RUN(test_spsc_stress);
-	return test_done();
+	CHECK_RUN(test_basic);
+	CHECK_RUN(test_full_empty);
+	CHECK_RUN(test_wrap);
+	CHECK_RUN(test_hostile_indexes);
+	CHECK_RUN(test_wakeup);
+	CHECK_RUN(test_spsc_stress);
+	return check_done();
 }

@@ -10,7 +10,7 @@
 
 #include "bypass/bypass.h"
 #include "fakegw.h"
-#include "test_util.h"
+#include "check.h"
 
 #define TENANT_ADDR 0xc612000a /* 198.18.0.10 */
 
@@ -291,8 +291,8 @@ test_blocking(void)
 int
 main(void)
 {
-	RUN(test_events);
-	RUN(test_mixed);
-	RUN(test_blocking);
-	return test_done();
+	CHECK_RUN(test_events);
+	CHECK_RUN(test_mixed);
+	CHECK_RUN(test_blocking);
+	return check_done();
 }

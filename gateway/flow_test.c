@@ -16,26 +16,8 @@
 
 int gw_logtype; /* main.c registers it in the daemon */
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	fflush(stdout);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 /* ---- the mock port: every flow it holds, what it refuses ---- */
 
@@ -293,7 +275,7 @@ test_lifecycle(void)
 	bool ok = true;
 
 	if (!p1 || !p2 || !p3 || !p4) {
-		report("policies load", false);
+		check_report("policies load", false);
 		return;
 	}
 	memset(&mock, 0, sizeof(mock));
@@ -314,14 +296,15 @@ test_lifecycle(void)
 	fi = where(g1, "a", "nv");
 	CHECK(fi.where == GW_FLOW_SOFTWARE && !strcmp(fi.reason, "offload: never"));
 	CHECK(live_on_port(5021) == 0);
-	report("generation 1: deny rules as DROP+COUNT flows, allow and never in software", ok);
+	check_report("generation 1: deny rules as DROP+COUNT flows, allow and never in software",
+	             ok);
 
 	ok = true;
 	for (i = 0; i < mock.n; i++)
 		mock.f[i].hits = 10; /* the NIC dropped 10 packets per flow */
 	fi = where(g1, "a", "d2");
 	CHECK(fi.hw_pkts == 40 && fi.hw_bytes == 4000);
-	report("NIC counters summed over the rule's flows", ok);
+	check_report("NIC counters summed over the rule's flows", ok);
 
 	/* generation 2: d1 keeps its 2 flows, d2 keeps 22's 2 flows and loses 80's, d3 new */
 	ok = true;
@@ -338,8 +321,9 @@ test_lifecycle(void)
 	CHECK(fi.where == GW_FLOW_HARDWARE && fi.n_flows == 2 && fi.hw_pkts == 40);
 	fi = where(g2, "a", "d3");
 	CHECK(fi.where == GW_FLOW_HARDWARE && fi.n_flows == 2 && fi.hw_pkts == 0);
-	report("reload: unchanged flows kept (no duplicate), removed ones destroyed, counts carried",
-	       ok);
+	check_report(
+	        "reload: unchanged flows kept (no duplicate), removed ones destroyed, counts carried",
+	        ok);
 
 	/* generation 3 fails: d9 is required and refused; nothing changes */
 	ok = true;
@@ -357,7 +341,9 @@ test_lifecycle(void)
 	fi = where(g2, "a", "d3");
 	CHECK(fi.generation == 2 && fi.where == GW_FLOW_HARDWARE && fi.n_flows == 2);
 	pol_cfg_errs_clear(&errs);
-	report("a build that fails (required refused) removes what it created, keeps the rest", ok);
+	check_report(
+	        "a build that fails (required refused) removes what it created, keeps the rest",
+	        ok);
 
 	/* generation 3 (again numbered 3): partial; COUNT refused -> DROP alone */
 	ok = true;
@@ -368,13 +354,13 @@ test_lifecycle(void)
 	CHECK(fi.where == GW_FLOW_PARTIAL && fi.n_flows == 1 && fi.n_wanted == 2);
 	CHECK(!fi.counted && strstr(fi.reason, "mock: table full"));
 	CHECK(mock.live == 1 && live_on_port(53) == 1);
-	report("partial placement; a port that refuses COUNT gets DROP alone", ok);
+	check_report("partial placement; a port that refuses COUNT gets DROP alone", ok);
 
 	ok = true;
 	gw_flow_fini(&gw);
 	CHECK(mock.live == 0 && gw.flow == NULL);
 	CHECK(gw_flow_rule_placement(&gw, 1, &fi) == -ENOENT);
-	report("fini removes every flow", ok);
+	check_report("fini removes every flow", ok);
 
 	pol_gen_put(g1);
 	pol_gen_put(g2);
@@ -442,7 +428,8 @@ test_commit_oom(void)
 		gw_flow_fini(&gw);
 		CHECK(mock.live == 0);
 	}
-	report("reload without flows, out of memory placing it: the old flows are removed", ok);
+	check_report("reload without flows, out of memory placing it: the old flows are removed",
+	             ok);
 	pol_gen_put(g1);
 	pol_gen_put(g2);
 	pol_policy_free(p1);
@@ -526,7 +513,6 @@ main(int argc, char **argv)
 	}
 	test_lifecycle();
 	test_commit_oom();
-	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
-	return n_fail ? 1 : 0;
+	return check_done();
 }

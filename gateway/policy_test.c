@@ -73,25 +73,8 @@ gw_send_garp_new(struct gw *gw, const struct stk_iface *ifc, const struct stk_if
 	(void)gw, (void)ifc, (void)old;
 }
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 #define PEER            IP4(198, 18, 0, 2)
@@ -259,7 +242,7 @@ test_stale_evicted_in_burst(void)
 	uint64_t now = 1000000000ull;
 
 	if (!ok || !rig_init(&r, 64)) {
-		report("a stale session evicted in its own burst is not re-stamped", false);
+		check_report("a stale session evicted in its own burst is not re-stamped", false);
 		pol_gen_put(g1);
 		pol_gen_put(g2);
 		return;
@@ -292,9 +275,9 @@ test_stale_evicted_in_burst(void)
 		if (session(&r, g2, 1000, 5000, &ci))
 			CHECK(ci.admit_reply && ci.gen == pol_gen_number(g2));
 	}
-	report("a stale session evicted in its own burst: its re-check leaves the slot's new "
-	       "session alone",
-	       ok);
+	check_report("a stale session evicted in its own burst: its re-check leaves the slot's new "
+	             "session alone",
+	             ok);
 	rig_fini(&r);
 	pol_gen_put(g2);
 	pol_gen_put(g1);
@@ -315,7 +298,7 @@ test_stale_twice_in_burst(void)
 	uint64_t now = 1000000000ull;
 
 	if (!ok || !rig_init(&r, 64)) {
-		report("a revoked session twice in a burst", false);
+		check_report("a revoked session twice in a burst", false);
 		pol_gen_put(g1);
 		pol_gen_put(g2);
 		return;
@@ -339,9 +322,10 @@ test_stale_twice_in_burst(void)
 		CHECK(session(&r, g2, 1005, 6000, &ci) && ci.gen == pol_gen_number(g2));
 		CHECK(r.w.cnt[GW_CNT_CT_REVOKED] == 1);
 	}
-	report("a revoked session twice in a burst: the second re-check leaves the new flow's "
-	       "session alone",
-	       ok);
+	check_report(
+	        "a revoked session twice in a burst: the second re-check leaves the new flow's "
+	        "session alone",
+	        ok);
 	rig_fini(&r);
 	pol_gen_put(g2);
 	pol_gen_put(g1);
@@ -372,7 +356,7 @@ test_new_flow_twice_in_burst(void)
 	uint64_t now = 1000000000ull;
 
 	if (!ok || !rig_init(&r, 64)) {
-		report("one new flow twice in a burst", false);
+		check_report("one new flow twice in a burst", false);
 		pol_gen_put(g);
 		return;
 	}
@@ -395,7 +379,7 @@ test_new_flow_twice_in_burst(void)
 		udp_burst(&r, g, now + 1000, 1, sp, dp, pok);
 		CHECK(!pok[0] && r.w.cnt[GW_CNT_METER_DROP] == 1);
 	}
-	report("one new flow twice in a burst: one session, one new connection metered", ok);
+	check_report("one new flow twice in a burst: one session, one new connection metered", ok);
 	rig_fini(&r);
 	pol_gen_put(g);
 }
@@ -442,7 +426,7 @@ test_removed_tenant_sessions(void)
 	unsigned i;
 
 	if (!ok || !rig_init(&r, 64)) {
-		report("a removed tenant's sessions", false);
+		check_report("a removed tenant's sessions", false);
 		goto out;
 	}
 	CHECK(pol_gen_tenant_by_addr(g3, c_ip) == pol_gen_tenant_by_addr(g1, b_ip));
@@ -478,8 +462,9 @@ test_removed_tenant_sessions(void)
 			gw_policy_expire(&r.w, now + 200 + i);
 		CHECK(pol_ct_count(r.w.ct) == 2);
 	}
-	report("a removed tenant's sessions are swept: the tenant given its id has its whole cap",
-	       ok);
+	check_report(
+	        "a removed tenant's sessions are swept: the tenant given its id has its whole cap",
+	        ok);
 	rig_fini(&r);
 out:
 	atomic_store(&r.gw.gen, NULL);
@@ -541,7 +526,7 @@ test_l7_terminated_tcp_not_rescanned(void)
 	int pass;
 
 	if (!g || !rig_init(&r, 64)) {
-		report("terminated TCP is not scanned per segment", false);
+		check_report("terminated TCP is not scanned per segment", false);
 		pol_gen_put(g);
 		return;
 	}
@@ -582,7 +567,8 @@ test_l7_terminated_tcp_not_rescanned(void)
 		CHECK(sig_hits(g) - h0 == (term ? 0u : 1u));
 	}
 	stub_terminates = false;
-	report("terminated TCP is not scanned per segment (the stream stage has its bytes)", ok);
+	check_report("terminated TCP is not scanned per segment (the stream stage has its bytes)",
+	             ok);
 	atomic_store(&r.gw.gen, NULL);
 	rig_fini(&r);
 	pol_gen_put(g);
@@ -659,8 +645,9 @@ test_tcp_after_reset(void)
 	bool ok = g != NULL;
 
 	if (!ok || !rig_init(&r, 64)) {
-		report("TCP after a reset: pure ACKs and RSTs pass, data is refused as ct_tx_reset",
-		       false);
+		check_report(
+		        "TCP after a reset: pure ACKs and RSTs pass, data is refused as ct_tx_reset",
+		        false);
 		goto out;
 	}
 	rig_meters(&r, g, now);
@@ -677,7 +664,8 @@ test_tcp_after_reset(void)
 	CHECK(r.w.cnt[GW_CNT_CT_TX_RESET] == 1 && r.w.cnt[GW_CNT_CT_TX_REFUSED] == 0);
 	CHECK(r.w.cnt[GW_CNT_POLICY_CT_INVALID] == 0);
 	rig_fini(&r);
-	report("TCP after a reset: pure ACKs and RSTs pass, data is refused as ct_tx_reset", ok);
+	check_report("TCP after a reset: pure ACKs and RSTs pass, data is refused as ct_tx_reset",
+	             ok);
 out:
 	pol_gen_put(g);
 }
@@ -701,7 +689,6 @@ main(int argc, char **argv)
 	test_removed_tenant_sessions();
 	test_l7_terminated_tcp_not_rescanned();
 	test_tcp_after_reset();
-	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
-	return n_fail ? 1 : 0;
+	return check_done();
 }

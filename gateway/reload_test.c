@@ -9,25 +9,8 @@
 #include "chan_priv.h"
 #include "policy_model.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 #define PEER            IP4(198, 18, 0, 2)
@@ -93,7 +76,7 @@ test_apps_and_sockets(const struct pol_policy *p1, const struct pol_policy *p2)
 	bool ok = a1 && a2 && b2;
 
 	if (!ok) {
-		report("apps and sockets across a reload", false);
+		check_report("apps and sockets across a reload", false);
 		return;
 	}
 	/* admission: uid 1000 lost, gid 50 kept, root kept */
@@ -116,7 +99,7 @@ test_apps_and_sockets(const struct pol_policy *p1, const struct pol_policy *p2)
 	/* b moved: the old address goes, the new one is allowed */
 	CHECK(gw_sock_disallowed(b2, BP_PROTO_UDP, B_IP, 6000) != NULL);
 	CHECK(!gw_sock_disallowed(b2, BP_PROTO_UDP, B2_IP, 6000));
-	report("apps and sockets across a reload: admission and socket checks", ok);
+	check_report("apps and sockets across a reload: admission and socket checks", ok);
 }
 
 /* Classify the opening direction of a session for the packet p (dir, reply) in g. */
@@ -147,7 +130,7 @@ test_session_recheck(const struct pol_policy *p1, const struct pol_policy *p2)
 	pol_cfg_errs_print(&errs, stderr);
 	pol_cfg_errs_clear(&errs);
 	if (!g1 || !g2) {
-		report("session re-check", false);
+		check_report("session re-check", false);
 		pol_gen_put(g1);
 		return;
 	}
@@ -194,7 +177,8 @@ test_session_recheck(const struct pol_policy *p1, const struct pol_policy *p2)
 	CHECK(v.action == POL_ACT_DENY);
 	pol_gen_put(g2);
 	pol_gen_put(g1);
-	report("session re-check: opening direction re-classified against the new generation", ok);
+	check_report("session re-check: opening direction re-classified against the new generation",
+	             ok);
 }
 
 int
@@ -214,14 +198,13 @@ main(int argc, char **argv)
 	p1 = load("pol1", pol1);
 	p2 = load("pol2", pol2);
 	if (!p1 || !p2) {
-		report("policies load", false);
+		check_report("policies load", false);
 	} else {
 		test_apps_and_sockets(p1, p2);
 		test_session_recheck(p1, p2);
 	}
 	pol_policy_free(p1);
 	pol_policy_free(p2);
-	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
-	return n_fail ? 1 : 0;
+	return check_done();
 }

@@ -17,26 +17,8 @@
 #include "testgen.h"
 #include "acl_priv.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	fflush(stdout);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint64_t
@@ -557,7 +539,7 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, bool sigs, size
 	snprintf(name, sizeof(name),
 	         "compiler on %u generated %s rules%s agrees with the reference on every packet",
 	         n_rules, sh->name, sigs ? " (with signature rules)" : "");
-	report(name, ok);
+	check_report(name, ok);
 }
 
 /* cidrs minus excepts become complementary prefixes; ports merge */
@@ -629,7 +611,7 @@ test_normalise(void)
 	memset(&gr, 0, sizeof(gr));
 	CHECK(pol_acl_normalise(&gr, &r) == 0 && gr.n_dst == 32 && gr.n_dport == 0);
 	pol_acl_rule_release(&gr);
-	report("normalise: excepts as complementary prefixes, port ranges merged", ok);
+	check_report("normalise: excepts as complementary prefixes, port ranges merged", ok);
 }
 
 /* The worked example of docs/policy.md "Evaluation". */
@@ -741,7 +723,7 @@ out:
 	pol_gen_put(g);
 	pol_policy_free(pol);
 	pol_cfg_errs_clear(&errs);
-	report("the worked example of docs/policy.md evaluates as documented", ok);
+	check_report("the worked example of docs/policy.md evaluates as documented", ok);
 }
 
 static int
@@ -784,7 +766,7 @@ test_build_errors(void)
 
 	if (!pol) {
 		print_errs(&errs);
-		report("build errors", false);
+		check_report("build errors", false);
 		return;
 	}
 	/* no rte_flow: offload: required fails the build at the offload key's position */
@@ -794,7 +776,8 @@ test_build_errors(void)
 	pol_cfg_errs_print(&errs, f);
 	fclose(f);
 	printf("#   %s", txt);
-	CHECK(strstr(txt, "off.yaml:5:109: tenants[0].rules[0].offload: offload: required") != NULL);
+	CHECK(strstr(txt, "off.yaml:5:109: tenants[0].rules[0].offload: offload: required") !=
+	      NULL);
 	free(txt);
 	pol_cfg_errs_clear(&errs);
 
@@ -829,8 +812,9 @@ test_build_errors(void)
 	CHECK(errs.n == 1 && !strcmp(errs.v[0].path, "tenants[0].rules[0]"));
 	pol_cfg_errs_clear(&errs);
 	pol_policy_free(pol);
-	report("build errors: offload required without rte_flow, the hook, too wide an expansion",
-	       ok);
+	check_report(
+	        "build errors: offload required without rte_flow, the hook, too wide an expansion",
+	        ok);
 }
 
 /* tenant ids survive reloads by name; new tenants get ids free in both generations */
@@ -874,7 +858,7 @@ test_tenant_ids(void)
 	pol_policy_free(p1);
 	pol_policy_free(p2);
 	pol_cfg_errs_clear(&errs);
-	report("tenant ids are stable across generations by name", ok);
+	check_report("tenant ids are stable across generations by name", ok);
 }
 
 /*
@@ -933,7 +917,8 @@ test_tenant_addrs(void)
 		pol_policy_free(p);
 	}
 	pol_cfg_errs_clear(&errs);
-	report("tenant by address: hashed /24+ addresses and searched ranges, at their edges", ok);
+	check_report("tenant by address: hashed /24+ addresses and searched ranges, at their edges",
+	             ok);
 }
 
 /* an empty policy: every packet meets the unknown-tenant deny; no context is built */
@@ -957,7 +942,7 @@ test_empty(void)
 	}
 	pol_gen_put(g);
 	pol_policy_free(p);
-	report("an empty policy denies everything (unknown tenant)", ok);
+	check_report("an empty policy denies everything (unknown tenant)", ok);
 }
 
 /* ---- publish under a running reader, counters carried over ---- */
@@ -1079,9 +1064,10 @@ test_publish(void)
 	CHECK(atomic_load(&slot) == NULL);
 	rte_free(v);
 	pol_cfg_errs_clear(&errs);
-	report("publish: readers see whole generations, old ones retire after the grace period, "
-	       "counters carry over",
-	       ok);
+	check_report(
+	        "publish: readers see whole generations, old ones retire after the grace period, "
+	        "counters carry over",
+	        ok);
 }
 
 /*
@@ -1136,7 +1122,6 @@ main(int argc, char **argv)
 		test_random(10000, 100, 500, false, 50000, true, &pol_testgen_simple);
 		test_publish();
 	}
-	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
-	return n_fail ? 1 : 0;
+	return check_done();
 }

@@ -19,26 +19,10 @@
  * config_test --check FILE | --policy FILE: print the errors for FILE (to write .expect files).
  */
 
-static unsigned n_pass, n_fail;
 static const char *configs_dir, *examples_dir;
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 /* Errors printed to a string (owned). */
 static char *
@@ -200,7 +184,7 @@ test_good_fixtures(void)
 	}
 	free_names(names, n);
 	free(dir);
-	report("good fixtures load without errors", ok);
+	check_report("good fixtures load without errors", ok);
 }
 
 static void
@@ -243,7 +227,7 @@ test_bad_fixture(const char *dir, const char *name)
 	if (!ok)
 		fprintf(stderr, "  printed:\n%s", out);
 	snprintf(title, sizeof(title), "bad fixture %s reports every expected error", name);
-	report(title, ok && nlines > 0);
+	check_report(title, ok && nlines > 0);
 	free(line);
 	free(out);
 	free(exp_path);
@@ -259,7 +243,7 @@ test_bad_fixtures(void)
 
 	for (i = 0; i < n; i++)
 		test_bad_fixture(dir, names[i]);
-	report("there are at least 25 bad fixtures", n >= 25);
+	check_report("there are at least 25 bad fixtures", n >= 25);
 	free_names(names, n);
 	free(dir);
 }
@@ -296,7 +280,7 @@ test_demo_example(void)
 		CHECK(pol_policy_tenant_by_addr(c->policy, 0xc612000a) == t);
 		CHECK(!pol_policy_tenant_by_addr(c->policy, 0xc6120001));
 	}
-	report("deploy/examples/demo.yaml loads with the quickstart's settings", ok);
+	check_report("deploy/examples/demo.yaml loads with the quickstart's settings", ok);
 	pol_cfg_free(c);
 	pol_cfg_errs_clear(&errs);
 	free(path);
@@ -361,7 +345,7 @@ test_full_example(void)
 		      p->tenants[1].dflt[POL_DIR_EGRESS] == POL_ACT_DENY &&
 		      p->tenants[1].rs.rules[1].proto == 17);
 	}
-	report("deploy/examples/bypassd.yaml loads and every key lands in the model", ok);
+	check_report("deploy/examples/bypassd.yaml loads and every key lands in the model", ok);
 	pol_cfg_free(c);
 	pol_cfg_errs_clear(&errs);
 	free(path);
@@ -407,7 +391,7 @@ test_defaults(void)
 		CHECK(c->policy && c->policy->n_tenants == 0 && c->policy->op.n_rules == 0);
 		CHECK(!c->policy_file && !strcmp(c->file, "t.yaml"));
 	}
-	report("defaults match config.h", ok);
+	check_report("defaults match config.h", ok);
 	pol_cfg_free(c);
 	pol_cfg_errs_clear(&errs);
 }
@@ -459,7 +443,8 @@ test_tcp_section(void)
 		}
 		pol_cfg_free(e);
 	}
-	report("gateway.tcp: every key, dependent defaults, a change is a gateway change", ok);
+	check_report("gateway.tcp: every key, dependent defaults, a change is a gateway change",
+	             ok);
 	pol_cfg_free(c);
 	pol_cfg_free(d);
 	pol_cfg_errs_clear(&errs);
@@ -497,7 +482,7 @@ test_tenant_defaults(void)
 		      r->dir == POL_DIR_EGRESS);
 		CHECK(r->loc.line == 2 && r->name_loc.line == 2 && r->name_loc.col == 27);
 	}
-	report("tenant and rule defaults", ok);
+	check_report("tenant and rule defaults", ok);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
 }
@@ -507,120 +492,139 @@ test_tenant_defaults(void)
 static void
 test_messages(void)
 {
-	report("power of two: exact message with the nearest value",
-	       expect_errs(
-	               "gateway:\n  port:\n    device: net_null0\n    rx_ring: 1000\n"
-	               "  addresses: [198.18.0.1/24]\n",
-	               false, 1,
-	               "t.yaml:4:14: gateway.port.rx_ring: expected a power of two in 64..16384, "
-	               "found 1000 (nearest: 1024)"));
-	report("unknown key: suggests the closest known key",
-	       expect_errs("gateway:\n  port:\n    device: net_null0\n    rx_rnig: 1024\n"
-	                   "  addresses: [198.18.0.1/24]\n",
-	                   false, 1,
-	                   "t.yaml:4:5: gateway.port.rx_rnig: unknown key 'rx_rnig' (did you mean "
-	                   "'rx_ring'?)"));
-	report("unknown key far from any: lists the known keys",
-	       expect_errs(GW "  arp: {zzz: 1}\n", false, 1,
-	                   "t.yaml:4:9: gateway.arp.zzz: unknown key 'zzz' (expected one of: "
-	                   "cache_size, timeout, pending, pending_timeout_ms)"));
-	report("quoted number is a string",
-	       expect_errs(
-	               GW "  workers: \"4\"\n", false, 1,
-	               "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a quoted "
-	               "string ('4')"));
-	report("negative and huge integers are out of range",
-	       expect_errs(
-	               GW "  workers: -1\n  stats_interval: 99999999999999999999999\n", false, 2,
-	               "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found -1",
-	               "t.yaml:5:19: gateway.stats_interval: expected an integer in 0..86400, found "
-	               "99999999999999999999999"));
-	report("boolean: yes is not a boolean",
-	       expect_errs("tenants: [{name: a, addresses: [10.0.0.1], raw: yes}]", true, 1,
-	                   "p.yaml:1:49: tenants[0].raw: expected true or false, found 'yes'"));
-	report("enum: suggests a value and abbreviations",
-	       expect_errs(
-	               GW "  log_level: warn\n", false, 1,
-	               "t.yaml:4:14: gateway.log_level: expected one of emergency, alert, critical, "
-	               "error, warning, notice, info, debug; found 'warn' (did you mean 'warning'?)"));
-	report("prefix: host bits set, with the fix",
-	       expect_errs(
-	               "tenants: [{name: a, addresses: [10.0.0.1/8]}]", true, 1,
-	               "p.yaml:1:33: tenants[0].addresses[0]: host bits set in 10.0.0.1/8 (did you "
-	               "mean 10.0.0.0/8?)"));
-	report("port range: reversed, with the fix",
-	       expect_errs(
-	               "tenants: [{name: a, addresses: [10.0.0.1], ports: {tcp: [2000-1000]}}]",
-	               true, 1,
-	               "p.yaml:1:58: tenants[0].ports.tcp[0]: reversed port range 2000-1000 (did "
-	               "you mean 1000-2000?)"));
-	report("mapping where a scalar belongs, list where a mapping belongs",
-	       expect_errs(
-	               GW "  workers: {a: 1}\n  admin: [1]\n", false, 2,
-	               "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a mapping",
-	               "t.yaml:5:10: gateway.admin: expected a mapping (key: value, ...), found a "
-	               "list"));
-	report("empty value for a required scalar",
-	       expect_errs(
-	               "gateway:\n  port: {device: }\n  addresses: [198.18.0.1/24]\n", false, 1,
-	               "t.yaml:2:18: gateway.port.device: expected a string, found an empty value "
-	               "(null)"));
-	report("a NUL in a string",
-	       expect_errs(
-	               GW "  control_socket: \"/run/a\\0b\"\n", false, 1,
-	               "t.yaml:4:19: gateway.control_socket: expected a string, found one holding "
-	               "a NUL character"));
-	report("control characters in a key are not printed raw",
-	       expect_errs(
-	               GW "  \"a\\tb\": 1\n", false, 1,
-	               "t.yaml:4:3: gateway.a?b: unknown key 'a?b' (expected one of: port, "
-	               "eal_args, workers, addresses, next_hop, control_socket, admin, log_level, "
-	               "stats_interval, idle_sleep_us, arp, icmp, tcp)"));
+	check_report(
+	        "power of two: exact message with the nearest value",
+	        expect_errs(
+	                "gateway:\n  port:\n    device: net_null0\n    rx_ring: 1000\n"
+	                "  addresses: [198.18.0.1/24]\n",
+	                false, 1,
+	                "t.yaml:4:14: gateway.port.rx_ring: expected a power of two in 64..16384, "
+	                "found 1000 (nearest: 1024)"));
+	check_report(
+	        "unknown key: suggests the closest known key",
+	        expect_errs("gateway:\n  port:\n    device: net_null0\n    rx_rnig: 1024\n"
+	                    "  addresses: [198.18.0.1/24]\n",
+	                    false, 1,
+	                    "t.yaml:4:5: gateway.port.rx_rnig: unknown key 'rx_rnig' (did you mean "
+	                    "'rx_ring'?)"));
+	check_report("unknown key far from any: lists the known keys",
+	             expect_errs(GW "  arp: {zzz: 1}\n", false, 1,
+	                         "t.yaml:4:9: gateway.arp.zzz: unknown key 'zzz' (expected one of: "
+	                         "cache_size, timeout, pending, pending_timeout_ms)"));
+	check_report(
+	        "quoted number is a string",
+	        expect_errs(
+	                GW "  workers: \"4\"\n", false, 1,
+	                "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a quoted "
+	                "string ('4')"));
+	check_report(
+	        "negative and huge integers are out of range",
+	        expect_errs(
+	                GW "  workers: -1\n  stats_interval: 99999999999999999999999\n", false, 2,
+	                "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found -1",
+	                "t.yaml:5:19: gateway.stats_interval: expected an integer in 0..86400, found "
+	                "99999999999999999999999"));
+	check_report(
+	        "boolean: yes is not a boolean",
+	        expect_errs("tenants: [{name: a, addresses: [10.0.0.1], raw: yes}]", true, 1,
+	                    "p.yaml:1:49: tenants[0].raw: expected true or false, found 'yes'"));
+	check_report(
+	        "enum: suggests a value and abbreviations",
+	        expect_errs(
+	                GW "  log_level: warn\n", false, 1,
+	                "t.yaml:4:14: gateway.log_level: expected one of emergency, alert, critical, "
+	                "error, warning, notice, info, debug; found 'warn' (did you mean 'warning'?)"));
+	check_report(
+	        "prefix: host bits set, with the fix",
+	        expect_errs(
+	                "tenants: [{name: a, addresses: [10.0.0.1/8]}]", true, 1,
+	                "p.yaml:1:33: tenants[0].addresses[0]: host bits set in 10.0.0.1/8 (did you "
+	                "mean 10.0.0.0/8?)"));
+	check_report(
+	        "port range: reversed, with the fix",
+	        expect_errs(
+	                "tenants: [{name: a, addresses: [10.0.0.1], ports: {tcp: [2000-1000]}}]",
+	                true, 1,
+	                "p.yaml:1:58: tenants[0].ports.tcp[0]: reversed port range 2000-1000 (did "
+	                "you mean 1000-2000?)"));
+	check_report(
+	        "mapping where a scalar belongs, list where a mapping belongs",
+	        expect_errs(
+	                GW "  workers: {a: 1}\n  admin: [1]\n", false, 2,
+	                "t.yaml:4:12: gateway.workers: expected an integer in 1..64, found a mapping",
+	                "t.yaml:5:10: gateway.admin: expected a mapping (key: value, ...), found a "
+	                "list"));
+	check_report(
+	        "empty value for a required scalar",
+	        expect_errs(
+	                "gateway:\n  port: {device: }\n  addresses: [198.18.0.1/24]\n", false, 1,
+	                "t.yaml:2:18: gateway.port.device: expected a string, found an empty value "
+	                "(null)"));
+	check_report(
+	        "a NUL in a string",
+	        expect_errs(
+	                GW "  control_socket: \"/run/a\\0b\"\n", false, 1,
+	                "t.yaml:4:19: gateway.control_socket: expected a string, found one holding "
+	                "a NUL character"));
+	check_report(
+	        "control characters in a key are not printed raw",
+	        expect_errs(
+	                GW "  \"a\\tb\": 1\n", false, 1,
+	                "t.yaml:4:3: gateway.a?b: unknown key 'a?b' (expected one of: port, "
+	                "eal_args, workers, addresses, next_hop, control_socket, admin, log_level, "
+	                "stats_interval, idle_sleep_us, arp, icmp, tcp)"));
 }
 
 static void
 test_document_level(void)
 {
-	report("syntax error: libyaml's position and context",
-	       expect_errs(
-	               "gateway:\n  port: [a, b\n  workers: 1\n", false, 1,
-	               "t.yaml:3:10: (document): YAML syntax error: did not find expected ',' or "
-	               "']' (while parsing a flow sequence started at 2:9)"));
-	report("aliases are refused (no cycles, no billion laughs)",
-	       expect_errs(
-	               "a: &x [*x]\nb: *x\n", false, 2,
-	               "t.yaml:1:8: (document): YAML aliases are not supported (*x): write the value "
-	               "out",
-	               "t.yaml:2:4: (document): YAML aliases are not supported (*x): write the value "
-	               "out"));
-	report("two documents are refused",
-	       expect_errs(
-	               GW "---\n" GW, false, 1,
-	               "t.yaml:4:1: (document): a second YAML document: the file must hold exactly "
-	               "one"));
-	report("an empty document is an error (config and policy)",
-	       expect_errs(
-	               "# nothing\n", false, 1,
-	               "t.yaml:1:1: (document): empty document: expected the gateway: and policy: "
-	               "sections") &&
-	               expect_errs("", true, 1,
-	                           "p.yaml:1:1: (document): empty document: expected a policy "
-	                           "(operator:, tenants:)"));
-	report("top level must be a mapping",
-	       expect_errs(
-	               "- a\n- b\n", false, 1,
-	               "t.yaml:1:1: (document): expected a mapping (key: value, ...), found a list"));
-	report("nesting deeper than 32 levels is refused early (libyaml is quadratic in depth)",
-	       expect_errs(
-	               "gateway: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-	               "[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
-	               "]]]]]]]]]]]]]]]]]]\n",
-	               false, 1, "t.yaml:1:41: (document): nested deeper than 32 levels"));
-	report("invalid UTF-8 is located",
-	       expect_errs(
-	               "gateway:\n  x: \xff\n", false, 1,
-	               "t.yaml:2:6: (document): YAML syntax error: invalid leading UTF-8 octet (byte "
-	               "0xff at offset 14)"));
+	check_report(
+	        "syntax error: libyaml's position and context",
+	        expect_errs(
+	                "gateway:\n  port: [a, b\n  workers: 1\n", false, 1,
+	                "t.yaml:3:10: (document): YAML syntax error: did not find expected ',' or "
+	                "']' (while parsing a flow sequence started at 2:9)"));
+	check_report(
+	        "aliases are refused (no cycles, no billion laughs)",
+	        expect_errs(
+	                "a: &x [*x]\nb: *x\n", false, 2,
+	                "t.yaml:1:8: (document): YAML aliases are not supported (*x): write the value "
+	                "out",
+	                "t.yaml:2:4: (document): YAML aliases are not supported (*x): write the value "
+	                "out"));
+	check_report(
+	        "two documents are refused",
+	        expect_errs(
+	                GW "---\n" GW, false, 1,
+	                "t.yaml:4:1: (document): a second YAML document: the file must hold exactly "
+	                "one"));
+	check_report(
+	        "an empty document is an error (config and policy)",
+	        expect_errs(
+	                "# nothing\n", false, 1,
+	                "t.yaml:1:1: (document): empty document: expected the gateway: and policy: "
+	                "sections") &&
+	                expect_errs("", true, 1,
+	                            "p.yaml:1:1: (document): empty document: expected a policy "
+	                            "(operator:, tenants:)"));
+	check_report(
+	        "top level must be a mapping",
+	        expect_errs(
+	                "- a\n- b\n", false, 1,
+	                "t.yaml:1:1: (document): expected a mapping (key: value, ...), found a list"));
+	check_report(
+	        "nesting deeper than 32 levels is refused early (libyaml is quadratic in depth)",
+	        expect_errs(
+	                "gateway: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	                "[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+	                "]]]]]]]]]]]]]]]]]]\n",
+	                false, 1, "t.yaml:1:41: (document): nested deeper than 32 levels"));
+	check_report(
+	        "invalid UTF-8 is located",
+	        expect_errs(
+	                "gateway:\n  x: \xff\n", false, 1,
+	                "t.yaml:2:6: (document): YAML syntax error: invalid leading UTF-8 octet (byte "
+	                "0xff at offset 14)"));
 }
 
 static void
@@ -635,7 +639,7 @@ test_unreadable(void)
 	CHECK(!c && !p && errs.n == 2);
 	CHECK(!strcmp(out, "/nonexistent/bypassd.yaml: (document): cannot open: No such file or "
 	                   "directory\n/: (document): cannot read: is a directory\n"));
-	report("unreadable files: FILE: PATH: MSG without a position", ok);
+	check_report("unreadable files: FILE: PATH: MSG without a position", ok);
 	free(out);
 	pol_cfg_errs_clear(&errs);
 }
@@ -673,7 +677,8 @@ test_check_against(void)
 		/* a tenant elsewhere than the gateway's subnets is fine (routed to us) */
 		CHECK(pol_policy_check_against(c->policy, &c->gw, &errs) == 0 && !errs.n);
 	}
-	report("pol_policy_check_against: tenants vs the gateway's addresses and next hop", ok);
+	check_report("pol_policy_check_against: tenants vs the gateway's addresses and next hop",
+	             ok);
 	pol_cfg_free(c);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
@@ -700,7 +705,7 @@ test_reload(void)
 	bool ok = true, changed = true;
 
 	if (!mkdtemp(dir)) {
-		report("reload (cannot make a temp dir)", false);
+		check_report("reload (cannot make a temp dir)", false);
 		return;
 	}
 	cfg_path = path_join(dir, "bypassd.yaml", NULL);
@@ -762,7 +767,9 @@ test_reload(void)
 	rmdir(dir);
 	free(cfg_path);
 	free(pol_path);
-	report("reload: inline and file policies, gateway changes noticed, bad policy refused", ok);
+	check_report(
+	        "reload: inline and file policies, gateway changes noticed, bad policy refused",
+	        ok);
 }
 
 static void
@@ -781,7 +788,7 @@ test_gateway_equal(void)
 		b->gw.port.mtu = 1400;
 		CHECK(!pol_cfg_gateway_equal(&a->gw, &b->gw));
 	}
-	report("pol_cfg_gateway_equal", ok);
+	check_report("pol_cfg_gateway_equal", ok);
 	pol_cfg_free(a);
 	pol_cfg_free(b);
 	pol_cfg_free(c);
@@ -805,16 +812,17 @@ test_users(void)
 	CHECK(pol_resolve_user("no-such-user-bypassd", &id) == -ENOENT);
 	CHECK(pol_resolve_group("no-such-group-bypassd", &id) == -ENOENT);
 	pol_policy_free(p);
-	report("uids and gids by number and by name", ok);
-	report("unknown user and group names are errors",
-	       expect_errs(
-	               "tenants: [{name: a, addresses: [10.0.0.1], allow: {uids: [nosuchuser-x], "
-	               "gids: [nosuchgroup-x, -1]}}]",
-	               true, 3,
-	               "p.yaml:1:59: tenants[0].allow.uids[0]: unknown user 'nosuchuser-x'",
-	               "p.yaml:1:81: tenants[0].allow.gids[0]: unknown group 'nosuchgroup-x'",
-	               "p.yaml:1:96: tenants[0].allow.gids[1]: expected an integer in 0..4294967294, "
-	               "found -1"));
+	check_report("uids and gids by number and by name", ok);
+	check_report(
+	        "unknown user and group names are errors",
+	        expect_errs(
+	                "tenants: [{name: a, addresses: [10.0.0.1], allow: {uids: [nosuchuser-x], "
+	                "gids: [nosuchgroup-x, -1]}}]",
+	                true, 3,
+	                "p.yaml:1:59: tenants[0].allow.uids[0]: unknown user 'nosuchuser-x'",
+	                "p.yaml:1:81: tenants[0].allow.gids[0]: unknown group 'nosuchgroup-x'",
+	                "p.yaml:1:96: tenants[0].allow.gids[1]: expected an integer in 0..4294967294, "
+	                "found -1"));
 	pol_cfg_errs_clear(&errs);
 }
 
@@ -863,7 +871,7 @@ test_helpers(void)
 	pol_policy_free(NULL);
 	pol_cfg_errs_clear(NULL);
 	pol_cfg_errs_print(NULL, stdout);
-	report("helpers: edit distance, suggestions, IPv4, prefixes, names, NULL frees", ok);
+	check_report("helpers: edit distance, suggestions, IPv4, prefixes, names, NULL frees", ok);
 }
 
 static void
@@ -885,7 +893,7 @@ test_errs_list(void)
 	free(out);
 	pol_cfg_errs_clear(&errs);
 	CHECK(errs.n == 0 && errs.v == NULL && errs.cap == 0);
-	report("error list: stable sort by file, line, column; print; clear", ok);
+	check_report("error list: stable sort by file, line, column; print; clear", ok);
 }
 
 static void
@@ -925,8 +933,9 @@ test_many_errors_and_big_lists(void)
 	      !strcmp(errs.v[1].path, "tenants[0].rules[1000].priority"));
 	pol_cfg_errs_clear(&errs);
 	free(buf);
-	report("10,000 rules load; 1,000 duplicate names and priorities all reported, in order",
-	       ok);
+	check_report(
+	        "10,000 rules load; 1,000 duplicate names and priorities all reported, in order",
+	        ok);
 }
 
 static void
@@ -951,7 +960,7 @@ test_wide_mapping(void)
 	CHECK(errs.n > 3 && !strcmp(errs.v[3].msg, "duplicate key (first at 2:3)"));
 	pol_cfg_errs_clear(&errs);
 	free(buf);
-	report("a mapping with 100,000 bad keys: every one reported, in linear time", ok);
+	check_report("a mapping with 100,000 bad keys: every one reported, in linear time", ok);
 }
 
 static int
@@ -998,6 +1007,5 @@ main(int argc, char **argv)
 	test_many_errors_and_big_lists();
 	test_wide_mapping();
 
-	printf("%u passed, %u failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_done();
 }

@@ -9,25 +9,8 @@
 
 #include "ct_priv.h" /* test_index checks the index's bookkeeping */
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 #define S  1000000000ull
 #define CL 0xc6120001u /* client 198.18.0.1 */
@@ -158,7 +141,7 @@ test_key(void)
 	b.tenant = 3;
 	pol_ct_key_set(&kb, &b);
 	CHECK(memcmp(&ka, &kb, sizeof(ka)) != 0);
-	report("canonical key: both directions give one key; the tenant is part of it", ok);
+	check_report("canonical key: both directions give one key; the tenant is part of it", ok);
 }
 
 static void
@@ -181,7 +164,7 @@ test_tcp_parse(void)
 	CHECK(pol_ct_tcp_parse(bad, 20, 0, &p) == -EINVAL);
 	bad[12] = 0x50;
 	CHECK(pol_ct_tcp_parse(bad, 20, 10, &p) == 0 && p.wscale == 0xff && p.len == 10);
-	report("TCP header parse: seq, flags, window, window scale option, bad offsets", ok);
+	check_report("TCP header parse: seq, flags, window, window scale option, bad offsets", ok);
 }
 
 static void
@@ -236,7 +219,9 @@ test_tcp_lifecycle(void)
 	CHECK(pol_ct_counter(ct, POL_CT_CNT_CREATED) == 1);
 	CHECK(pol_ct_count(ct) == 1 && pol_ct_tenant_count(ct, 1) == 1);
 	pol_ct_free(ct);
-	report("TCP: SYN, SYN-ACK, ESTABLISHED, FIN_WAIT, CLOSING, TIME_WAIT, reopen, refused", ok);
+	check_report(
+	        "TCP: SYN, SYN-ACK, ESTABLISHED, FIN_WAIT, CLOSING, TIME_WAIT, reopen, refused",
+	        ok);
 }
 
 static void
@@ -303,7 +288,9 @@ test_tcp_invalid(void)
 	CHECK(feed(ct, &p, S, NULL) == POL_CT_REPLY);
 	CHECK(state_of(ct, &p) == POL_CT_TCP_CLOSE);
 	pol_ct_free(ct);
-	report("TCP: out-of-window RST/FIN/data and bad acks are invalid; an exact RST closes", ok);
+	check_report(
+	        "TCP: out-of-window RST/FIN/data and bad acks are invalid; an exact RST closes",
+	        ok);
 }
 
 /*
@@ -382,9 +369,10 @@ test_tcp_rst_exact(void)
 	CHECK(feed(ct, &p, S, NULL) == POL_CT_ORIG);
 	CHECK(state_of(ct, &p) == POL_CT_TCP_CLOSE);
 	pol_ct_free(ct);
-	report("TCP: an RST closes when exact (next seq, last ACK, FIN - 1), else it is challenged; "
-	       "RSTs and pure ACKs pass after it",
-	       ok);
+	check_report(
+	        "TCP: an RST closes when exact (next seq, last ACK, FIN - 1), else it is challenged; "
+	        "RSTs and pure ACKs pass after it",
+	        ok);
 }
 
 static void
@@ -428,7 +416,8 @@ test_tcp_wscale(void)
 	p = tcp(CL, 40003, SV, 443, F_ACK, c + 1 + 100000, s, 1024, 1000);
 	CHECK(feed(ct, &p, S, NULL) == POL_CT_INVALID);
 	pol_ct_free(ct);
-	report("TCP window scaling: used when both SYNs offer it, windows checked scaled", ok);
+	check_report("TCP window scaling: used when both SYNs offer it, windows checked scaled",
+	             ok);
 }
 
 static void
@@ -460,7 +449,7 @@ test_udp_icmp(void)
 	CHECK(feed(ct, &g, S, NULL) == POL_CT_REPLY && state_of(ct, &g) == POL_CT_OTHER_REPLIED);
 	CHECK(pol_ct_count(ct) == 3);
 	pol_ct_free(ct);
-	report("UDP, ICMP and other protocols: new, then replied", ok);
+	check_report("UDP, ICMP and other protocols: new, then replied", ok);
 }
 
 static void
@@ -502,7 +491,7 @@ test_timeouts(void)
 	CHECK(pol_ct_expire(ct, 20 * S + 86400 * S, 1000) == 1 && pol_ct_count(ct) == 0);
 	CHECK(pol_ct_counter(ct, POL_CT_CNT_EXPIRED) == 102);
 	pol_ct_free(ct);
-	report("timeouts: per state, configurable, expired lazily and by the sweep", ok);
+	check_report("timeouts: per state, configurable, expired lazily and by the sweep", ok);
 }
 
 /* The table's capacity is the limit: transient sessions go, oldest first; established stay. */
@@ -573,8 +562,9 @@ test_eviction(void)
 	}
 	CHECK(pol_ct_count(ct) == 64);
 	pol_ct_free(ct);
-	report("eviction: table full evicts the oldest transient session, never an established one",
-	       ok);
+	check_report(
+	        "eviction: table full evicts the oldest transient session, never an established one",
+	        ok);
 }
 
 static void
@@ -632,8 +622,9 @@ test_caps(void)
 	CHECK(pol_ct_tenant_count(ct, 1) == 4);
 	CHECK(pol_ct_counter(ct, POL_CT_CNT_REFUSED_CAP) == 3);
 	pol_ct_free(ct);
-	report("per-tenant caps: a tenant's own oldest transient is evicted, established refused",
-	       ok);
+	check_report(
+	        "per-tenant caps: a tenant's own oldest transient is evicted, established refused",
+	        ok);
 }
 
 static bool
@@ -720,9 +711,10 @@ test_tenant_gone(void)
 	CHECK(pol_ct_expire_gone(ct, 51, 1024, gone_before_5, NULL) == 2);
 	CHECK(pol_ct_tenant_count(ct, 3) == 1 && state_of(ct, &q) == POL_CT_UDP_NEW);
 	pol_ct_free(ct);
-	report("a removed tenant's sessions, established ones too, are swept, also after its id "
-	       "went to a new tenant; others stay",
-	       ok);
+	check_report(
+	        "a removed tenant's sessions, established ones too, are swept, also after its id "
+	        "went to a new tenant; others stay",
+	        ok);
 }
 
 /* An index from the burst's lookup that an eviction reused is not trusted. */
@@ -753,7 +745,7 @@ test_stale_index(void)
 	/* and b tracked through a's stale index finds its own entry */
 	CHECK(pol_ct_track(ct, idx, &kb, &b, 21, NULL) == POL_CT_ORIG);
 	pol_ct_free(ct);
-	report("a stale index from the burst's lookup is looked up again", ok);
+	check_report("a stale index from the burst's lookup is looked up again", ok);
 }
 
 /*
@@ -816,8 +808,9 @@ test_index(void)
 	printf("#   %u steps, %u of them with keys overflowed into the other bucket\n", step,
 	       overflowed);
 	pol_ct_free(ct);
-	report("index under churn: every live key found, removed ones not, overflow counts exact",
-	       ok);
+	check_report(
+	        "index under churn: every live key found, removed ones not, overflow counts exact",
+	        ok);
 }
 
 static void
@@ -857,7 +850,7 @@ test_burst_and_timing(void)
 	printf("#   lookup_burst(32) + track, %u sessions: %.1f ns/packet\n", N,
 	       ns / (rounds * (N / 32 * 32)));
 	pol_ct_free(ct);
-	report("bulk lookup of 60000 sessions (timing informational)", ok);
+	check_report("bulk lookup of 60000 sessions (timing informational)", ok);
 }
 
 int
@@ -887,7 +880,6 @@ main(int argc, char **argv)
 	test_stale_index();
 	test_index();
 	test_burst_and_timing();
-	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
-	return n_fail ? 1 : 0;
+	return check_done();
 }

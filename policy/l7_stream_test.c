@@ -15,26 +15,8 @@
 #include "l7_priv.h"
 #include "testgen.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	fflush(stdout);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 #define rnd pol_testgen_rnd
 
@@ -252,8 +234,9 @@ test_split(void)
 out:
 	pol_l7_streams_destroy(s);
 	pol_gen_put(g);
-	report("a pattern split over 2, 3 or 4 chunks at every split point is found, at its offset",
-	       ok);
+	check_report(
+	        "a pattern split over 2, 3 or 4 chunks at every split point is found, at its offset",
+	        ok);
 }
 
 /* ---- 2. semantics: count vs deny, tiers, allow-lists, anchors, protocols ---- */
@@ -429,9 +412,10 @@ test_semantics(void)
 out:
 	pol_l7_streams_destroy(s);
 	pol_gen_put(g);
-	report("stream semantics: count vs deny, tiers, sticky allow-lists, ^ and $ on the stream, "
-	       "TCP-only databases, egress",
-	       ok);
+	check_report(
+	        "stream semantics: count vs deny, tiers, sticky allow-lists, ^ and $ on the stream, "
+	        "TCP-only databases, egress",
+	        ok);
 }
 
 /* ---- 3. caps: flow handles, slots, slot size; counted; memory given back ---- */
@@ -510,8 +494,9 @@ out:
 	pol_l7_streams_destroy(tiny);
 	pol_l7_streams_destroy(s);
 	pol_gen_put(g);
-	report("caps: flow handles and slots bounded, refusals counted, slots given back early",
-	       ok);
+	check_report(
+	        "caps: flow handles and slots bounded, refusals counted, slots given back early",
+	        ok);
 }
 
 /* ---- 4. reload while flows are open ---- */
@@ -602,9 +587,10 @@ test_reload(void)
 	CHECK(atomic_load(&g2->refcnt) == 1);
 out:
 	pol_l7_streams_destroy(s); /* closes nf: g2 retired, reaped, freed */
-	report("reload: open flows keep their generation, the last close retires it to the control "
-	       "thread, hits counted after the reload reach the new generation",
-	       ok);
+	check_report(
+	        "reload: open flows keep their generation, the last close retires it to the control "
+	        "thread, hits counted after the reload reach the new generation",
+	        ok);
 }
 
 /*
@@ -663,9 +649,10 @@ test_reload_other_holder(void)
 	}
 	pol_gen_publish(&slot, NULL, NULL);
 	pol_l7_streams_destroy(s);
-	report("reload: a retired generation's late hits are carried by whoever drops its last "
-	       "reference (pol_l7_gen_put or the worker's last close), once",
-	       ok);
+	check_report(
+	        "reload: a retired generation's late hits are carried by whoever drops its last "
+	        "reference (pol_l7_gen_put or the worker's last close), once",
+	        ok);
 }
 
 /* ---- 5. random policies: stream vs block mode on every prefix of randomly chopped data ---- */
@@ -933,7 +920,7 @@ out:
 	        "random policy (%u rules, %u tenants) and randomly chopped streams: stream verdicts, "
 	        "deny offsets and signature counts agree with block mode on each prefix",
 	        n_rules, n_tenants);
-	report(name, ok);
+	check_report(name, ok);
 }
 
 /* ---- 6. workers: each its own context, concurrently; the allocator's fallback ---- */
@@ -1012,7 +999,7 @@ test_workers(void)
 	}
 out:
 	pol_gen_put(g);
-	report("workers scan concurrently, each with its own context and scratch", ok);
+	check_report("workers scan concurrently, each with its own context and scratch", ok);
 }
 
 /* ---- informational: costs (not asserted; one core of a shared VM) ---- */
@@ -1154,7 +1141,6 @@ main(int argc, char **argv)
 		cost(10);
 		cost(100);
 	}
-	printf("1..%u\n# %u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
-	return n_fail ? 1 : 0;
+	return check_done();
 }

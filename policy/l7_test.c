@@ -15,26 +15,8 @@
 #include "l7_priv.h"
 #include "testgen.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	fflush(stdout);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 #define rnd pol_testgen_rnd
 
@@ -129,7 +111,8 @@ test_errors(void)
 	pol_gen_put(g);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
-	report("bad patterns are reported with FILE:LINE:COL and key path; nothing is built", ok);
+	check_report("bad patterns are reported with FILE:LINE:COL and key path; nothing is built",
+	             ok);
 }
 
 /* ---- 2. semantics on a hand-written policy ---- */
@@ -341,8 +324,9 @@ out:
 	pol_gen_put(g);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
-	report("signature semantics: deny wins in its tier, allow-lists, count, flags (caseless, multiline, dotall, utf8, allowempty), tiers",
-	       ok);
+	check_report(
+	        "signature semantics: deny wins in its tier, allow-lists, count, flags (caseless, multiline, dotall, utf8, allowempty), tiers",
+	        ok);
 }
 
 /* ---- 3. a reload carries signature counters over by (tier, name) ---- */
@@ -360,7 +344,7 @@ test_carry(void)
 	unsigned i;
 
 	if (!p)
-		return report("counters carried over", false);
+		return check_report("counters carried over", false);
 	g1 = pol_gen_build(p, NULL, NULL, &errs);
 	CHECK(g1 != NULL);
 	pol_gen_publish(&slot, g1, NULL);
@@ -375,7 +359,7 @@ test_carry(void)
 	pol_gen_publish(&slot, NULL, NULL);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
-	report("signature counters are carried over to the next generation", ok);
+	check_report("signature counters are carried over to the next generation", ok);
 }
 
 /* ---- 4. random policies and payloads against a naive reference ---- */
@@ -621,7 +605,7 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, unsigned n_pkts
 	g = pol_gen_build(pol, NULL, NULL, &errs);
 	if (!g) {
 		pol_cfg_errs_print(&errs, stderr);
-		report("random policy builds", false);
+		check_report("random policy builds", false);
 		goto out_pol;
 	}
 	n_sig_total = R_NSIGS * (pol->n_tenants + 1);
@@ -703,7 +687,7 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, unsigned n_pkts
 	         "random policy (%u rules, %u tenants, %u operator) with %u literal signatures per "
 	         "tier: %u verdicts and signature counters agree with a memmem reference",
 	         n_rules, n_tenants, n_op, R_NSIGS, n_pkts);
-	report(name, ok);
+	check_report(name, ok);
 out_pol:
 	pol_policy_free(pol);
 	pol_cfg_errs_clear(&errs);
@@ -791,7 +775,7 @@ out:
 	pol_gen_put(g);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
-	report("per-worker scratch: concurrent workers judge and count independently", ok);
+	check_report("per-worker scratch: concurrent workers judge and count independently", ok);
 }
 
 /* ---- 6. a direction with only signature rules: no plain context, the signature one decides ----
@@ -833,7 +817,7 @@ out:
 	pol_gen_put(g);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
-	report("a direction with only signature rules (TCP segments scanned too)", ok);
+	check_report("a direction with only signature rules (TCP segments scanned too)", ok);
 }
 
 /* ---- 7. a generation without signature rules has no L7 stage ---- */
@@ -855,7 +839,7 @@ test_none(void)
 	pol_gen_put(g);
 	pol_policy_free(p);
 	pol_cfg_errs_clear(&errs);
-	report("no signature rules: no L7 stage at all", ok);
+	check_report("no signature rules: no L7 stage at all", ok);
 }
 
 int
@@ -887,7 +871,6 @@ main(int argc, char **argv)
 	test_workers();
 	test_random(40, 3, 8, 100000);
 	test_random(400, 20, 40, 200000);
-	printf("1..%u\n# %u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
 	rte_eal_cleanup();
-	return n_fail ? 1 : 0;
+	return check_done();
 }

@@ -9,25 +9,8 @@
 
 #include "meter.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 #define NS 1000000000ull
 
@@ -95,7 +78,7 @@ test_unlimited(void)
 	pol_meter_free(m);
 	pol_meter_free(NULL);
 	CHECK(pol_meter_create(0, 16) == NULL);
-	report("unlimited tenants pass everything", ok);
+	check_report("unlimited tenants pass everything", ok);
 }
 
 /* pps limit, one worker and four (round-robin, all on one, 90/10): rate * 5 s + burst, within 1% */
@@ -138,7 +121,8 @@ test_pps_accuracy(void)
 		CHECK(pol_meter_drops(m, 5, POL_METER_EGRESS) == 0);
 		pol_meter_free(m);
 	}
-	report("pps: rate x time + burst within 1% however traffic is split over workers", ok);
+	check_report("pps: rate x time + burst within 1% however traffic is split over workers",
+	             ok);
 }
 
 static void
@@ -168,7 +152,7 @@ test_bps_accuracy(void)
 		CHECK(pol_meter_pkt(m, 0, 2, POL_METER_INGRESS, 1500, t0 + 5 * NS));
 		pol_meter_free(m);
 	}
-	report("bps: bits passed = rate x time + burst within 1%", ok);
+	check_report("bps: bits passed = rate x time + burst within 1%", ok);
 }
 
 /* both buckets: the tighter one wins, and a packet refused by one takes nothing from the other */
@@ -191,7 +175,7 @@ test_pps_and_bps(void)
 	printf("#   same, 64 B frames: %llu passed in 10 s\n", (unsigned long long)pass);
 	CHECK(pass >= 10000 && pass <= 10000 + 10 + 2);
 	pol_meter_free(m);
-	report("pps and bps together: the tighter bucket limits", ok);
+	check_report("pps and bps together: the tighter bucket limits", ok);
 }
 
 /* an idle bucket lets a burst through at once, then the rate */
@@ -222,7 +206,8 @@ test_burst(void)
 		pass += pol_meter_pkt(m, (unsigned)(i & 1), 0, POL_METER_INGRESS, 64, t + i);
 	CHECK(pass >= 100 && pass <= 150);
 	pol_meter_free(m);
-	report("burst: an idle bucket holds burst tokens (plus at most half a burst leased)", ok);
+	check_report("burst: an idle bucket holds burst tokens (plus at most half a burst leased)",
+	             ok);
 }
 
 /* pol_meter_pkt_burst decides as pol_meter_pkt one by one would, on two identical meters */
@@ -270,7 +255,7 @@ test_pkt_burst(void)
 	CHECK(pol_meter_pkt_burst(b, 2, POL_METER_INGRESS, NULL, NULL, 5, t, NULL) == 0);
 	pol_meter_free(a);
 	pol_meter_free(b);
-	report("pkt_burst: the same verdicts and drops as pol_meter_pkt one by one", ok);
+	check_report("pkt_burst: the same verdicts and drops as pol_meter_pkt one by one", ok);
 }
 
 static void
@@ -291,7 +276,7 @@ test_conn(void)
 	/* other tenants unaffected */
 	CHECK(pol_meter_conn(m, 0, 2, t0));
 	pol_meter_free(m);
-	report("new connections/s: rate x time + a tenth of a second's burst", ok);
+	check_report("new connections/s: rate x time + a tenth of a second's burst", ok);
 }
 
 /* reload: a limited bucket keeps its level; a change of rate applies; removal unlimits */
@@ -328,7 +313,8 @@ test_reconfigure(void)
 		pass += pol_meter_pkt(m, 0, 1, POL_METER_INGRESS, 64, t + 3 * NS);
 	CHECK(pass == 1000);
 	pol_meter_free(m);
-	report("reconfigure: a reload grants no extra burst; rate changes and removal apply", ok);
+	check_report("reconfigure: a reload grants no extra burst; rate changes and removal apply",
+	             ok);
 }
 
 /* time in ticks of 2^-10 ns wraps every 2^54 ns (208 days): accuracy across the wrap */
@@ -348,7 +334,7 @@ test_wrap(void)
 	       err * 100);
 	CHECK(err > -0.01 && err < 0.01);
 	pol_meter_free(m);
-	report("accuracy across the wrap of the tick counter", ok);
+	check_report("accuracy across the wrap of the tick counter", ok);
 }
 
 /* idle for months: with the control thread's maintenance the bucket is simply full again */
@@ -379,7 +365,7 @@ test_idle(void)
 	       (unsigned long long)pass);
 	CHECK(pass >= 1000 + 20 - 1 && pass <= 1000 + 20 + 10);
 	pol_meter_free(m);
-	report("idle for months: maintenance keeps buckets right across the tick wrap", ok);
+	check_report("idle for months: maintenance keeps buckets right across the tick wrap", ok);
 }
 
 /* a frame larger than the byte bucket passes only when the bucket is full */
@@ -397,7 +383,7 @@ test_jumbo(void)
 	/* 1514 * 8 bits at 1 Mbit/s refill in 12.1 ms */
 	CHECK(pol_meter_pkt(m, 0, 0, POL_METER_INGRESS, 9000, t + 13 * 1000000ull));
 	pol_meter_free(m);
-	report("a frame bigger than the byte bucket passes when the bucket is full", ok);
+	check_report("a frame bigger than the byte bucket passes when the bucket is full", ok);
 }
 
 /* two real threads on one tenant: the shared bucket never grants more than rate x time + depth */
@@ -451,7 +437,7 @@ test_threads(void)
 	 */
 	CHECK(err > -0.02 && err < 0.02);
 	pol_meter_free(m);
-	report("two threads sharing one tenant's bucket stay within the rate", ok);
+	check_report("two threads sharing one tenant's bucket stay within the rate", ok);
 }
 
 /* informational: fast-path cost */
@@ -473,7 +459,7 @@ test_timing(void)
 	       ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)n);
 	CHECK(pass == n);
 	pol_meter_free(m);
-	report("timing (informational)", ok);
+	check_report("timing (informational)", ok);
 }
 
 int
@@ -492,6 +478,5 @@ main(void)
 	test_jumbo();
 	test_threads();
 	test_timing();
-	printf("1..%u\n%u passed, %u failed\n", n_pass + n_fail, n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_done();
 }

@@ -7,26 +7,8 @@
 
 #include "offload.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	fflush(stdout);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 /*
  * Tenants web (198.18.0.10, 198.18.0.16/30) and db (198.18.0.20); the operator allows ICMP
@@ -142,7 +124,7 @@ test_port_blocks(void)
 	CHECK(n == 16);
 	n = pol_offload_port_blocks(65535, 65535, v, m, 32);
 	CHECK(n == 1 && v[0] == 65535 && m[0] == 0xffff);
-	report("port ranges as aligned blocks (exact, aligned, unaligned, whole, top)", ok);
+	check_report("port ranges as aligned blocks (exact, aligned, unaligned, whole, top)", ok);
 }
 
 static void
@@ -158,7 +140,7 @@ test_expand(void)
 
 	if (!p) {
 		pol_cfg_errs_print(&errs, stderr);
-		report("policy loads", false);
+		check_report("policy loads", false);
 		return;
 	}
 	c = pol_offload_ctx_new(p);
@@ -169,14 +151,14 @@ test_expand(void)
 	CHECK(n == 6);
 	CHECK(has_spec(f, n, "tcp 198.51.100.0/25:any -> 198.18.0.10/32:8000/0xffc0"));
 	CHECK(has_spec(f, n, "tcp 198.51.100.0/25:any -> 198.18.0.16/30:8096/0xfffc"));
-	report("deny rule: source prefix x tenant's addresses x port blocks", ok);
+	check_report("deny rule: source prefix x tenant's addresses x port blocks", ok);
 
 	ok = true;
 	n = expand(c, p, "web", "two-ports", f, 64, why);
 	CHECK(n == 2);
 	CHECK(has_spec(f, n, "udp 0.0.0.0/0:any -> 198.18.0.10/32:53"));
 	CHECK(has_spec(f, n, "udp 0.0.0.0/0:any -> 198.18.0.10/32:123"));
-	report("exact ports, destination inside the tenant", ok);
+	check_report("exact ports, destination inside the tenant", ok);
 
 	ok = true;
 	/* 203.0.113.0/24 minus .7 is 8 prefixes; three tenant prefixes: 24 flows */
@@ -190,14 +172,15 @@ test_expand(void)
 	n = expand(c, p, NULL, "blocklist", f, 16, why);
 	CHECK(n == -E2BIG);
 	CHECK(strstr(why, "24 flows") && strstr(why, "8 source x 3 destination"));
-	report("operator deny with except: every tenant's addresses, bound respected", ok);
+	check_report("operator deny with except: every tenant's addresses, bound respected", ok);
 
 	ok = true;
 	n = expand(c, p, "web", "wide", f, 64, why);
 	CHECK(n == 2 * 16);
 	n = expand(c, p, "web", "wide", f, 16, why);
 	CHECK(n == -E2BIG && strstr(why, "32 flows") && strstr(why, "more than 16"));
-	report("unaligned port range: 16 blocks per destination, over the bound = -E2BIG", ok);
+	check_report("unaligned port range: 16 blocks per destination, over the bound = -E2BIG",
+	             ok);
 
 	ok = true;
 	n = expand(c, p, NULL, "out-deny", f, 64, why);
@@ -210,9 +193,10 @@ test_expand(void)
 	CHECK(n == -ENOTSUP && strstr(why, "none of tenant 'web''s addresses"));
 	n = expand(c, p, "web", "logged", f, 64, why);
 	CHECK(n == -ENOTSUP && strstr(why, "log: true"));
-	report("egress, allow, signature, logging and out-of-tenant rules: software, with the "
-	       "reason",
-	       ok);
+	check_report(
+	        "egress, allow, signature, logging and out-of-tenant rules: software, with the "
+	        "reason",
+	        ok);
 
 	ok = true;
 	/* monitoring (operator allow, icmp from 192.0.2.0/24) decides first */
@@ -226,7 +210,8 @@ test_expand(void)
 	CHECK(n == 1);
 	n = expand(c, p, "web", "dns-from-resolver", f, 64, why);
 	CHECK(n == 2);
-	report("a deny an operator allow or a stateful reply pre-empts stays in software", ok);
+	check_report("a deny an operator allow or a stateful reply pre-empts stays in software",
+	             ok);
 
 	pol_offload_ctx_free(c);
 	pol_policy_free(p);
@@ -266,7 +251,7 @@ test_pattern(void)
 	CHECK(tcp->hdr.dst_port == rte_cpu_to_be_16(8064));
 	CHECK(tcpm->hdr.dst_port == rte_cpu_to_be_16(0xffe0));
 	CHECK(tcpm->hdr.src_port == 0);
-	report("tcp spec -> ETH / IPV4 (prefix masks, proto) / TCP (port mask) / END", ok);
+	check_report("tcp spec -> ETH / IPV4 (prefix masks, proto) / TCP (port mask) / END", ok);
 
 	ok = true;
 	s = (struct pol_flow_spec){.proto = POL_PROTO_ANY, .dst = 0xc6120014, .dst_mask = ~0u};
@@ -282,7 +267,7 @@ test_pattern(void)
 	s.dport_mask = 0xffff;
 	pol_offload_pattern(&s, &pat);
 	CHECK(pat.n_items == 4 && pat.items[2].type == RTE_FLOW_ITEM_TYPE_UDP);
-	report("any protocol, udp without and with ports", ok);
+	check_report("any protocol, udp without and with ports", ok);
 }
 
 int
@@ -291,6 +276,5 @@ main(void)
 	test_port_blocks();
 	test_expand();
 	test_pattern();
-	printf("1..%u\n", n_pass + n_fail);
-	return n_fail ? 1 : 0;
+	return check_done();
 }

@@ -6,25 +6,8 @@
 
 #include "policy_json.h"
 
-static unsigned n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			ok = false;                                                                \
-		}                                                                                  \
-	} while (0)
-
-static void
-report(const char *name, bool ok)
-{
-	printf("%s %u - %s\n", ok ? "ok" : "not ok", n_pass + n_fail + 1, name);
-	if (ok)
-		n_pass++;
-	else
-		n_fail++;
-}
+#define CHECK_ON_FAIL() (ok = false) /* the tests read their local ok */
+#include "check.h"
 
 static char *
 errs_text(const struct pol_cfg_errs *errs)
@@ -133,7 +116,7 @@ test_round_trip(void)
 	pol_policy_free(b);
 	pol_policy_free(c);
 	pol_cfg_errs_clear(&errs);
-	report("YAML -> model -> JSON -> model round trip; the JSON reads back as YAML", ok);
+	check_report("YAML -> model -> JSON -> model round trip; the JSON reads back as YAML", ok);
 }
 
 /* The JSON defaults are the YAML defaults: a minimal tenant both ways. */
@@ -155,7 +138,7 @@ test_defaults(void)
 	pol_policy_free(a);
 	pol_policy_free(b);
 	pol_cfg_errs_clear(&errs);
-	report("JSON and YAML give the same defaults", ok);
+	check_report("JSON and YAML give the same defaults", ok);
 }
 
 /* json must fail and the printed errors contain each of the want strings. */
@@ -236,9 +219,9 @@ test_errors(void)
 		deep[120] = '\0';
 		CHECK(FAILS(deep, "nested deeper than"));
 	}
-	report("every error class: syntax with position, unknown key, type, range, missing, "
-	       "cross-item, depth",
-	       ok);
+	check_report("every error class: syntax with position, unknown key, type, range, missing, "
+	             "cross-item, depth",
+	             ok);
 }
 
 int
@@ -249,6 +232,5 @@ main(int argc, char **argv)
 	test_round_trip();
 	test_defaults();
 	test_errors();
-	printf("%u passed, %u failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_done();
 }

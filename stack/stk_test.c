@@ -11,47 +11,7 @@
 #include "proto.h"
 #include "stk.h"
 
-/* ---- harness ---------------------------------------------------------------------------- */
-
-static unsigned g_pass, g_fail, g_total_fail;
-static const char *g_group;
-
-#define CHECK(cond)                                                                           \
-	do {                                                                                  \
-		if (cond) {                                                                   \
-			g_pass++;                                                             \
-		} else {                                                                      \
-			g_fail++;                                                             \
-			fprintf(stderr, "%s:%d: [%s] CHECK(%s) failed\n", __FILE__, __LINE__, \
-			        g_group, #cond);                                              \
-		}                                                                             \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                                         \
-	do {                                                                                   \
-		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b); \
-		if (a_ == b_) {                                                                \
-			g_pass++;                                                              \
-		} else {                                                                       \
-			g_fail++;                                                              \
-			fprintf(stderr, "%s:%d: [%s] CHECK_EQ(%s, %s) failed: %llu != %llu\n", \
-			        __FILE__, __LINE__, g_group, #a, #b, a_, b_);                  \
-		}                                                                              \
-	} while (0)
-
-static void
-group_begin(const char *name)
-{
-	g_group = name;
-	g_pass = g_fail = 0;
-}
-
-static void
-group_end(void)
-{
-	printf("%-16s %u passed, %u failed\n", g_group, g_pass, g_fail);
-	g_total_fail += g_fail;
-}
+#include "check.h"
 
 /* ---- wire helpers (independent of the code under test) ---------------------------------- */
 
@@ -351,20 +311,17 @@ expect_drop_at(int line, uint8_t *f, uint32_t len, uint32_t flags, enum stk_coun
 
 		if (stk_counter_is_drop((enum stk_counter)i) && d != (i == (int)want)) {
 			fprintf(stderr, "%s:%d: [%s] counter %s moved by %llu (want %s)\n",
-			        __FILE__, line, g_group, stk_counter_names[i],
+			        __FILE__, line, check_st.group, stk_counter_names[i],
 			        (unsigned long long)d, stk_counter_names[want]);
 			ok = false;
 		}
 	}
 	if (v != STK_V_DROP) {
-		fprintf(stderr, "%s:%d: [%s] verdict %d, want drop (%s)\n", __FILE__, line, g_group,
-		        v, stk_counter_names[want]);
+		fprintf(stderr, "%s:%d: [%s] verdict %d, want drop (%s)\n", __FILE__, line,
+		        check_st.group, v, stk_counter_names[want]);
 		ok = false;
 	}
-	if (ok)
-		g_pass++;
-	else
-		g_fail++;
+	check_tally(ok);
 }
 
 #define EXPECT_DROP(f, len, flags, want) expect_drop_at(__LINE__, f, len, flags, STK_CNT_##want)
@@ -376,7 +333,7 @@ test_cksum(void)
 {
 	uint8_t buf[300];
 
-	group_begin("cksum");
+	check_group_begin("cksum");
 	fill_pattern(buf, sizeof(buf), 0x5a);
 	buf[17] = 0xff;
 	buf[18] = 0xff;
@@ -424,7 +381,7 @@ test_cksum(void)
 
 		CHECK(stk_cksum_ok(stk_cksum_add(sum, F + OFF_L4, l - OFF_L4)));
 	}
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -434,7 +391,7 @@ test_iface(void)
 	struct stk_prefix *p;
 	bool uniq = true, named = true;
 
-	group_begin("iface");
+	check_group_begin("iface");
 	CHECK(stk_iface_owns(&g_ifc, GW_IP));
 	CHECK(stk_iface_owns(&g_ifc, TENANT_IP));
 	CHECK(stk_iface_owns(&g_ifc, TENANT_NET));
@@ -489,7 +446,7 @@ test_iface(void)
 	CHECK(stk_counter_is_drop(STK_CNT_DROP_NO_ROUTE));
 	CHECK(!stk_counter_is_drop(STK_CNT_ARP_REQ_IN));
 	CHECK(!stk_counter_is_drop(STK_CNT_ICMP_UNREACH_LIMITED));
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -499,7 +456,7 @@ test_eth(void)
 	struct stk_buf b;
 	uint32_t l;
 
-	group_begin("eth");
+	check_group_begin("eth");
 	reset();
 	/* 13 bytes: shorter than an Ethernet header */
 	memset(F, 0, 13);
@@ -541,7 +498,7 @@ test_eth(void)
 	l = mk_udp(F, PEER_IP, GW_IP, 1000, 53, 4);
 	memcpy(F, BCAST_MAC, 6);
 	CHECK_EQ(run(F, l, 0, &b, &info), STK_V_UDP);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -553,7 +510,7 @@ test_arp_input(void)
 	uint32_t l;
 	static const uint8_t NEW_MAC[6] = {0x02, 0, 0, 0, 0, 0x22};
 
-	group_begin("arp");
+	check_group_begin("arp");
 	reset();
 	/* ARP request cut at 34 bytes (20 of the 28-byte body) */
 	l = mk_arp(F, BCAST_MAC, 1, PEER_MAC, PEER_IP, ZERO_MAC, GW_IP);
@@ -700,7 +657,7 @@ test_arp_input(void)
 	CHECK(memcmp(F, BCAST_MAC, 6) == 0);
 	/* our own GARP looped back to us is refused (sender is ours), never learned */
 	EXPECT_DROP(F, 60, 0, DROP_ARP_BAD);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -711,7 +668,7 @@ test_arp_table(void)
 	uint8_t mac[6];
 	static const uint8_t M1[6] = {0x02, 1, 1, 1, 1, 1}, M2[6] = {0x02, 2, 2, 2, 2, 2};
 
-	group_begin("arp_table");
+	check_group_begin("arp_table");
 	errno = 0;
 	CHECK(stk_arp_create(0, S) == NULL && errno == EINVAL);
 	t = stk_arp_create(4, 10 * S);
@@ -757,7 +714,7 @@ test_arp_table(void)
 	CHECK_EQ(stk_arp_lookup(t, 0, mac), -ENOENT);
 	stk_arp_destroy(t);
 	stk_arp_destroy(NULL);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -770,7 +727,7 @@ test_pending(void)
 	static const uint8_t HOP_MAC[6] = {0x02, 0, 0, 0, 0xfe, 0xfe};
 	const uint32_t A = NEXT_HOP, B = IP4(198, 18, 0, 9);
 
-	group_begin("pending");
+	check_group_begin("pending");
 	reset();
 	g_lc.now_ns = T0;
 	CHECK_EQ(stk_arp_hold(&g_lc, A, &tok[0]), 1); /* first packet for A: ask */
@@ -830,7 +787,7 @@ test_pending(void)
 		g_lc.now_ns = T0 + S;
 		CHECK_EQ(stk_arp_hold(&g_lc, IP4(198, 18, 0, 100 + STK_ARP_ASKED_MAX), &tok[0]), 1);
 	}
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -840,7 +797,7 @@ test_ipv4(void)
 	struct stk_buf b;
 	uint32_t l;
 
-	group_begin("ipv4");
+	check_group_begin("ipv4");
 	reset();
 	/* 33 bytes: Ethernet + 19 bytes of IPv4 */
 	l = mk_udp(F, PEER_IP, GW_IP, 1000, 53, 4);
@@ -947,7 +904,7 @@ test_ipv4(void)
 	l = mk_udp(F, PEER_IP, TENANT_NETX, 1000, 53, 4);
 	CHECK_EQ(run(F, l, 0, &b, &info), STK_V_UDP);
 	CHECK_EQ(info.dst_ip, TENANT_NETX);
-	group_end();
+	check_group_end();
 }
 
 /* verify a reply's IPv4 header checksum, or (offload) that it is 0 and flagged */
@@ -967,7 +924,7 @@ test_icmp(void)
 	uint8_t req[256];
 	uint32_t l;
 
-	group_begin("icmp");
+	check_group_begin("icmp");
 	reset();
 	/* ICMP with 4 bytes: shorter than its header */
 	l = mk_icmp(F, GW_IP, 8, 0, 0);
@@ -1055,7 +1012,7 @@ test_icmp(void)
 	g_lc.now_ns += S;
 	l = mk_icmp(F, GW_IP, 8, 0, 8);
 	CHECK_EQ(run(F, l, 0, &b, &info), STK_V_TX);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -1066,7 +1023,7 @@ test_udp(void)
 	uint8_t req[256];
 	uint32_t l;
 
-	group_begin("udp");
+	check_group_begin("udp");
 	reset();
 	/* IP payload of 4 bytes: shorter than a UDP header */
 	l = mk_udp(F, PEER_IP, GW_IP, 1000, 53, 0);
@@ -1177,7 +1134,7 @@ test_udp(void)
 	CHECK_EQ(g_lc.cnt[STK_CNT_ICMP_UNREACH_LIMITED], 1);
 	CHECK_EQ(g_lc.cnt[STK_CNT_DROP_UDP_NO_PORT], 6);
 	CHECK_EQ(g_lc.cnt[STK_CNT_DROP_ICMP_RATE], 0);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -1187,7 +1144,7 @@ test_tcp(void)
 	struct stk_buf b;
 	uint32_t l;
 
-	group_begin("tcp");
+	check_group_begin("tcp");
 	reset();
 	/* IP payload of 16 bytes: shorter than a TCP header */
 	l = mk_tcp(F, GW_IP, 40000, 80, 1000, 0, STK_TCP_SYN, 0);
@@ -1273,7 +1230,7 @@ test_tcp(void)
 	CHECK_EQ(stk_tcp_reset(&g_lc, &b, &info), STK_V_DROP);
 	CHECK_EQ(g_lc.cnt[STK_CNT_TCP_RST_OUT], 3);
 	CHECK_EQ(g_lc.cnt[STK_CNT_DROP_TCP_NO_PORT], 5);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -1282,7 +1239,7 @@ test_tb(void)
 	struct stk_tb tb;
 	unsigned ok = 0;
 
-	group_begin("token_bucket");
+	check_group_begin("token_bucket");
 	/* 100/s, burst 10, asked every millisecond for 10 simulated seconds */
 	stk_tb_init(&tb, 100, 10, T0);
 	for (uint64_t t = 0; t < 10000; t++)
@@ -1321,7 +1278,7 @@ test_tb(void)
 	for (int i = 0; i < 10; i++)
 		ok += stk_tb_take(&tb, UINT64_MAX);
 	CHECK_EQ(ok, 3);
-	group_end();
+	check_group_end();
 }
 
 /* ---- ARP table under concurrency -------------------------------------------------------- */
@@ -1422,7 +1379,7 @@ test_arp_concurrency(void)
 	struct conc c;
 	pthread_t w, rf, rd;
 
-	group_begin("arp_concurrent");
+	check_group_begin("arp_concurrent");
 	memset(&c, 0, sizeof(c));
 	c.t = stk_arp_create(64, 1); /* 32 buckets: slots are reused by many addresses */
 	CHECK(pthread_create(&rd, NULL, conc_reader, &c) == 0);
@@ -1440,27 +1397,24 @@ test_arp_concurrency(void)
 		CHECK_EQ(stk_arp_dump(c.t, e, 128), stk_arp_count(c.t));
 	}
 	stk_arp_destroy(c.t);
-	group_end();
+	check_group_end();
 }
 
 /* every drop reason was produced by some crafted frame or call above */
 static void
 test_coverage(void)
 {
-	group_begin("drop_coverage");
+	check_group_begin("drop_coverage");
 	fold_counters();
 	memset(g_lc.cnt, 0, sizeof(g_lc.cnt));
 	for (int i = 0; i < STK_CNT__MAX; i++) {
 		if (!stk_counter_is_drop((enum stk_counter)i))
 			continue;
-		if (g_seen[i])
-			g_pass++;
-		else {
-			g_fail++;
-			fprintf(stderr, "drop reason %s never hit\n", stk_counter_names[i]);
-		}
+		if (!check_tally(g_seen[i]))
+			check_msg(__FILE__, __LINE__, __func__, "drop reason %s never hit",
+			          stk_counter_names[i]);
 	}
-	group_end();
+	check_group_end();
 }
 
 /* stk_udp_build: headers the stack itself verifies, payload contiguous or in its own segment */
@@ -1473,7 +1427,7 @@ test_udp_build(void)
 	uint32_t la, lb, fa, fb, i;
 	uint16_t n;
 
-	group_begin("udp_build");
+	check_group_begin("udp_build");
 	reset();
 	for (i = 0; i < sizeof(pay); i++)
 		pay[i] = (uint8_t)(i * 7 + 3);
@@ -1499,7 +1453,7 @@ test_udp_build(void)
 	}
 	CHECK_EQ(g_lc.cnt[STK_CNT_DROP_UDP_BAD], 0);
 	CHECK_EQ(stk_iface_src_for(&g_ifc, PEER_IP), GW_IP);
-	group_end();
+	check_group_end();
 }
 
 int
@@ -1522,6 +1476,5 @@ main(void)
 	test_coverage();
 	stk_arp_destroy(g_arp);
 	stk_iface_release(&g_ifc);
-	printf("%s\n", g_total_fail ? "FAIL" : "OK");
-	return g_total_fail ? 1 : 0;
+	return check_done();
 }

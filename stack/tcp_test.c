@@ -8,47 +8,7 @@
 #include "stk.h"
 #include "tcp.h"
 
-/* ---- harness ------------------------------------------------------------------------------ */
-
-static unsigned g_pass, g_fail, g_total_fail;
-static const char *g_group;
-
-#define CHECK(cond)                                                                           \
-	do {                                                                                  \
-		if (cond) {                                                                   \
-			g_pass++;                                                             \
-		} else {                                                                      \
-			g_fail++;                                                             \
-			fprintf(stderr, "%s:%d: [%s] CHECK(%s) failed\n", __FILE__, __LINE__, \
-			        g_group, #cond);                                              \
-		}                                                                             \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                                         \
-	do {                                                                                   \
-		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b); \
-		if (a_ == b_) {                                                                \
-			g_pass++;                                                              \
-		} else {                                                                       \
-			g_fail++;                                                              \
-			fprintf(stderr, "%s:%d: [%s] CHECK_EQ(%s, %s) failed: %llu != %llu\n", \
-			        __FILE__, __LINE__, g_group, #a, #b, a_, b_);                  \
-		}                                                                              \
-	} while (0)
-
-static void
-group_begin(const char *name)
-{
-	g_group = name;
-	g_pass = g_fail = 0;
-}
-
-static void
-group_end(void)
-{
-	printf("%-22s %u passed, %u failed\n", g_group, g_pass, g_fail);
-	g_total_fail += g_fail;
-}
+#include "check.h"
 
 /* ---- wire helpers (independent of the code under test) ------------------------------------ */
 
@@ -703,7 +663,7 @@ test_passive_open_data(void)
 	struct peer p;
 	struct pseg s;
 
-	group_begin("passive_open_data");
+	check_group_begin("passive_open_data");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	CHECK(stk_tcp_listen(e.t, IP_A, SRV_PORT, 1, 4, 1) == NULL && errno == EADDRINUSE);
@@ -761,7 +721,7 @@ test_passive_open_data(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_BYTES_OUT], 3000);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_BYTES_IN], 2100);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -774,7 +734,7 @@ test_active_open(void)
 	struct pseg s;
 	static const uint8_t want[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10};
 
-	group_begin("active_open");
+	check_group_begin("active_open");
 	env_init(&e, MAC_A, IP_A, NULL);
 	CHECK_EQ(stk_tcp_connect(e.t, IP_A, 33000, PEER_IP, 8080, 2, 5, &c), 0);
 	CHECK_EQ(stk_tcp_connect(e.t, IP_A, 33000, PEER_IP, 8080, 2, 5, &c), -EADDRINUSE);
@@ -825,7 +785,7 @@ test_active_open(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_OUT_OF_WINDOW], 1);
 	CHECK_EQ(stk_tcp_ooo_held(e.t), 0);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -835,7 +795,7 @@ test_closed_port_and_listener_rst(void)
 	struct peer p = {.ip = PEER_IP, .port = PEER_PORT, .dport = 81, .seq = 1234, .win = 100};
 	struct pseg s;
 
-	group_begin("closed_port");
+	check_group_begin("closed_port");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	/* SYN to port 81, nobody listens: stk_tcp_reset answers RST|ACK, ack = seq + 1 */
@@ -900,7 +860,7 @@ test_closed_port_and_listener_rst(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_BAD_FLAGS], 1);
 	CHECK_EQ(stk_tcp_conns_in_use(e.t), 1); /* the half-open block on 80 */
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* RFC 5961: RST exact -> reset; RST in window -> challenge ACK; outside -> silence; SYN ->
@@ -913,7 +873,7 @@ test_rst_5961(void)
 	struct pseg s;
 	uint32_t snd;
 
-	group_begin("rst_challenge_5961");
+	check_group_begin("rst_challenge_5961");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, false);
@@ -983,7 +943,7 @@ test_rst_5961(void)
 	CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RST_IN], 1);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /*
@@ -1001,7 +961,7 @@ test_rst_after_fin(void)
 	static const enum stk_tcp_state st[3] = {STK_TCP_CLOSE_WAIT, STK_TCP_LAST_ACK,
 	                                         STK_TCP_CLOSING};
 
-	group_begin("rst_after_fin");
+	check_group_begin("rst_after_fin");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	/* ESTABLISHED: RCV.NXT - 1 is out of window, silently dropped (RFC 5961 3.2) */
@@ -1049,7 +1009,7 @@ test_rst_after_fin(void)
 		CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
 	}
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* retransmitted and overlapping data; out of order with SACK blocks; data after FIN */
@@ -1061,7 +1021,7 @@ test_overlap_ooo_fin(void)
 	struct pseg s;
 	uint32_t base;
 
-	group_begin("overlap_ooo_fin");
+	check_group_begin("overlap_ooo_fin");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, true);
@@ -1136,7 +1096,7 @@ test_overlap_ooo_fin(void)
 	CHECK_EQ(e.ev[0].type, STK_TCP_EV_CLOSED);
 	CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* our receive window closes while the app holds data, probes are answered, recv_done opens it;
@@ -1150,7 +1110,7 @@ test_zero_window(void)
 	struct pseg s;
 	uint32_t una;
 
-	group_begin("zero_window");
+	check_group_begin("zero_window");
 	cfg.rcv_buf = 4000;
 	cfg.wscale = 0;
 	env_init(&e, MAC_A, IP_A, &cfg);
@@ -1217,7 +1177,7 @@ test_zero_window(void)
 	CHECK_EQ(e.ev[0].type, STK_TCP_EV_SENT);
 	CHECK_EQ(e.ev[0].cookie, 3);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* RTO: retransmission after 1 s, backoff doubles; Karn; fast retransmit on three dup ACKs */
@@ -1229,7 +1189,7 @@ test_retransmit(void)
 	struct pseg s;
 	uint32_t una;
 
-	group_begin("retransmit");
+	check_group_begin("retransmit");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, false);
@@ -1284,7 +1244,7 @@ test_retransmit(void)
 	p.ack = una + 536 * 5;
 	drop_out(&e);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* two engines: simultaneous open (SYNs cross) and simultaneous close (FINs cross), TIME-WAIT
@@ -1309,7 +1269,7 @@ test_simultaneous(void)
 	struct env a, b;
 	struct stk_tcp_conn *ca, *cb;
 
-	group_begin("simultaneous");
+	check_group_begin("simultaneous");
 	env_init(&a, MAC_A, IP_A, NULL);
 	env_init(&b, MAC_B, IP_B, NULL);
 	CHECK_EQ(stk_tcp_connect(a.t, IP_A, 5000, IP_B, 6000, 0, 1, &ca), 0);
@@ -1350,7 +1310,7 @@ test_simultaneous(void)
 	CHECK_EQ(stk_tcp_conns_in_use(b.t), 0);
 	check_clean(&a);
 	check_clean(&b);
-	group_end();
+	check_group_end();
 }
 
 /* active close: FIN-WAIT-1/2, TIME-WAIT, a retransmitted FIN is ACKed again, expiry */
@@ -1362,7 +1322,7 @@ test_time_wait(void)
 	struct pseg s;
 	uint32_t fin_seq;
 
-	group_begin("time_wait");
+	check_group_begin("time_wait");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, true);
@@ -1404,7 +1364,7 @@ test_time_wait(void)
 	e.n_ev = 0;
 	handshake_passive(&e, &p, true);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* backlog full -> SYN cookies; a valid cookie ACK completes the handshake, a forged one gets
@@ -1420,7 +1380,7 @@ test_cookies_quota(void)
 	uint8_t f[200];
 	struct stk_tcp_listener *l;
 
-	group_begin("syn_cookies_quota");
+	check_group_begin("syn_cookies_quota");
 	env_init(&e, MAC_A, IP_A, NULL);
 	l = stk_tcp_listen(e.t, 0, SRV_PORT, 3, 1, 55);
 	CHECK(l != NULL);
@@ -1499,7 +1459,7 @@ test_cookies_quota(void)
 	}
 	stk_tcp_unlisten(e.t, l);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 static void
@@ -1510,7 +1470,7 @@ test_keepalive(void)
 	struct peer p;
 	struct pseg s;
 
-	group_begin("keepalive");
+	check_group_begin("keepalive");
 	cfg.keep_idle_ns = 10 * S;
 	cfg.keep_intvl_ns = 1 * S;
 	cfg.keep_cnt = 3;
@@ -1539,7 +1499,7 @@ test_keepalive(void)
 		if (s.flags & STK_TCP_RST)
 			CHECK_EQ(s.seq, p.ack);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* cfg.keepalive: every connection probes without stk_tcp_set_keepalive, the passive one from
@@ -1557,7 +1517,7 @@ test_keepalive_cfg(void)
 	uint8_t f[200];
 	uint32_t n;
 
-	group_begin("keepalive_cfg");
+	check_group_begin("keepalive_cfg");
 	cfg.keepalive = true;
 	cfg.keep_idle_ns = 2 * S;
 	cfg.keep_intvl_ns = 1 * S;
@@ -1597,7 +1557,7 @@ test_keepalive_cfg(void)
 	while (next_seg(&e, &s))
 		;
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* an app that refuses the connection: RST, nothing leaks; PAWS */
@@ -1608,7 +1568,7 @@ test_refuse_paws(void)
 	struct peer p;
 	struct pseg s;
 
-	group_begin("refuse_paws");
+	check_group_begin("refuse_paws");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, true);
@@ -1643,7 +1603,7 @@ test_refuse_paws(void)
 	}
 	CHECK_EQ(stk_tcp_conns_in_use(e.t), 0);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* handshake failures and give-ups: SYN-ACK retransmitted then the half-open block dropped
@@ -1661,7 +1621,7 @@ test_give_up(void)
 	uint64_t id;
 	unsigned n;
 
-	group_begin("give_up");
+	check_group_begin("give_up");
 	cfg.syn_retries = 2;
 	cfg.max_retries = 3;
 	env_init(&e, MAC_A, IP_A, &cfg);
@@ -1739,7 +1699,7 @@ test_give_up(void)
 		n += !!(s.flags & STK_TCP_RST);
 	CHECK_EQ(n, 1);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* a full pool answers with cookies; a TIME-WAIT block yields to a newer SYN; the engine-wide
@@ -1752,7 +1712,7 @@ test_pool_tw_ooo(void)
 	struct peer p, q;
 	struct pseg s;
 
-	group_begin("pool_tw_ooo");
+	check_group_begin("pool_tw_ooo");
 	cfg.max_conns = 2;
 	cfg.ooo_max_worker = 3;
 	env_init(&e, MAC_A, IP_A, &cfg);
@@ -1799,7 +1759,7 @@ test_pool_tw_ooo(void)
 	CHECK_EQ(s.flags, STK_TCP_SYN | STK_TCP_ACK);
 	CHECK_EQ(s.ack, p.seq + 100001);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* an ACK from the peer carrying TS and SACK blocks [b][0], [b][1] */
@@ -1835,7 +1795,7 @@ test_sack_recovery(void)
 	uint32_t una, M = 1388;
 	uint32_t blk[2][2];
 
-	group_begin("sack_recovery");
+	check_group_begin("sack_recovery");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, true);
@@ -1877,7 +1837,7 @@ test_sack_recovery(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RETRANS_SEGS], 2);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RTO], 0);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* a full TIME-WAIT budget: the next active closer skips TIME-WAIT; conn_info reports */
@@ -1890,7 +1850,7 @@ test_tw_budget_info(void)
 	struct peer p[2];
 	struct pseg s;
 
-	group_begin("tw_budget_info");
+	check_group_begin("tw_budget_info");
 	cfg.max_time_wait = 1;
 	cfg.tx_cksum_offload = true; /* frames are completed as the NIC would (op_tx_send) */
 	env_init(&e, MAC_A, IP_A, &cfg);
@@ -1926,7 +1886,7 @@ test_tw_budget_info(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_TIME_WAIT_OVERFLOW], 1);
 	CHECK(e.tx_flags_seen & STK_BUF_TX_TCPCK);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* regression (fuzz_tcp): data queued out of order beyond the point where the peer's FIN then
@@ -1938,7 +1898,7 @@ test_fin_voids_ooo(void)
 	struct peer p;
 	uint32_t base;
 
-	group_begin("fin_voids_ooo");
+	check_group_begin("fin_voids_ooo");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, false);
@@ -1954,7 +1914,7 @@ test_fin_voids_ooo(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DROP_DATA_AFTER_FIN], 1);
 	CHECK_EQ(stk_tcp_state(e.conn), STK_TCP_CLOSE_WAIT);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* regression (many_conns): after an RTO sends SND.NXT back to SND.UNA, pure ACKs still carry
@@ -1967,7 +1927,7 @@ test_ack_seq_after_rto(void)
 	struct pseg s;
 	uint32_t una;
 
-	group_begin("ack_seq_after_rto");
+	check_group_begin("ack_seq_after_rto");
 	env_init(&e, MAC_A, IP_A, NULL);
 	listen80(&e);
 	handshake_passive(&e, &p, false);
@@ -1987,7 +1947,7 @@ test_ack_seq_after_rto(void)
 	CHECK_EQ(s.seq, una + 3 * 536);
 	CHECK_EQ(s.ack, p.seq);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* RFC 5961 7: challenge ACKs are limited per engine, the budget randomized per second */
@@ -1999,7 +1959,7 @@ test_challenge_limit(void)
 	struct peer p;
 	uint64_t sent, limited;
 
-	group_begin("challenge_limit");
+	check_group_begin("challenge_limit");
 	cfg.challenge_rate = 10;
 	env_init(&e, MAC_A, IP_A, &cfg);
 	listen80(&e);
@@ -2017,7 +1977,7 @@ test_challenge_limit(void)
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_CHALLENGE_ACK], sent + 1);
 	CHECK(e.conn != NULL);
 	check_clean(&e);
-	group_end();
+	check_group_end();
 }
 
 /* ---- two engines over a lossy, reordering, duplicating link ------------------------------- */
@@ -2212,7 +2172,7 @@ run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t
 	struct stk_tcp_conn *c;
 	uint64_t start;
 
-	group_begin(name);
+	check_group_begin(name);
 	g_rng = seed;
 	g_nwire = 0;
 	g_zero_win = 0;
@@ -2294,7 +2254,7 @@ run_bulk(const char *name, const struct link_cfg *link, uint32_t bytes, uint64_t
 	check_clean(&b);
 	free(ba.txarea);
 	free(bb.txarea);
-	group_end();
+	check_group_end();
 }
 
 /* many connections at once between two engines over a lossy link: tables, timer wheel and
@@ -2391,7 +2351,7 @@ test_many_conns(void)
 	struct env a, b;
 	unsigned done_a = 0, done_b = 0, eof = 0;
 
-	group_begin("many_conns");
+	check_group_begin("many_conns");
 	memset(&ma, 0, sizeof(ma));
 	memset(&mb, 0, sizeof(mb));
 	g_rng = 12345;
@@ -2426,8 +2386,12 @@ test_many_conns(void)
 			break;
 	}
 	for (unsigned i = 0; i < MANY; i++) {
-		if (ma.rx[i] != MANY_LEN || mb.rx[i] != MANY_LEN)
-			g_fail++;
+		if (ma.rx[i] != MANY_LEN || mb.rx[i] != MANY_LEN) {
+			check_tally(false);
+			check_msg(__FILE__, __LINE__, __func__,
+			          "conn %u received %u / %u bytes, want %u", i, (unsigned)ma.rx[i],
+			          (unsigned)mb.rx[i], (unsigned)MANY_LEN);
+		}
 		eof += ma.eof[i] + mb.eof[i];
 	}
 	CHECK_EQ(done_a, MANY);
@@ -2476,7 +2440,7 @@ test_many_conns(void)
 	g_nwire = 0;
 	check_clean(&a);
 	check_clean(&b);
-	group_end();
+	check_group_end();
 }
 
 int
@@ -2517,6 +2481,5 @@ main(void)
 		test_many_conns();
 		run_bulk("bulk_slow_reader", &clean, 512u << 10, 7, 600 * S, BULK_SLOW);
 	}
-	printf("%s\n", g_total_fail ? "FAILED" : "all passed");
-	return g_total_fail ? 1 : 0;
+	return check_done();
 }

@@ -902,6 +902,12 @@ detach(struct gw_worker *w, struct gw_chan *ch)
 		tc->ph = (tc->ph + 1) % GW_TCP_PENDING;
 		tc->pn--;
 	}
+	/*
+	 * The aborts above queued kicks (a SENT of a connection with deferred sends) that name
+	 * this queue's slots: run them now. Once tcp_busy is false the control thread may free
+	 * the queue at once (app_inflight), so nothing of it may stay on the worker's lists.
+	 */
+	defer_run(w);
 	atomic_store_explicit(&ch->tcp_busy, false, memory_order_release);
 }
 

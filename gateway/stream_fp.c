@@ -820,6 +820,14 @@ gw_tcp_cmd(struct gw_worker *w, struct gw_chan *ch, struct bp_desc *d)
 	}
 	switch (d->type) {
 	case BP_DESC_TCP_SEND:
+		if (unlikely(s->fin_pending)) {
+			/* SHUTDOWN or CLOSE came first (held behind deferred sends): the engine
+			 * would refuse it (FIN queued), so must the gateway, not send it before
+			 * the FIN */
+			d->status = BP_DESC_ERR_CLOSED;
+			ch->c.err[d->status]++;
+			return true;
+		}
 		if (s->l7out) {
 			/* scan the gateway's copy, which is what the engine will send */
 			uint8_t *cp = tc->txcopy + (size_t)d->buf * ch->c.geom.tx_buf_size;

@@ -820,6 +820,14 @@ gw_tcp_cmd(struct gw_worker *w, struct gw_chan *ch, struct bp_desc *d)
 	}
 	switch (d->type) {
 	case BP_DESC_TCP_SEND:
+		if (unlikely(s->fin_pending)) {
+			/* SHUTDOWN or CLOSE came first (held behind deferred sends): the engine
+			 * would refuse it (FIN queued), so must the gateway, not send it before
+			 * the FIN */
+			d->status = BP_DESC_ERR_CLOSED;
+			ch->c.err[d->status]++;
+			return true;
+		}
 		if (s->l7out) {
 			/* scan the gateway's copy, which is what the engine will send */
 			uint8_t *cp = tc->txcopy + (size_t)d->buf * ch->c.geom.tx_buf_size;
@@ -902,6 +910,12 @@ detach(struct gw_worker *w, struct gw_chan *ch)
 		tc->ph = (tc->ph + 1) % GW_TCP_PENDING;
 		tc->pn--;
 	}
+	/*
+	 * The aborts above queued kicks (a SENT of a connection with deferred sends) that name
+	 * this queue's slots: run them now. Once tcp_busy is false the control thread may free
+	 * the queue at once (app_inflight), so nothing of it may stay on the worker's lists.
+	 */
+	defer_run(w);
 	atomic_store_explicit(&ch->tcp_busy, false, memory_order_release);
 }
 

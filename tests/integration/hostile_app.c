@@ -32,6 +32,10 @@
  *	Bind UDP, then for -d seconds name TCP connection ids this queue never had (SEND with a
  *	buffer, SHUTDOWN, CLOSE, ABORT; CONNECT to the gateway's own address) and print
  *	"GUESSED posted=P sends=S back=B refused=R", then stay attached (-H seconds or SIGTERM).
+ *   hostile_app [options] tcp-close-send TENANT ADDR PORT
+ *	Bind UDP, connect to -t DST:DPORT (a peer that never reads), post -c full TX buffers as
+ *	TCP_SEND (more than the engine's send queue takes), CLOSE, then one more SEND: print
+ *	"CLOSESEND connected=C sent=N status=closed|S|none" (how that last SEND came back).
  *   hostile_app [options] raw TENANT ADDR
  *	A raw-frame client (tenant with raw: true): bind raw on ADDR, send the frames of -f FILE
  *	(one hex frame per line) one at a time, print "TX i sent|refused REASON|timeout", then
@@ -745,6 +749,142 @@ do_tcp_guess(struct bp_queue *q, double secs, double hold_s)
 	return 0;
 }
 
+/* ---- tcp-close-send --------------------------------------------------------------------- */
+
+static void
+post_raw(struct bp_queue *q, const struct bp_desc *d, unsigned n)
+{
+	static const char one = 1;
+
+	while (n && !stop_attack) {
+		unsigned k = bp_ring_enqueue_burst(&q->tx, d, n);
+
+		d += k;
+		n -= k;
+		if (bp_ring_wakeup_needed(&q->tx))
+			(void)send(q->db, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n)
+			usleep(1000);
+	}
+}
+
+/* Reap completions: buffers back on the free stack; the status of the SEND with user `mark`. */
+static unsigned
+reap_sent(struct bp_queue *q, uint64_t mark, int *mark_status)
+{
+	struct bp_desc c[32];
+	unsigned k, i, n = 0;
+
+	while ((k = bp_ring_dequeue_burst(&q->comp, c, 32)) > 0)
+		for (i = 0; i < k; i++) {
+			if (c[i].type != BP_DESC_TCP_SENT || c[i].buf >= q->tx_bufs)
+				continue;
+			n++;
+			if (c[i].user == mark)
+				*mark_status = c[i].status;
+			q->tx_state[c[i].buf] = BUF_GW;
+			q->tx_free[q->tx_nfree++] = c[i].buf;
+		}
+	return n;
+}
+
+/*
+ * Connect to -t DST:DPORT (a peer that never reads), fill the connection with -c full TX buffers
+ * (beyond the engine's send queue: the gateway holds the rest), CLOSE, then SEND once more
+ * (user 0xc105e): that SEND must come back refused at once (tcp_send_closed), never be sent
+ * after the app's CLOSE. Prints "CLOSESEND connected=C sent=N status=closed|S|none".
+ */
+static int
+do_tcp_close_send(struct bp_queue *q, const char *target, unsigned count)
+{
+	const uint64_t mark = 0xc105e;
+	char host[64];
+	const char *colon = target ? strrchr(target, ':') : NULL;
+	struct in_addr dst;
+	uint32_t conn = 0, size = 1u << q->tx_shift;
+	int status = -1;
+	unsigned posted = 0;
+	double end;
+
+	if (!colon || (size_t)(colon - target) >= sizeof(host))
+		return usage();
+	memcpy(host, target, (size_t)(colon - target));
+	host[colon - target] = 0;
+	if (inet_pton(AF_INET, host, &dst) != 1)
+		return usage();
+	post_raw(q,
+	         &(struct bp_desc){.buf = BP_BUF_NONE,
+	                           .type = BP_DESC_TCP_CONNECT,
+	                           .addr_be = dst.s_addr,
+	                           .port_be = htons((uint16_t)strtoul(colon + 1, NULL, 10)),
+	                           .user = 1},
+	         1);
+	for (end = now_s() + 5; !conn && now_s() < end;) {
+		struct bp_desc e[32];
+		unsigned k = bp_ring_dequeue_burst(&q->rx, e, 32), i;
+
+		for (i = 0; i < k; i++) {
+			if (e[i].type == BP_DESC_TCP_CONNECTED)
+				conn = e[i].sock;
+			else if (e[i].type == BP_DESC_TCP_RESET)
+				end = 0;
+		}
+		if (!k)
+			usleep(1000);
+	}
+	if (!conn) {
+		printf("CLOSESEND connected=0 sent=0 status=none\n");
+		fflush(stdout);
+		return 1;
+	}
+	/* the peer never reads: its window closes, the engine's send queue fills, the gateway
+	 * holds the rest */
+	while (posted < count && q->tx_nfree > 1 && !stop_attack) {
+		uint32_t b = q->tx_free[--q->tx_nfree];
+
+		memset(q->tx_base + ((size_t)b << q->tx_shift), 'c', size);
+		q->tx_state[b] = BUF_POSTED;
+		post_raw(q,
+		         &(struct bp_desc){.buf = b,
+		                           .len = (uint16_t)(size > 65535 ? 65535 : size),
+		                           .type = BP_DESC_TCP_SEND,
+		                           .sock = conn,
+		                           .user = posted + 2},
+		         1);
+		posted++;
+		(void)reap_sent(q, mark, &status);
+	}
+	usleep(300000);
+	(void)reap_sent(q, mark, &status);
+	post_raw(q, &(struct bp_desc){.buf = BP_BUF_NONE, .type = BP_DESC_TCP_CLOSE, .sock = conn},
+	         1);
+	if (q->tx_nfree) {
+		uint32_t b = q->tx_free[--q->tx_nfree];
+
+		memset(q->tx_base + ((size_t)b << q->tx_shift), 'X', 64);
+		q->tx_state[b] = BUF_POSTED;
+		post_raw(q,
+		         &(struct bp_desc){.buf = b,
+		                           .len = 64,
+		                           .type = BP_DESC_TCP_SEND,
+		                           .sock = conn,
+		                           .user = mark},
+		         1);
+	}
+	for (end = now_s() + 2; status < 0 && now_s() < end;) {
+		if (!reap_sent(q, mark, &status))
+			usleep(1000);
+	}
+	if (status == BP_DESC_ERR_CLOSED)
+		printf("CLOSESEND connected=1 sent=%u status=closed\n", posted);
+	else if (status >= 0)
+		printf("CLOSESEND connected=1 sent=%u status=%d\n", posted, status);
+	else
+		printf("CLOSESEND connected=1 sent=%u status=none\n", posted);
+	fflush(stdout);
+	return 0;
+}
+
 /* ---- send ------------------------------------------------------------------------------- */
 
 static int
@@ -1121,7 +1261,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(mode, "attack") && strcmp(mode, "write-rx") && strcmp(mode, "hoard") &&
 	    strcmp(mode, "raw") && strcmp(mode, "send") && strcmp(mode, "talk") &&
-	    strcmp(mode, "tcp-guess"))
+	    strcmp(mode, "tcp-guess") && strcmp(mode, "tcp-close-send"))
 		return usage();
 	if (!strcmp(mode, "attack") && parse_kinds(kinds_arg, on))
 		return 2;
@@ -1177,6 +1317,8 @@ main(int argc, char **argv)
 		ret = do_talk(q, sock, target, count, listen_s, want);
 	else if (!strcmp(mode, "tcp-guess"))
 		ret = do_tcp_guess(q, duration, hold_s);
+	else if (!strcmp(mode, "tcp-close-send"))
+		ret = do_tcp_close_send(q, target, count);
 	else
 		ret = do_raw(q, sock, file, listen_s, want);
 	bp_detach(h);

@@ -737,3 +737,30 @@ def test_rst_after_peer_fin_ends_connection(topo, tcp_gw, procs, tmp_path):
     assert d["tcp_reset"] == 1, d
     assert d_gw.get("ct_tx_refused", 0) == 0 and d_gw.get("ct_tx_reset", 0) == 0, d_gw
     assert d_gw["policy_ct_invalid"] == 0, d_gw
+
+
+def test_send_after_close_refused(topo, tcp_gw, procs):
+    """An app fills a connection past the engine's send queue (the peer never reads: the gateway
+    holds the rest), CLOSEs, then SENDs again: that SEND comes back refused at once
+    (tcp_send_closed) instead of being held and sent after the app's CLOSE (and, with L7 stream
+    mode, unscanned: the egress flow was finished at CLOSE)."""
+    from conftest import HOSTILE_APP
+
+    gw = tcp_gw()
+    peer = procs([PY, "-c", f"""
+import socket, time
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+ls.bind(('{PEER_IP}', 9100)); ls.listen(4)
+print('listening', flush=True)
+c, _ = ls.accept()
+time.sleep(30)
+"""], ns=topo.peer_ns, name="sink")
+    peer.wait_line("listening", timeout=10)
+    h = procs([HOSTILE_APP, "-s", gw.sock, "-t", f"{PEER_IP}:9100", "-c", "150",
+               "tcp-close-send", "t", T_IP, 7], name="close-send")
+    h.wait_line("CLOSESEND", timeout=30)
+    m = re.search(r"CLOSESEND connected=(\d) sent=(\d+) status=(\S+)", h.out())
+    assert m and m.group(1) == "1" and int(m.group(2)) > 64, h.out()
+    assert m.group(3) == "closed", h.out()
+    assert gw.alive()

@@ -26,7 +26,7 @@ from test_tcp import T_IP, TCP_ECHO, start_app, tcp_counters, tcp_gw  # noqa: F4
 
 LOSSY_BRIDGE = BUILD / "tests" / "integration" / "lossy_bridge"
 # megabytes each way: the clean link moves 20 MB in well under a second; the lossy one is slow
-# (a few hundred KB/s today, see docs/testing.md), so it moves 4 MB by default
+# (about 130 KB/s each way today, see docs/testing.md), so it moves 4 MB by default
 SIZE_MB = {"clean": 20, "lossy": 4}
 ENV_MB = os.environ.get("BYPASSD_LOSSY_MB")
 # how long the client may take (s): generous, but a stall must end the test, not hang CI

@@ -872,7 +872,10 @@ def test_app_dies_with_sends_waiting_for_arp(topo, chan_gw, procs, peer):
     assert not problems, "\n".join(problems) + "\n" + gw.tail(12)
     assert_clean_stream(peer.run("window", A_IP, 7, count=200), 200, "tenant a")
     d = gw.counters()
-    assert d["tx_arp_held"] >= 8, d
+    # the scenario happened: sends were held for ARP when the app died. How many of the 8 the
+    # worker fetched before the hang-up tore the queue down depends on scheduling (a loaded
+    # machine saw 5); the reclaim above must work either way.
+    assert d["tx_arp_held"] >= 1, d
     assert echo.alive()
 
 

@@ -48,10 +48,22 @@ tcp_cc_rto(struct stk_tcp_conn *c)
 	c->n_sacked = 0;         /* the receiver may have reneged (RFC 2018 8) */
 }
 
-void
+static uint32_t
+sacked_bytes(const struct stk_tcp_conn *c)
+{
+	uint32_t b = 0;
+
+	for (unsigned i = 0; i < c->n_sacked; i++)
+		b += c->sacked[i][1] - c->sacked[i][0];
+	return b;
+}
+
+/* true when the scoreboard now covers more bytes than before */
+bool
 tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o)
 {
 	unsigned i, j, n = 0;
+	uint32_t before;
 
 	/* drop or clip what the cumulative ACK covers */
 	for (i = 0; i < c->n_sacked; i++) {
@@ -63,6 +75,7 @@ tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o)
 		n++;
 	}
 	c->n_sacked = (uint8_t)n;
+	before = sacked_bytes(c);
 	for (i = 0; i < o->n_sack; i++) {
 		uint32_t s = o->sack[i][0], e = o->sack[i][1];
 
@@ -97,6 +110,7 @@ tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o)
 		c->sacked[j][1] = e;
 		c->n_sacked++;
 	}
+	return sacked_bytes(c) > before;
 }
 
 /* RFC 6675-style: retransmit the first hole at or above rtx_hi that lies below SACKed data;
@@ -165,7 +179,29 @@ tcp_cc_newack(struct stk_tcp *t, struct stk_tcp_conn *c, uint32_t acked)
 	tcp_rearm_rtx(t, c);
 }
 
-/* a duplicate ACK (RFC 5681 3.2, RFC 6582 3.2 steps 1, 2 and 5) */
+/* RFC 6675 IsLost(SND.UNA): more than (DupThresh - 1) * SMSS bytes SACKed above it */
+static bool
+una_lost(const struct stk_tcp_conn *c)
+{
+	return (c->flags & CF_SACK) && sacked_bytes(c) > 2u * c->mss;
+}
+
+static void
+enter_recovery(struct stk_tcp *t, struct stk_tcp_conn *c)
+{
+	c->ssthresh = half_flight(c);
+	c->recover = c->snd_max;
+	c->flags |= CF_RECOVERY;
+	t->cnt[STK_TCP_CNT_FAST_RETRANS]++;
+	retransmit_first(t, c);
+	c->rtx_hi = c->snd_una + c->mss;
+	c->cwnd = c->ssthresh + 3u * c->mss;
+	tcp_rearm_rtx(t, c);
+	tcp_output(t, c);
+}
+
+/* a duplicate ACK (RFC 5681 3.2, RFC 6582 3.2 steps 1, 2 and 5); with SACK, any ACK at
+ * SND.UNA that grew the scoreboard, data-carrying or not (RFC 6675 2) */
 void
 tcp_cc_dupack(struct stk_tcp *t, struct stk_tcp_conn *c)
 {
@@ -177,19 +213,23 @@ tcp_cc_dupack(struct stk_tcp *t, struct stk_tcp_conn *c)
 			tcp_output(t, c);
 		return;
 	}
-	if (++c->dupacks < 3)
+	if (c->dupacks < 255)
+		c->dupacks++;
+	if (c->dupacks != 3 && !una_lost(c))
 		return;
-	if (c->dupacks > 3 || SEQ_LT(c->snd_una, c->recover))
+	if (SEQ_LT(c->snd_una, c->recover))
 		return; /* RFC 6582 4.1: still inside a window that was already recovered */
-	c->ssthresh = half_flight(c);
-	c->recover = c->snd_max;
-	c->flags |= CF_RECOVERY;
-	t->cnt[STK_TCP_CNT_FAST_RETRANS]++;
-	retransmit_first(t, c);
-	c->rtx_hi = c->snd_una + c->mss;
-	c->cwnd = c->ssthresh + 3u * c->mss;
-	tcp_rearm_rtx(t, c);
-	tcp_output(t, c);
+	enter_recovery(t, c);
+}
+
+/* after a new ACK outside recovery: the SACK scoreboard may already show SND.UNA lost
+ * (RFC 6675 5, the ACK moved but a hole above it remains) */
+void
+tcp_cc_sack_check(struct stk_tcp *t, struct stk_tcp_conn *c)
+{
+	if (!(c->flags & CF_RECOVERY) && c->snd_una != c->snd_max && una_lost(c) &&
+	    !SEQ_LT(c->snd_una, c->recover))
+		enter_recovery(t, c);
 }
 
 /* RFC 6298 2.2-2.4; resets any backoff */

@@ -611,18 +611,23 @@ tcp_established_input(struct stk_tcp *t, struct stk_tcp_conn *c, const struct st
 		if (c->flags & CF_SACK)
 			tcp_sack_update(c, o);
 		tcp_cc_newack(t, c, acked);
+		if (c->flags & CF_SACK)
+			tcp_cc_sack_check(t, c);
 		c->flags &= ~CF_PERSIST;
 		if (c->snd_una == c->snd_max)
 			c->t_rtx = 0;
 		else if (!(c->flags & CF_RECOVERY) || !c->t_rtx)
 			tcp_rearm_rtx(t, c);
 		fin_acked = (c->flags & CF_FIN_Q) && SEQ_GT(c->snd_una, c->snd_end);
-	} else if (ack == c->snd_una && !len && !fin && wnd == c->snd_wnd &&
-	           c->snd_max != c->snd_una) {
-		if (c->flags & CF_SACK)
-			tcp_sack_update(c, o);
-		t->cnt[STK_TCP_CNT_DUP_ACK_IN]++;
-		tcp_cc_dupack(t, c);
+	} else if (ack == c->snd_una && c->snd_max != c->snd_una) {
+		/* SACK blocks count on every acceptable ACK: in a bidirectional stream the
+		 * peer's ACKs ride on its data and would otherwise never start recovery */
+		bool grew = (c->flags & CF_SACK) && tcp_sack_update(c, o);
+
+		if (grew || (!len && !fin && wnd == c->snd_wnd)) {
+			t->cnt[STK_TCP_CNT_DUP_ACK_IN]++;
+			tcp_cc_dupack(t, c);
+		}
 	}
 	if (wnd == 0 && ack == c->snd_una)
 		c->retries = 0; /* a live peer answering probes of its closed window */

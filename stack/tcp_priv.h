@@ -252,8 +252,10 @@ void tcp_cc_init(struct stk_tcp_conn *c);
 void tcp_cc_ack(struct stk_tcp_conn *c, uint32_t acked);
 void tcp_cc_newack(struct stk_tcp *t, struct stk_tcp_conn *c, uint32_t acked);
 void tcp_cc_dupack(struct stk_tcp *t, struct stk_tcp_conn *c);
-/* fold an ACK's SACK blocks into the scoreboard; drop what snd_una passed */
-void tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o);
+/* fold an ACK's SACK blocks into the scoreboard; drop what snd_una passed; true when it grew */
+bool tcp_sack_update(struct stk_tcp_conn *c, const struct tcp_opts *o);
+/* outside recovery: enter it when the scoreboard shows SND.UNA lost (RFC 6675) */
+void tcp_cc_sack_check(struct stk_tcp *t, struct stk_tcp_conn *c);
 void tcp_cc_rto(struct stk_tcp_conn *c);
 void tcp_rtt_sample(struct stk_tcp *t, struct stk_tcp_conn *c, uint64_t rtt_ns);
 

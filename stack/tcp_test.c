@@ -1762,11 +1762,13 @@ test_pool_tw_ooo(void)
 	check_group_end();
 }
 
-/* an ACK from the peer carrying TS and SACK blocks [b][0], [b][1] */
+/* an ACK from the peer carrying TS, SACK blocks [b][0], [b][1] and plen bytes of pay */
 static void
-psend_sack(struct env *e, struct peer *p, const uint32_t (*blk)[2], unsigned n)
+psend_sack_data(struct env *e, struct peer *p, const uint32_t (*blk)[2], unsigned n,
+                const uint8_t *pay, uint32_t plen)
 {
-	uint8_t f[300], opt[40] = {1, 1, 8, 10};
+	static uint8_t f[2200];
+	uint8_t opt[40] = {1, 1, 8, 10};
 	uint32_t len, ol = 12;
 
 	put32(opt + 4, p->tsval);
@@ -1780,8 +1782,16 @@ psend_sack(struct env *e, struct peer *p, const uint32_t (*blk)[2], unsigned n)
 		put32(opt + ol + 4, blk[i][1]);
 		ol += 8;
 	}
-	len = mk_seg(f, e, p, p->seq, p->ack, STK_TCP_ACK, opt, ol, NULL, 0);
+	len = mk_seg(f, e, p, p->seq, p->ack, STK_TCP_ACK, opt, ol, pay, plen);
+	p->seq += plen;
 	deliver_frame(e, f, len);
+}
+
+/* an ACK from the peer carrying TS and SACK blocks, no data */
+static void
+psend_sack(struct env *e, struct peer *p, const uint32_t (*blk)[2], unsigned n)
+{
+	psend_sack_data(e, p, blk, n, NULL, 0);
 }
 
 /* SACK on the sending side: segments 0 and 4 of 10 lost; three duplicate ACKs retransmit 0,
@@ -1835,6 +1845,73 @@ test_sack_recovery(void)
 	CHECK_EQ(e.n_ev, 1);
 	CHECK_EQ(e.ev[0].type, STK_TCP_EV_SENT);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RETRANS_SEGS], 2);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RTO], 0);
+	check_clean(&e);
+	check_group_end();
+}
+
+/* SACK on ACKs that carry data (a bidirectional stream: the peer's ACKs ride on its data).
+ * Data-carrying ACKs with no SACK news are not duplicates; one that SACKs more than
+ * 2 * MSS above SND.UNA marks it lost (RFC 6675) and retransmits it at once */
+static void
+test_sack_data_ack(void)
+{
+	struct env e;
+	struct peer p;
+	struct pseg s;
+	uint32_t una, M = 1388;
+	uint32_t blk[1][2];
+	bool rtx = false;
+
+	check_group_begin("sack_data_ack");
+	env_init(&e, MAC_A, IP_A, NULL);
+	listen80(&e);
+	handshake_passive(&e, &p, true);
+	una = p.ack;
+	CHECK_EQ(stk_tcp_send(e.t, e.conn, PAT, 10 * M, 1), 0);
+	for (int i = 0; i < 10; i++) {
+		CHECK(next_seg(&e, &s));
+		CHECK_EQ(s.seq, una + M * (uint32_t)i);
+	}
+	/* three data segments acking only SND.UNA, no SACK: not duplicate ACKs */
+	for (int i = 0; i < 3; i++) {
+		p.tsval++;
+		e.n_ev = 0;
+		psend(&e, &p, STK_TCP_ACK | STK_TCP_PSH, PAT, 100);
+		CHECK_EQ(e.n_ev, 1);
+		CHECK_EQ(e.ev[0].type, STK_TCP_EV_RECV);
+	}
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DUP_ACK_IN], 0);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_FAST_RETRANS], 0);
+	drop_out(&e);
+	/* one data segment SACKing segments 1..3: segment 0 is lost, retransmitted now */
+	blk[0][0] = una + M;
+	blk[0][1] = una + 4 * M;
+	p.tsval++;
+	e.n_ev = 0;
+	psend_sack_data(&e, &p, (const uint32_t(*)[2])blk, 1, PAT, 100);
+	CHECK_EQ(e.n_ev, 1);
+	CHECK_EQ(e.ev[0].type, STK_TCP_EV_RECV);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_DUP_ACK_IN], 1);
+	CHECK_EQ(cnt(&e)[STK_TCP_CNT_FAST_RETRANS], 1);
+	while (next_seg(&e, &s))
+		if (s.seq == una && s.len == M)
+			rtx = true;
+	CHECK(rtx);
+	/* the next SACK news on data retransmits the next hole (4), not the SACKed 1..3 */
+	blk[0][0] = una + 5 * M;
+	blk[0][1] = una + 6 * M;
+	p.tsval++;
+	psend_sack_data(&e, &p, (const uint32_t(*)[2])blk, 1, PAT, 100);
+	rtx = false;
+	while (next_seg(&e, &s)) {
+		CHECK(s.len == 0 || s.seq == una + 4 * M || (int32_t)(s.seq - (una + 10 * M)) >= 0);
+		if (s.seq == una + 4 * M && s.len == M)
+			rtx = true;
+	}
+	CHECK(rtx);
+	p.ack = una + 10 * M;
+	psend(&e, &p, STK_TCP_ACK, NULL, 0);
 	CHECK_EQ(cnt(&e)[STK_TCP_CNT_RTO], 0);
 	check_clean(&e);
 	check_group_end();
@@ -2463,6 +2540,7 @@ main(void)
 	test_refuse_paws();
 	test_give_up();
 	test_sack_recovery();
+	test_sack_data_ack();
 	test_tw_budget_info();
 	test_fin_voids_ooo();
 	test_ack_seq_after_rto();

@@ -53,14 +53,6 @@ print_errs(const struct pol_cfg_errs *errs)
 
 /* ---- the naive reference: the evaluation order of docs/policy.md, straight from the model ---- */
 
-struct tpkt {
-	int tenant; /* index into the policy's tenants, -1: an address no tenant owns */
-	enum pol_dir dir;
-	uint8_t proto;
-	uint32_t src, dst;
-	uint16_t sport, dport;
-};
-
 static bool
 ref_side(const struct pol_match *m, uint32_t a, uint16_t port, uint16_t proto, uint8_t pproto)
 {
@@ -83,7 +75,7 @@ ref_side(const struct pol_match *m, uint32_t a, uint16_t port, uint16_t proto, u
 }
 
 static bool
-ref_match(const struct pol_rule *r, const struct tpkt *p)
+ref_match(const struct pol_rule *r, const struct pol_testgen_pkt *p)
 {
 	if (r->proto != POL_PROTO_ANY && r->proto != p->proto)
 		return false;
@@ -93,7 +85,7 @@ ref_match(const struct pol_rule *r, const struct tpkt *p)
 
 /* The rule of one tier that decides: deny wins, then the lowest priority; NULL when none. */
 static const struct pol_rule *
-ref_tier(const struct pol_ruleset *rs, const struct tpkt *p, bool sigs)
+ref_tier(const struct pol_ruleset *rs, const struct pol_testgen_pkt *p, bool sigs)
 {
 	const struct pol_rule *deny = NULL, *allow = NULL;
 	unsigned i;
@@ -121,7 +113,7 @@ struct ref_verdict {
 };
 
 static void
-ref_classify(const struct pol_policy *pol, const struct tpkt *p, struct ref_verdict *v)
+ref_classify(const struct pol_policy *pol, const struct pol_testgen_pkt *p, struct ref_verdict *v)
 {
 	const struct pol_rule *r;
 
@@ -146,81 +138,8 @@ ref_classify(const struct pol_policy *pol, const struct tpkt *p, struct ref_verd
 
 /* ---- packets ---- */
 
-static uint16_t
-pick_port(const struct pol_match *m)
-{
-	const struct pol_port_range *r;
-
-	if (!m->n_ports || rnd() % 8 == 0)
-		return (uint16_t)(rnd() % 8 ? rnd() % 4096 : rnd());
-	r = &m->ports[rnd() % m->n_ports];
-	switch (rnd() % 5) {
-	case 0:
-		return r->lo;
-	case 1:
-		return r->hi;
-	case 2:
-		return (uint16_t)(r->lo - 1);
-	case 3:
-		return (uint16_t)(r->hi + 1);
-	default:
-		return (uint16_t)(r->lo + rnd() % ((uint32_t)r->hi - r->lo + 1));
-	}
-}
-
-/* A packet near a random rule: inside, at its CIDR, except and port edges, or just outside. */
 static void
-rand_pkt(const struct pol_policy *pol, struct tpkt *p)
-{
-	static const uint8_t protos[] = {6, 17, 1, 47};
-	unsigned n_op = pol->op.n_rules, total = n_op, i;
-	const struct pol_rule *r = NULL;
-	unsigned which;
-
-	for (i = 0; i < pol->n_tenants; i++)
-		total += pol->tenants[i].rs.n_rules;
-	p->tenant = pol->n_tenants ? (int)(rnd() % pol->n_tenants) : -1;
-	if (total && rnd() % 16) {
-		which = (unsigned)(rnd() % total);
-		if (which < n_op) {
-			r = &pol->op.rules[which];
-		} else {
-			which -= n_op;
-			for (i = 0; i < pol->n_tenants; i++) {
-				if (which < pol->tenants[i].rs.n_rules) {
-					r = &pol->tenants[i].rs.rules[which];
-					if (rnd() % 8)
-						p->tenant = (int)i;
-					break;
-				}
-				which -= pol->tenants[i].rs.n_rules;
-			}
-		}
-	}
-	if (rnd() % 32 == 0)
-		p->tenant = -1;
-	if (r) {
-		p->dir = rnd() % 8 ? r->dir : (enum pol_dir) !r->dir;
-		p->proto = r->proto != POL_PROTO_ANY && rnd() % 8 ? (uint8_t)r->proto
-		                                                  : protos[rnd() % 4];
-		p->src = pol_testgen_pick_addr(&r->src);
-		p->dst = pol_testgen_pick_addr(&r->dst);
-		p->sport = pick_port(&r->src);
-		p->dport = pick_port(&r->dst);
-	} else {
-		p->dir = rnd() % 2 ? POL_DIR_INGRESS : POL_DIR_EGRESS;
-		p->proto = protos[rnd() % 4];
-		p->src = (uint32_t)rnd();
-		p->dst = (uint32_t)rnd();
-		p->sport = (uint16_t)rnd();
-		p->dport = (uint16_t)rnd();
-	}
-	if (p->proto != 6 && p->proto != 17)
-		p->sport = p->dport = 0;
-}
-
-static void
-add_pkt(struct tpkt **v, size_t *n, size_t *cap, const struct tpkt *p)
+add_pkt(struct pol_testgen_pkt **v, size_t *n, size_t *cap, const struct pol_testgen_pkt *p)
 {
 	if (*n == *cap) {
 		*cap = *cap ? *cap * 2 : 1024;
@@ -231,7 +150,7 @@ add_pkt(struct tpkt **v, size_t *n, size_t *cap, const struct tpkt *p)
 
 /* Every rule's edges, systematically: each CIDR and except boundary (+-1), each port range's. */
 static void
-edge_pkts(const struct pol_policy *pol, struct tpkt **v, size_t *n, size_t *cap)
+edge_pkts(const struct pol_policy *pol, struct pol_testgen_pkt **v, size_t *n, size_t *cap)
 {
 	unsigned t, i, j, e;
 
@@ -241,7 +160,7 @@ edge_pkts(const struct pol_policy *pol, struct tpkt **v, size_t *n, size_t *cap)
 		for (i = 0; i < rs->n_rules; i++) {
 			const struct pol_rule *r = &rs->rules[i];
 			const struct pol_match *side[2] = {&r->src, &r->dst};
-			struct tpkt base;
+			struct pol_testgen_pkt base;
 
 			base.tenant = t == 0 ? (pol->n_tenants ? (int)(rnd() % pol->n_tenants) : -1)
 			                     : (int)t - 1;
@@ -266,7 +185,7 @@ edge_pkts(const struct pol_policy *pol, struct tpkt **v, size_t *n, size_t *cap)
 					unsigned k;
 
 					for (k = 0; k < 4; k++) {
-						struct tpkt p = base;
+						struct pol_testgen_pkt p = base;
 
 						if (j == 0)
 							p.src = pts[k];
@@ -282,7 +201,7 @@ edge_pkts(const struct pol_policy *pol, struct tpkt **v, size_t *n, size_t *cap)
 					unsigned k;
 
 					for (k = 0; k < 4; k++) {
-						struct tpkt p = base;
+						struct pol_testgen_pkt p = base;
 
 						if (j == 0)
 							p.sport = pts[k];
@@ -304,7 +223,7 @@ tenant_id(const struct pol_gen *g, int idx)
 }
 
 static void
-tpkt_key(const struct pol_gen *g, const struct tpkt *p, struct pol_acl_key *k)
+tpkt_key(const struct pol_gen *g, const struct pol_testgen_pkt *p, struct pol_acl_key *k)
 {
 	pol_acl_key_set(k, tenant_id(g, p->tenant), p->proto, p->src, p->dst, p->sport, p->dport);
 }
@@ -327,7 +246,7 @@ same_rule(const struct pol_gen *g, const struct pol_policy *pol, uint32_t id,
 
 /* Does the compiled verdict say what the reference says? */
 static bool
-agree(const struct pol_gen *g, const struct pol_policy *pol, const struct tpkt *p,
+agree(const struct pol_gen *g, const struct pol_policy *pol, const struct pol_testgen_pkt *p,
       const struct pol_acl_verdict *v, bool sigs, char *why, size_t len)
 {
 	struct ref_verdict rv;
@@ -372,7 +291,7 @@ agree(const struct pol_gen *g, const struct pol_policy *pol, const struct tpkt *
 }
 
 static void
-print_mismatch(const struct tpkt *p, const char *why)
+print_mismatch(const struct pol_testgen_pkt *p, const char *why)
 {
 	char a[16], b[16];
 
@@ -383,11 +302,11 @@ print_mismatch(const struct tpkt *p, const char *why)
 
 /* Classify pkts in bursts of 1..64 per direction; count disagreements (print the first few). */
 static size_t
-check_all(const struct pol_gen *g, const struct pol_policy *pol, const struct tpkt *pkts, size_t n,
-          bool sigs)
+check_all(const struct pol_gen *g, const struct pol_policy *pol, const struct pol_testgen_pkt *pkts,
+          size_t n, bool sigs)
 {
 	struct pol_acl_key keys[2][POL_ACL_BURST_MAX];
-	const struct tpkt *which[2][POL_ACL_BURST_MAX];
+	const struct pol_testgen_pkt *which[2][POL_ACL_BURST_MAX];
 	struct pol_acl_verdict out[POL_ACL_BURST_MAX];
 	unsigned cnt[2] = {0, 0}, want = 1 + (unsigned)(rnd() % 64), d, i;
 	size_t bad = 0, k;
@@ -462,10 +381,10 @@ timing(struct pol_gen *g, const struct pol_policy *pol, const char *label)
 	if (!g->ctx[POL_DIR_INGRESS])
 		return;
 	for (i = 0; i < n; i++) {
-		struct tpkt p;
+		struct pol_testgen_pkt p;
 
 		do
-			rand_pkt(pol, &p);
+			pol_testgen_rand_pkt(pol, &p);
 		while (p.dir != POL_DIR_INGRESS);
 		tpkt_key(g, &p, &keys[i]);
 	}
@@ -491,7 +410,7 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, bool sigs, size
 	struct pol_policy *pol;
 	struct pol_gen_opts o = {.n_workers = 2, .socket_id = -1};
 	struct pol_cfg_errs errs = {0};
-	struct tpkt *pkts = NULL, p;
+	struct pol_testgen_pkt *pkts = NULL, p;
 	size_t n = 0, cap = 0, i, n_edge, bad;
 	uint64_t acl_rules = 0, t0, t_build, t_check;
 	struct pol_gen *g;
@@ -515,7 +434,7 @@ test_random(unsigned n_rules, unsigned n_tenants, unsigned n_op, bool sigs, size
 		edge_pkts(pol, &pkts, &n, &cap);
 		n_edge = n;
 		for (i = 0; i < n_random; i++) {
-			rand_pkt(pol, &p);
+			pol_testgen_rand_pkt(pol, &p);
 			add_pkt(&pkts, &n, &cap, &p);
 		}
 		t0 = now_ns();

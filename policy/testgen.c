@@ -251,3 +251,75 @@ pol_testgen_pick_addr(const struct pol_match *m)
 		return first + (uint32_t)(rnd() % ((uint64_t)last - first + 1));
 	}
 }
+
+static uint16_t
+pick_port(const struct pol_match *m)
+{
+	const struct pol_port_range *r;
+
+	if (!m->n_ports || rnd() % 8 == 0)
+		return (uint16_t)(rnd() % 8 ? rnd() % 4096 : rnd());
+	r = &m->ports[rnd() % m->n_ports];
+	switch (rnd() % 5) {
+	case 0:
+		return r->lo;
+	case 1:
+		return r->hi;
+	case 2:
+		return (uint16_t)(r->lo - 1);
+	case 3:
+		return (uint16_t)(r->hi + 1);
+	default:
+		return (uint16_t)(r->lo + rnd() % ((uint32_t)r->hi - r->lo + 1));
+	}
+}
+
+void
+pol_testgen_rand_pkt(const struct pol_policy *pol, struct pol_testgen_pkt *p)
+{
+	static const uint8_t protos[] = {6, 17, 1, 47};
+	unsigned n_op = pol->op.n_rules, total = n_op, i;
+	const struct pol_rule *r = NULL;
+	unsigned which;
+
+	for (i = 0; i < pol->n_tenants; i++)
+		total += pol->tenants[i].rs.n_rules;
+	p->tenant = pol->n_tenants ? (int)(rnd() % pol->n_tenants) : -1;
+	if (total && rnd() % 16) {
+		which = (unsigned)(rnd() % total);
+		if (which < n_op) {
+			r = &pol->op.rules[which];
+		} else {
+			which -= n_op;
+			for (i = 0; i < pol->n_tenants; i++) {
+				if (which < pol->tenants[i].rs.n_rules) {
+					r = &pol->tenants[i].rs.rules[which];
+					if (rnd() % 8)
+						p->tenant = (int)i;
+					break;
+				}
+				which -= pol->tenants[i].rs.n_rules;
+			}
+		}
+	}
+	if (rnd() % 32 == 0)
+		p->tenant = -1;
+	if (r) {
+		p->dir = rnd() % 8 ? r->dir : (enum pol_dir) !r->dir;
+		p->proto = r->proto != POL_PROTO_ANY && rnd() % 8 ? (uint8_t)r->proto
+		                                                  : protos[rnd() % 4];
+		p->src = pol_testgen_pick_addr(&r->src);
+		p->dst = pol_testgen_pick_addr(&r->dst);
+		p->sport = pick_port(&r->src);
+		p->dport = pick_port(&r->dst);
+	} else {
+		p->dir = rnd() % 2 ? POL_DIR_INGRESS : POL_DIR_EGRESS;
+		p->proto = protos[rnd() % 4];
+		p->src = (uint32_t)rnd();
+		p->dst = (uint32_t)rnd();
+		p->sport = (uint16_t)rnd();
+		p->dport = (uint16_t)rnd();
+	}
+	if (p->proto != 6 && p->proto != 17)
+		p->sport = p->dport = 0;
+}

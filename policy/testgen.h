@@ -29,4 +29,16 @@ struct pol_policy *pol_testgen_policy(const struct pol_testgen_shape *sh, unsign
 /* An address at the edges of (or inside) one of m's CIDRs or exceptions, or anywhere. */
 uint32_t pol_testgen_pick_addr(const struct pol_match *m);
 
+/* A packet as the reference classifiers and benchmarks see it. */
+struct pol_testgen_pkt {
+	int tenant; /* index into the policy's tenants, -1: an address no tenant owns */
+	enum pol_dir dir;
+	uint8_t proto;
+	uint32_t src, dst;
+	uint16_t sport, dport;
+};
+/* A packet near a random rule of pol: inside, at its CIDR, except and port edges, or just
+ * outside (some tenant-less, some far from any rule). */
+void pol_testgen_rand_pkt(const struct pol_policy *pol, struct pol_testgen_pkt *p);
+
 #endif

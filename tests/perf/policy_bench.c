@@ -60,14 +60,6 @@
 #define BURST 32u
 #define FRAME 64u
 
-struct tpkt {
-	int tenant; /* index into the policy's tenants, -1: an address no tenant owns */
-	enum pol_dir dir;
-	uint8_t proto;
-	uint32_t src, dst;
-	uint16_t sport, dport;
-};
-
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint64_t
 rnd(void)
@@ -94,79 +86,6 @@ static inline uint64_t
 tsc_ns(void)
 {
 	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * tsc_ns_mult) >> 32);
-}
-
-static uint16_t
-pick_port(const struct pol_match *m)
-{
-	const struct pol_port_range *r;
-
-	if (!m->n_ports || rnd() % 8 == 0)
-		return (uint16_t)(rnd() % 8 ? rnd() % 4096 : rnd());
-	r = &m->ports[rnd() % m->n_ports];
-	switch (rnd() % 5) {
-	case 0:
-		return r->lo;
-	case 1:
-		return r->hi;
-	case 2:
-		return (uint16_t)(r->lo - 1);
-	case 3:
-		return (uint16_t)(r->hi + 1);
-	default:
-		return (uint16_t)(r->lo + rnd() % ((uint32_t)r->hi - r->lo + 1));
-	}
-}
-
-/* A packet near a random rule: inside, at its CIDR, except and port edges, or just outside. */
-static void
-rand_pkt(const struct pol_policy *pol, struct tpkt *p)
-{
-	static const uint8_t protos[] = {6, 17, 1, 47};
-	unsigned n_op = pol->op.n_rules, total = n_op, i;
-	const struct pol_rule *r = NULL;
-	unsigned which;
-
-	for (i = 0; i < pol->n_tenants; i++)
-		total += pol->tenants[i].rs.n_rules;
-	p->tenant = pol->n_tenants ? (int)(rnd() % pol->n_tenants) : -1;
-	if (total && rnd() % 16) {
-		which = (unsigned)(rnd() % total);
-		if (which < n_op) {
-			r = &pol->op.rules[which];
-		} else {
-			which -= n_op;
-			for (i = 0; i < pol->n_tenants; i++) {
-				if (which < pol->tenants[i].rs.n_rules) {
-					r = &pol->tenants[i].rs.rules[which];
-					if (rnd() % 8)
-						p->tenant = (int)i;
-					break;
-				}
-				which -= pol->tenants[i].rs.n_rules;
-			}
-		}
-	}
-	if (rnd() % 32 == 0)
-		p->tenant = -1;
-	if (r) {
-		p->dir = rnd() % 8 ? r->dir : (enum pol_dir) !r->dir;
-		p->proto = r->proto != POL_PROTO_ANY && rnd() % 8 ? (uint8_t)r->proto
-		                                                  : protos[rnd() % 4];
-		p->src = pol_testgen_pick_addr(&r->src);
-		p->dst = pol_testgen_pick_addr(&r->dst);
-		p->sport = pick_port(&r->src);
-		p->dport = pick_port(&r->dst);
-	} else {
-		p->dir = rnd() % 2 ? POL_DIR_INGRESS : POL_DIR_EGRESS;
-		p->proto = protos[rnd() % 4];
-		p->src = (uint32_t)rnd();
-		p->dst = (uint32_t)rnd();
-		p->sport = (uint16_t)rnd();
-		p->dport = (uint16_t)rnd();
-	}
-	if (p->proto != 6 && p->proto != 17)
-		p->sport = p->dport = 0;
 }
 
 /* ---- the benchmark ---- */
@@ -206,7 +125,7 @@ get32(const uint8_t *p)
 
 /* A 64-byte Ethernet/IPv4/UDP frame (no FCS) for p. */
 static void
-build_frame(uint8_t *f, const struct tpkt *p)
+build_frame(uint8_t *f, const struct pol_testgen_pkt *p)
 {
 	memset(f, 0, FRAME);
 	memcpy(f, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
@@ -675,10 +594,10 @@ build_frames(struct bench *b, const struct pol_policy *pol)
 		return -1;
 	}
 	for (i = 0; i < b->n_pkts; i++) {
-		struct tpkt p;
+		struct pol_testgen_pkt p;
 
 		do
-			rand_pkt(pol, &p);
+			pol_testgen_rand_pkt(pol, &p);
 		while (p.dir != POL_DIR_INGRESS || p.tenant < 0); /* the worker: tenants' only */
 		p.proto = 17; /* UDP frames: the rules' addresses and ports, as UDP */
 		if (!p.sport)
